@@ -1,0 +1,88 @@
+"""The GSM 03.38 7-bit default alphabet: membership, septet counting, unpacked encode/decode."""
+
+from __future__ import annotations
+
+import re
+
+# Index = septet value. 0x1B is the escape to the extension table, never a character itself.
+BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅå"
+    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
+    " !\"#¤%&'()*+,-./"
+    "0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNO"
+    "PQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmno"
+    "pqrstuvwxyzäöñüà"
+)
+assert len(BASIC) == 128
+
+ESCAPE = 0x1B
+# Extension characters take two septets: ESC + code. They must never be split across parts.
+EXTENSION = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+EXTENSION_CHARS = frozenset(EXTENSION)
+
+_ENCODE_TABLE: dict[int, str] = {}
+for _septet, _char in enumerate(BASIC):
+    if _septet != ESCAPE:
+        _ENCODE_TABLE[ord(_char)] = chr(_septet)
+for _char, _code in EXTENSION.items():
+    _ENCODE_TABLE[ord(_char)] = chr(ESCAPE) + chr(_code)
+
+_DECODE_BASIC = {i: c for i, c in enumerate(BASIC) if i != ESCAPE}
+_DECODE_EXTENSION = {code: char for char, code in EXTENSION.items()}
+
+_alphabet = "".join(c for i, c in enumerate(BASIC) if i != ESCAPE) + "".join(EXTENSION)
+# One C-level scan answers "is this text GSM-7?"; a second counts the two-septet characters.
+_NOT_GSM = re.compile("[^" + re.escape(_alphabet) + "]")
+_EXTENSION_RE = re.compile("[" + re.escape("".join(EXTENSION)) + "]")
+
+
+def is_gsm7(text: str) -> bool:
+    return _NOT_GSM.search(text) is None
+
+
+def extension_count(text: str) -> int:
+    return len(_EXTENSION_RE.findall(text))
+
+
+def septet_length(text: str) -> int:
+    """Septets the text occupies; assumes is_gsm7(text)."""
+    return len(text) + extension_count(text)
+
+
+def septet_width(char: str) -> int:
+    return 2 if char in EXTENSION_CHARS else 1
+
+
+def encode(text: str) -> bytes:
+    """Unpacked septets, one per byte, as SMPP carriers expect for data_coding 0."""
+    return text.translate(_ENCODE_TABLE).encode("latin-1")
+
+
+def decode(data: bytes) -> str:
+    """Inverse of encode; an escape before an unknown code decodes as the basic character (03.38)."""
+    out: list[str] = []
+    escaped = False
+    for septet in data:
+        septet &= 0x7F
+        if escaped:
+            escaped = False
+            char = _DECODE_EXTENSION.get(septet)
+            out.append(char if char is not None else _DECODE_BASIC.get(septet, " "))
+        elif septet == ESCAPE:
+            escaped = True
+        else:
+            out.append(_DECODE_BASIC[septet])
+    return "".join(out)
