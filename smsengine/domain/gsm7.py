@@ -33,13 +33,6 @@ EXTENSION = {
 }
 EXTENSION_CHARS = frozenset(EXTENSION)
 
-_ENCODE_TABLE: dict[int, str] = {}
-for _septet, _char in enumerate(BASIC):
-    if _septet != ESCAPE:
-        _ENCODE_TABLE[ord(_char)] = chr(_septet)
-for _char, _code in EXTENSION.items():
-    _ENCODE_TABLE[ord(_char)] = chr(ESCAPE) + chr(_code)
-
 _DECODE_BASIC = {i: c for i, c in enumerate(BASIC) if i != ESCAPE}
 _DECODE_EXTENSION = {code: char for char, code in EXTENSION.items()}
 
@@ -47,6 +40,41 @@ _alphabet = "".join(c for i, c in enumerate(BASIC) if i != ESCAPE) + "".join(EXT
 # One C-level scan answers "is this text GSM-7?"; a second counts the two-septet characters.
 _NOT_GSM = re.compile("[^" + re.escape(_alphabet) + "]")
 _EXTENSION_RE = re.compile("[" + re.escape("".join(EXTENSION)) + "]")
+
+
+_ENCODE_TABLE: dict[int, str] = {}
+for _septet, _char in enumerate(BASIC):
+    if _septet != ESCAPE:
+        _ENCODE_TABLE[ord(_char)] = chr(_septet)
+for _char, _code in EXTENSION.items():
+    _ENCODE_TABLE[ord(_char)] = chr(ESCAPE) + chr(_code)
+
+# ASCII characters whose septet differs from their ASCII code, or that GSM-7 lacks. Plain ASCII
+# text without them (most traffic) encodes as itself, at C speed.
+_ASCII_SPECIAL = re.compile(r"[@$_^{}\\\[~\]|`\x00-\x09\x0b-\x0c\x0e-\x1f\x7f]")
+_ASCII_MISSING = re.compile(r"[`\x00-\x09\x0b\x0e-\x1f\x7f]")
+_ASCII_REMAP = bytes.maketrans(b"@$_", bytes((0x00, 0x02, 0x11)))
+# applied after _ASCII_REMAP, so the escape codes they produce (0x40 for '|') stay as they are
+_ASCII_EXTENSION = tuple(
+    (char.encode("ascii"), bytes((ESCAPE, code))) for char, code in EXTENSION.items() if char.isascii()
+)
+
+
+def try_encode(text: str) -> bytes | None:
+    """Unpacked septets, or None when the text is not GSM-7. len(result) is the septet count."""
+    if text.isascii():
+        if _ASCII_SPECIAL.search(text) is None:
+            return text.encode("ascii")
+        if _ASCII_MISSING.search(text) is not None:
+            return None
+        data = text.encode("ascii").translate(_ASCII_REMAP)
+        for char, escaped in _ASCII_EXTENSION:
+            if char in data:
+                data = data.replace(char, escaped)
+        return data
+    if _NOT_GSM.search(text) is not None:
+        return None
+    return text.translate(_ENCODE_TABLE).encode("latin-1")
 
 
 def is_gsm7(text: str) -> bool:
@@ -68,7 +96,10 @@ def septet_width(char: str) -> int:
 
 def encode(text: str) -> bytes:
     """Unpacked septets, one per byte, as SMPP carriers expect for data_coding 0."""
-    return text.translate(_ENCODE_TABLE).encode("latin-1")
+    data = try_encode(text)
+    if data is None:
+        raise ValueError("text is not in the GSM 03.38 default alphabet")
+    return data
 
 
 def decode(data: bytes) -> str:
