@@ -161,10 +161,13 @@ def _normalise_slow(raw: str, default_region: str) -> str | None:
 
 def normalise_fast(raw: str, default_region: str = "CN") -> str | None:
     """The fast path alone: the E.164 form when it can vouch for `raw`, else None ("don't know")."""
+    if not raw:
+        return None
     if raw[0] == "+":
         for end in (2, 3, 4):
-            plan = _PLANS.get(raw[1:end]) or _plan(raw[1:end])
-            if plan is not None:
+            cc = raw[1:end]
+            if cc in _CALLING_CODES:
+                plan = _PLANS.get(cc) or _plan(cc)
                 nsn = raw[end:]
                 if nsn and plan.accepts(nsn):
                     return raw

@@ -1,0 +1,185 @@
+"""Typed engine configuration: TOML file + SMSENGINE_* environment overrides, validated at start."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "engine.toml"
+
+
+class ConfigError(Exception):
+    """A config file that cannot start the engine: names the key and the reason."""
+
+
+class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # request authentication
+    max_time_skew_s: int = 300
+    source_requests_per_s: float = 200.0
+    source_burst: int = 400
+
+
+class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
+    path: str = "var/smsengine.db"
+    batch_max_rows: int = 5000
+    batch_max_delay_ms: float = 2.0
+    retention_days: int = 180
+
+
+class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
+    embedded: bool = True
+    config: str = "config/carriers.toml"
+
+
+class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A plain SMPP endpoint: the embedded simulators are only the default entries."""
+
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "smsengine"
+    password: str = "secret"
+    system_type: str = ""
+    bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
+    binds: int = 1
+    window: int = 64
+    message_id_format: str = "as_is"
+    concat: Literal["udh", "sar", "payload"] = "udh"
+    source_addr: str = "smsengine"
+    enquire_link_s: float = 30.0
+    idle_refresh_s: float = 90.0
+    response_timeout_s: float = 10.0
+    max_retries: int = 3
+    retry_backoff_s: float = 0.5
+    throttle_pause_s: float = 0.2
+    reconnect_min_s: float = 0.2
+    reconnect_max_s: float = 10.0
+    supports_query_sm: bool = True
+    queue_size: int = 50_000
+
+
+class RouteTarget(msgspec.Struct, forbid_unknown_fields=True):
+    carrier: str
+    weight: int = 1
+
+
+class RouteConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Destinations starting with `prefix` (E.164, e.g. "+86", "+1", "+") go to these carriers;
+    the longest matching prefix wins; the next target takes over when one is down."""
+
+    prefix: str
+    targets: list[RouteTarget]
+
+
+class SignatureSeed(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    status: Literal["pending", "approved", "rejected"] = "approved"
+
+
+class TemplateSeed(msgspec.Struct, forbid_unknown_fields=True):
+    id: int
+    text: str
+    type: Literal["regular", "marketing"] = "regular"
+    region: Literal["mainland", "international"] = "mainland"
+    status: Literal["pending", "approved", "rejected"] = "approved"
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    same_content_max: int = 1
+    same_content_window_s: float = 30.0
+    daily_max: int = 10
+    hourly_max: int | None = None
+    international_daily_max: int = 1000
+    alarm_threshold: int | None = None
+    allow_list: list[str] = []
+
+
+class AccountConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """An account seeded at start (created if absent; balance only set on creation)."""
+
+    app_id: str
+    key: str
+    type: Literal["individual", "organisation"] = "organisation"
+    raw_content: bool = False
+    balance: int = 0
+    utc_offset_minutes: int = 480
+    receipt_url: str = ""
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    signatures: list[SignatureSeed] = []
+    templates: list[TemplateSeed] = []
+
+
+class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
+    default_region: str = "CN"
+    max_chars: int = 500
+    carriers: list[CarrierConfig] = []
+    routes: list[RouteConfig] = []
+    accounts: list[AccountConfig] = []
+    log_level: str = "info"
+
+
+ENV_PREFIX = "SMSENGINE_"
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:
+    """SMSENGINE_HTTP__PORT=9090 sets http.port; values are parsed as TOML scalars when they can
+    be (numbers, booleans, quoted strings), else taken as plain strings."""
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "SMSENGINE_CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        node = raw
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(path)} does not name a table key")
+            node = child
+        node[path[-1]] = parsed
+
+
+def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> EngineConfig:
+    path = Path(path) if path else DEFAULT_CONFIG
+    environ = dict(os.environ) if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    _apply_env(raw, environ)
+    try:
+        config = msgspec.convert(raw, EngineConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    _check(config, path)
+    return config
+
+
+def _check(config: EngineConfig, path: Path) -> None:
+    names = [c.name for c in config.carriers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: carriers: duplicate carrier names {names}")
+    for i, route in enumerate(config.routes):
+        for target in route.targets:
+            if target.carrier not in names:
+                raise ConfigError(
+                    f"{path}: routes[{i}].targets: unknown carrier {target.carrier!r} (known: {names})"
+                )
+    for carrier in config.carriers:
+        if carrier.binds < 1 or carrier.window < 1:
+            raise ConfigError(f"{path}: carriers[{carrier.name}]: binds and window must be >= 1")
+    if config.store.batch_max_rows < 1:
+        raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")

@@ -1,0 +1,218 @@
+"""Intake: one send request through every rule, ending in a durable accept and a queued dispatch."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+
+import structlog
+
+from smsengine.api.schemas import SendRequest, SendResponse, SendResult
+from smsengine.domain.accounts import AccountType
+from smsengine.domain.auth import ReplayGuard, check_time, verify_sig
+from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
+from smsengine.domain.limits import RateLimiter, SourceRateLimit
+from smsengine.domain.numbers import dedupe
+from smsengine.domain.signatures import check_signature_use
+from smsengine.domain.templates import MessageType, TemplateRegion, check_template_use, render
+from smsengine.domain.text import Scheme, compose, segment
+from smsengine.engine.accounts import Account, AccountRegistry
+from smsengine.engine.records import MessageRecord
+from smsengine.engine.store import Store
+
+log = structlog.get_logger("smsengine.intake")
+
+MAX_NUMBERS = 200
+_OK_MESSAGE = MESSAGES[ErrorCode.OK]
+
+
+def scheme_for(phone: str) -> Scheme:
+    """Domestic counting for +86, GSM 03.38 for everything else."""
+    return Scheme.DOMESTIC if phone.startswith("+86") else Scheme.GSM
+
+
+class MessageIds:
+    """Engine message ids: increasing integers, resumed from the store at start."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self, start: int) -> None:
+        self._next = start + 1
+
+    def take(self, n: int) -> range:
+        first = self._next
+        self._next += n
+        return range(first, first + n)
+
+
+class Intake:
+    def __init__(
+        self,
+        accounts: AccountRegistry,
+        store: Store,
+        limiter: RateLimiter,
+        ids: MessageIds,
+        dispatch: Callable[[list[MessageRecord]], None],
+        *,
+        default_region: str = "CN",
+        max_chars: int = 500,
+        max_time_skew: float = 300.0,
+        source_limit: SourceRateLimit | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.accounts = accounts
+        self.store = store
+        self.limiter = limiter
+        self.ids = ids
+        self.dispatch = dispatch
+        self.default_region = default_region
+        self.max_chars = max_chars
+        self.max_time_skew = max_time_skew
+        self.replays = ReplayGuard(max_time_skew)
+        self.source_limit = source_limit
+        self.clock = clock
+        self.rejections: dict[int, int] = {}
+
+    def _authenticate(self, req: SendRequest, now: float) -> Account:
+        account = self.accounts.get(req.app_id)
+        check_time(req.time, now, self.max_time_skew)
+        verify_sig(account.key, req.random, req.time, req.phone_numbers, req.sig)
+        self.replays.check_and_remember(req.app_id, req.random, req.time, now)
+        if account.state == "suspended":
+            raise SmsError(ErrorCode.SUSPENDED_ARREARS)
+        if account.state != "active":
+            raise SmsError(ErrorCode.APP_DISABLED)
+        return account
+
+    def _body(self, req: SendRequest, account: Account, region: TemplateRegion) -> tuple[str, int | None]:
+        request_type = MessageType(req.type)
+        if req.template_id is not None:
+            if req.content is not None:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, "give template_id or content, not both")
+            template = account.templates.get(req.template_id)
+            if template is None:
+                raise SmsError(ErrorCode.TEMPLATE_MISMATCH, f"no template {req.template_id}")
+            check_template_use(template, request_type, region, account.type)
+            return render(template.compiled, req.params, account_type=account.type), template.id
+        if req.content is None:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, "template_id or content is required")
+        if not account.raw_content:
+            raise SmsError(ErrorCode.NO_PERMISSION, "raw content is not enabled for this account")
+        if account.type is AccountType.INDIVIDUAL and request_type is MessageType.MARKETING:
+            raise SmsError(ErrorCode.INDIVIDUAL_NO_MARKETING)
+        return req.content, None
+
+    async def send(self, req: SendRequest, source: str = "") -> SendResponse:
+        """Request-level failures raise SmsError; per-recipient ones are results."""
+        now = self.clock()
+        account = self._authenticate(req, now)
+        given = req.phone_numbers
+        if not given:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, "phone_numbers is empty")
+        if len(given) > MAX_NUMBERS:
+            raise SmsError(ErrorCode.TOO_MANY_NUMBERS, f"{len(given)} numbers")
+        if self.source_limit is not None and source:
+            code = self.source_limit.admit(source, now, float(len(given)))
+            if code:
+                raise SmsError(code)
+        recipients = dedupe(given, self.default_region)
+        numbers = recipients.numbers
+        mainland = [n.startswith("+86") for n in numbers]
+        if numbers and any(mainland) and not all(mainland):
+            raise SmsError(ErrorCode.MIXED_REGIONS)
+        results: list[SendResult] = [
+            SendResult(phone=raw, code=ErrorCode.NUMBER_INVALID, message=MESSAGES[ErrorCode.NUMBER_INVALID])
+            for raw in recipients.invalid
+        ]
+        if numbers:
+            region = TemplateRegion.MAINLAND if mainland[0] else TemplateRegion.INTERNATIONAL
+            results.extend(await self._accept(req, account, numbers, recipients.raw_of, region, now))
+        # one result per distinct entry, in the order the caller gave them
+        by_raw = {r.phone: r for r in results}
+        ordered = []
+        for raw in given:
+            result = by_raw.pop(raw, None)
+            if result is not None:
+                ordered.append(result)
+        return SendResponse(
+            code=0,
+            message=_OK_MESSAGE,
+            results=ordered,
+            duplicates=len(recipients.duplicates),
+            duplicate_numbers=recipients.duplicates,
+        )
+
+    async def _accept(self, req, account: Account, numbers: list[str], raw_of: dict[str, str],
+                      region: TemplateRegion, now: float) -> list[SendResult]:
+        body, template_id = self._body(req, account, region)
+        signature = account.signatures.get(req.sign) if req.sign else None
+        if req.sign and signature is None:
+            raise SmsError(ErrorCode.SIGNATURE_NOT_APPROVED, f"unknown signature {req.sign!r}")
+        check_signature_use(signature, region)
+        scheme = Scheme.DOMESTIC if region is TemplateRegion.MAINLAND else Scheme.GSM
+        text = compose(body, signature.name if signature else None, scheme)
+        seg = segment(text, scheme, max_chars=self.max_chars)
+        segments = seg.segments
+        content_key = zlib.crc32(text.encode())
+
+        results: list[SendResult] = []
+        unsubscribed = account.unsubscribed
+        candidates: list[str] = []
+        for phone in numbers:
+            if phone in unsubscribed:
+                results.append(self._reject(raw_of[phone], ErrorCode.UNSUBSCRIBED))
+            else:
+                candidates.append(phone)
+        if not candidates:
+            return results
+        reservation = self.limiter.reserve(
+            account.app_id, [(p, content_key) for p in candidates], now,
+            international=region is TemplateRegion.INTERNATIONAL,
+        )
+        if reservation.alarm:
+            log.warning("limits.alarm", app_id=account.app_id)
+        accepted: list[str] = []
+        unpaid: list[int] = []
+        for i, (phone, code) in enumerate(zip(candidates, reservation.codes)):
+            if code:
+                results.append(self._reject(raw_of[phone], ErrorCode(code)))
+            elif account.available < segments:
+                unpaid.append(i)
+                results.append(self._reject(raw_of[phone], ErrorCode.BALANCE_EXHAUSTED))
+            else:
+                account.available -= segments
+                accepted.append(phone)
+        if unpaid:
+            self.limiter.release(reservation, unpaid)
+        if not accepted:
+            return results
+
+        ids = self.ids.take(len(accepted))
+        scheduled = req.schedule_at if req.schedule_at and req.schedule_at > now else None
+        records = [
+            MessageRecord(
+                id=mid, app_id=account.app_id, phone=phone, content=text, type=req.type,
+                chars=seg.chars, segments=segments, data_coding=seg.data_coding, created_at=now,
+                scheduled_at=scheduled, context=req.context, template_id=template_id,
+            )
+            for mid, phone in zip(ids, accepted)
+        ]
+        try:
+            await self.store.accept(records)
+        except Exception:
+            # not durable, so not accepted: give back balance and limits, fail the request
+            account.available += segments * len(records)
+            self.limiter.release(reservation, [i for i, c in enumerate(reservation.codes) if c == 0])
+            raise SmsError(ErrorCode.INTERNAL, "store unavailable") from None
+        self.dispatch(records)
+        for mid, phone in zip(ids, accepted):
+            results.append(
+                SendResult(phone=raw_of[phone], code=0, message=_OK_MESSAGE, message_id=str(mid),
+                           chars=seg.chars, segments=segments, fee=segments)
+            )
+        return results
+
+    def _reject(self, phone: str, code: ErrorCode) -> SendResult:
+        self.rejections[code] = self.rejections.get(code, 0) + 1
+        return SendResult(phone=phone, code=int(code), message=MESSAGES[code])

@@ -1,0 +1,395 @@
+"""Durable store on SQLite (WAL) with group commit: many requests share one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from smsengine.engine.records import (
+    MessageFinal,
+    MessageRecord,
+    MessageStatus,
+    ReceiptView,
+    SegmentResult,
+    SegmentSubmit,
+)
+
+log = structlog.get_logger("smsengine.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    app_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    type TEXT NOT NULL,
+    raw_content INTEGER NOT NULL DEFAULT 0,
+    balance INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active',
+    utc_offset_minutes INTEGER NOT NULL DEFAULT 480,
+    receipt_url TEXT NOT NULL DEFAULT '',
+    pushed_cursor INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signatures (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    remark TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    UNIQUE (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    type TEXT NOT NULL,
+    region TEXT NOT NULL,
+    status TEXT NOT NULL,
+    remark TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    content TEXT NOT NULL,
+    type TEXT NOT NULL,
+    chars INTEGER NOT NULL,
+    segments INTEGER NOT NULL,
+    data_coding INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    code INTEGER NOT NULL DEFAULT 0,
+    remark TEXT NOT NULL DEFAULT '',
+    carrier TEXT NOT NULL DEFAULT '',
+    context TEXT NOT NULL DEFAULT '',
+    template_id INTEGER,
+    created_at REAL NOT NULL,
+    scheduled_at REAL,
+    submitted_at REAL,
+    final_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_open ON messages (status) WHERE status IN ('accepted', 'submitted');
+CREATE TABLE IF NOT EXISTS segments (
+    message_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    carrier TEXT NOT NULL,
+    carrier_message_id TEXT NOT NULL,
+    submitted_at REAL NOT NULL,
+    stat TEXT NOT NULL DEFAULT '',
+    err TEXT NOT NULL DEFAULT '',
+    done_at REAL,
+    PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipts (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL UNIQUE,
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    status TEXT NOT NULL,
+    code INTEGER NOT NULL,
+    remark TEXT NOT NULL,
+    submitted_at REAL,
+    final_at REAL NOT NULL,
+    context TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS receipts_by_app ON receipts (app_id, cursor);
+CREATE TABLE IF NOT EXISTS unsubscribes (
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (app_id, phone)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replies (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+"""
+
+_INSERT_MESSAGE = (
+    "INSERT OR IGNORE INTO messages (id, app_id, phone, content, type, chars, segments, data_coding,"
+    " status, context, template_id, created_at, scheduled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_SEGMENT = (
+    "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at)"
+    " VALUES (?,?,?,?,?)"
+)
+_MARK_SUBMITTED = (
+    "UPDATE messages SET status='submitted', submitted_at=?, carrier=? WHERE id=? AND status='accepted'"
+)
+_SEGMENT_RESULT = "UPDATE segments SET stat=?, err=?, done_at=? WHERE message_id=? AND seq=?"
+_MARK_FINAL = "UPDATE messages SET status=?, code=?, remark=?, final_at=? WHERE id=?"
+_INSERT_RECEIPT = (
+    "INSERT OR IGNORE INTO receipts (message_id, app_id, phone, status, code, remark, submitted_at,"
+    " final_at, context) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+_CHARGE = "UPDATE accounts SET balance = balance - ? WHERE app_id=?"
+
+
+class Store:
+    """The one writer of the database. Writes queue up and a single task commits them together:
+    a commit every `max_delay` seconds or `max_rows` rows, never one per message."""
+
+    def __init__(self, path: str | Path, *, max_rows: int = 5000, max_delay: float = 0.002) -> None:
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self.max_delay = max_delay
+        self.db: aiosqlite.Connection | None = None
+        self._messages: list[tuple] = []
+        self._segments: list[tuple] = []
+        self._submitted: list[tuple] = []
+        self._results: list[tuple] = []
+        self._finals: list[tuple] = []
+        self._receipts: list[tuple] = []
+        self._charges: dict[str, int] = {}
+        self._statements: list[tuple[str, tuple]] = []
+        self._waiters: list[asyncio.Future] = []
+        self._pending_rows = 0
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task | None = None
+        self._closing = False
+        self._inflight = False
+        self.commits = 0
+        self.rows_written = 0
+        self.last_commit_at = 0.0
+        self.failure: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = await aiosqlite.connect(self.path, isolation_level=None)
+        # WAL + synchronous=NORMAL: a commit survives a process crash (kill -9) without an
+        # fsync per transaction; only an OS crash or power loss can lose the last commits.
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA synchronous=NORMAL")
+        await self.db.execute("PRAGMA busy_timeout=5000")
+        await self.db.executescript(SCHEMA)
+        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._writer is not None:
+            await self.flush()
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            self._writer = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+    # -- writes (batched) --------------------------------------------------------------------
+    def _queued(self, rows: int) -> None:
+        self._pending_rows += rows
+        self._wake.set()
+
+    async def accept(self, records: list[MessageRecord]) -> None:
+        """Returns once the records are committed: the API answers only after this."""
+        self._messages.extend(
+            (
+                r.id,
+                r.app_id,
+                r.phone,
+                r.content,
+                r.type,
+                r.chars,
+                r.segments,
+                r.data_coding,
+                str(r.status),
+                r.context,
+                r.template_id,
+                r.created_at,
+                r.scheduled_at,
+            )
+            for r in records
+        )
+        self._queued(len(records))
+        await self.flush()
+
+    def segment_submitted(self, s: SegmentSubmit) -> None:
+        self._segments.append((s.message_id, s.seq, s.carrier, s.carrier_message_id, s.submitted_at))
+        self._queued(1)
+
+    def message_submitted(self, message_id: int, carrier: str, at: float) -> None:
+        self._submitted.append((at, carrier, message_id))
+        self._queued(1)
+
+    def segment_result(self, r: SegmentResult) -> None:
+        self._results.append((r.stat, r.err, r.done_at, r.message_id, r.seq))
+        self._queued(1)
+
+    def message_final(self, f: MessageFinal) -> None:
+        status = str(f.status)
+        self._finals.append((status, f.code, f.remark, f.final_at, f.message_id))
+        self._receipts.append(
+            (f.message_id, f.app_id, f.phone, status, f.code, f.remark, f.submitted_at, f.final_at, f.context)
+        )
+        self._queued(2)
+
+    def charge(self, app_id: str, segments: int) -> None:
+        self._charges[app_id] = self._charges.get(app_id, 0) + segments
+        self._queued(1)
+
+    def execute_later(self, sql: str, params: tuple = ()) -> None:
+        """A rare write (admin, unsubscribe) that rides the next group commit."""
+        self._statements.append((sql, params))
+        self._queued(1)
+
+    async def execute_now(self, sql: str, params: tuple = ()) -> None:
+        self.execute_later(sql, params)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until everything queued before this call is committed."""
+        if self.failure is not None:
+            raise RuntimeError("store writer failed") from self.failure
+        if not self._pending_rows and not self._statements and not self._inflight:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._wake.set()
+        await fut
+
+    async def _write_loop(self) -> None:
+        assert self.db is not None
+        while True:
+            await self._wake.wait()
+            if self._pending_rows < self.max_rows and not self._closing:
+                # let concurrent requests join this transaction
+                await asyncio.sleep(self.max_delay)
+            self._wake.clear()
+            messages, self._messages = self._messages, []
+            segments, self._segments = self._segments, []
+            submitted, self._submitted = self._submitted, []
+            results, self._results = self._results, []
+            finals, self._finals = self._finals, []
+            receipts, self._receipts = self._receipts, []
+            charges, self._charges = self._charges, {}
+            statements, self._statements = self._statements, []
+            waiters, self._waiters = self._waiters, []
+            rows = self._pending_rows
+            self._pending_rows = 0
+            self._inflight = True
+            try:
+                await self._commit(messages, segments, submitted, results, finals, receipts, charges, statements)
+            except BaseException as exc:  # a failed commit must not look durable to anyone
+                self.failure = exc
+                log.error("store.commit_failed", error=repr(exc))
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_exception(RuntimeError(f"store commit failed: {exc!r}"))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            finally:
+                self._inflight = False
+            self.commits += 1
+            self.rows_written += rows
+            self.last_commit_at = time.time()
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _commit(self, messages, segments, submitted, results, finals, receipts, charges, statements) -> None:
+        db = self.db
+        assert db is not None
+        await db.execute("BEGIN")
+        try:
+            if messages:
+                await db.executemany(_INSERT_MESSAGE, messages)
+            if segments:
+                await db.executemany(_INSERT_SEGMENT, segments)
+            if submitted:
+                await db.executemany(_MARK_SUBMITTED, submitted)
+            if results:
+                await db.executemany(_SEGMENT_RESULT, results)
+            if finals:
+                await db.executemany(_MARK_FINAL, finals)
+                await db.executemany(_INSERT_RECEIPT, receipts)
+            if charges:
+                await db.executemany(_CHARGE, [(n, app) for app, n in charges.items()])
+            for sql, params in statements:
+                await db.execute(sql, params)
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def fetchall(self, sql: str, params: tuple = ()) -> list[Any]:
+        assert self.db is not None
+        return list(await self.db.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: tuple = ()) -> Any:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def max_message_id(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(MAX(id), 0) FROM messages")
+        return int(row[0])
+
+    async def receipts_since(self, app_id: str, cursor: int, limit: int) -> list[ReceiptView]:
+        rows = await self.fetchall(
+            "SELECT cursor, message_id, phone, status, code, remark, submitted_at, final_at, context"
+            " FROM receipts WHERE app_id=? AND cursor>? ORDER BY cursor LIMIT ?",
+            (app_id, cursor, limit),
+        )
+        return [
+            ReceiptView(
+                cursor=r[0],
+                message_id=str(r[1]),
+                phone=r[2],
+                status=r[3],
+                code=r[4],
+                remark=r[5],
+                submitted_at=r[6],
+                final_at=r[7],
+                context=r[8],
+            )
+            for r in rows
+        ]
+
+    async def open_messages(self) -> list[tuple[MessageRecord, dict[int, tuple[str, str]]]]:
+        """Messages not final at start: each with the segments already accepted by a carrier
+        (seq -> (carrier, carrier_message_id)), which must never be sent again."""
+        rows = await self.fetchall(
+            "SELECT id, app_id, phone, content, type, chars, segments, data_coding, created_at,"
+            " scheduled_at, context, template_id, status FROM messages"
+            " WHERE status IN ('accepted', 'submitted') ORDER BY id"
+        )
+        seg_rows = await self.fetchall(
+            "SELECT s.message_id, s.seq, s.carrier, s.carrier_message_id FROM segments s"
+            " JOIN messages m ON m.id = s.message_id WHERE m.status IN ('accepted', 'submitted')"
+        )
+        done: dict[int, dict[int, tuple[str, str]]] = {}
+        for mid, seq, carrier, cmid in seg_rows:
+            done.setdefault(mid, {})[seq] = (carrier, cmid)
+        out = []
+        for r in rows:
+            rec = MessageRecord(
+                id=r[0],
+                app_id=r[1],
+                phone=r[2],
+                content=r[3],
+                type=r[4],
+                chars=r[5],
+                segments=r[6],
+                data_coding=r[7],
+                created_at=r[8],
+                scheduled_at=r[9],
+                context=r[10],
+                template_id=r[11],
+                status=MessageStatus(r[12]),
+            )
+            out.append((rec, done.get(rec.id, {})))
+        return out
