@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from smsengine.smpp.message_id import CarrierIdFormats
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "engine.toml"
 
 
@@ -23,6 +25,8 @@ class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_time_skew_s: int = 300
     source_requests_per_s: float = 200.0
     source_burst: int = 400
+    # operator endpoints (account creation, reviews, balances) need X-Admin-Token: this value
+    admin_token: str = ""
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,7 +53,8 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
     binds: int = 1
     window: int = 64
-    message_id_format: str = "as_is"
+    # how this carrier writes ids in submit_sm_resp and in receipts (both normalise to one key)
+    message_ids: CarrierIdFormats = msgspec.field(default_factory=CarrierIdFormats)
     concat: Literal["udh", "sar", "payload"] = "udh"
     source_addr: str = "smsengine"
     enquire_link_s: float = 30.0

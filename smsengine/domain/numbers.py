@@ -1,4 +1,4 @@
-"""Recipient numbers: strict E.164 normalisation, region, and per-request / per-task deduplication."""
+"""Recipient numbers: strict E.164 normalisation, region, and deduplication."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class _CountryPlan:
 
 
 def _desc_alternative(desc: object, general_lengths: tuple[int, ...]) -> str | None:
-    """One number-type description as a regex alternative anchored at both ends, lengths included."""
+    """One number-type description as a regex alternative, anchored, with its lengths."""
     pattern = getattr(desc, "national_number_pattern", None)
     if not pattern:
         return None
@@ -101,7 +101,8 @@ def _validity_regex(md: PhoneMetadata) -> re.Pattern[str]:
     general = md.general_desc
     general_lengths = tuple(general.possible_length or ())
     general_alt = _desc_alternative(general, ())
-    types = [a for a in (_desc_alternative(getattr(md, t, None), general_lengths) for t in _TYPE_DESCS) if a]
+    alternatives = (_desc_alternative(getattr(md, t, None), general_lengths) for t in _TYPE_DESCS)
+    types = [a for a in alternatives if a]
     if general_alt is None or not types:
         return re.compile(r"(?!)")
     return re.compile(f"(?={general_alt})(?:" + "|".join(f"(?:{t})" for t in types) + ")")
@@ -109,6 +110,8 @@ def _validity_regex(md: PhoneMetadata) -> re.Pattern[str]:
 
 class _NonGeographic(_CountryPlan):
     """Non-geographic calling codes (+800, +882, ...) validate differently: always the slow path."""
+
+    __slots__ = ()
 
     def __init__(self, cc: int) -> None:
         self.cc = str(cc)

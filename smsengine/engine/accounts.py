@@ -117,37 +117,41 @@ class AccountRegistry:
                 )
             self.policies[cfg.app_id] = policy_from(cfg, self.default_region)
 
-    async def load(self) -> None:
+    async def load(self, only: str | None = None) -> None:
+        """Build the in-memory accounts from the store (all of them, or just `only`)."""
+        where, params = (" WHERE app_id=?", (only,)) if only else ("", ())
         rows = await self.store.fetchall(
             "SELECT app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url FROM accounts"
+            + where, params
         )
         for app_id, key, type_, raw, balance, state, offset, url in rows:
             policy = self.policies.get(app_id) or LimitPolicy(utc_offset_minutes=offset)
             self.accounts[app_id] = Account(app_id, key, AccountType(type_), bool(raw), balance, state,
                                             offset, url, policy)
         for sid, app_id, name, status, remark in await self.store.fetchall(
-            "SELECT id, app_id, name, status, remark FROM signatures"
+            "SELECT id, app_id, name, status, remark FROM signatures" + where, params
         ):
             if app_id in self.accounts:
                 self.accounts[app_id].signatures[name] = Signature(
                     id=sid, account=app_id, name=name, status=ReviewStatus(status), remark=remark
                 )
         for row in await self.store.fetchall(
-            "SELECT id, app_id, text, type, region, status, remark FROM templates"
+            "SELECT id, app_id, text, type, region, status, remark FROM templates" + where, params
         ):
             if row[1] in self.accounts:
                 self.accounts[row[1]].templates[row[0]] = template_from_row(row)
-        for app_id, phone in await self.store.fetchall("SELECT app_id, phone FROM unsubscribes"):
+        for app_id, phone in await self.store.fetchall("SELECT app_id, phone FROM unsubscribes" + where, params):
             if app_id in self.accounts:
                 self.accounts[app_id].unsubscribed.add(phone)
         # segments of accepted-but-unsent messages are still reserved against the balance
         for app_id, reserved in await self.store.fetchall(
             "SELECT m.app_id, SUM(m.segments - (SELECT COUNT(*) FROM segments s WHERE s.message_id = m.id))"
-            " FROM messages m WHERE m.status IN ('accepted', 'submitted') GROUP BY m.app_id"
+            " FROM messages m WHERE m.status IN ('accepted', 'submitted')"
+            + (" AND m.app_id=?" if only else "") + " GROUP BY m.app_id", params
         ):
             if app_id in self.accounts and reserved:
                 self.accounts[app_id].available -= int(reserved)
-        log.info("accounts.loaded", accounts=len(self.accounts))
+        log.info("accounts.loaded", accounts=len(rows))
 
     def unsubscribe(self, app_id: str, phone: str) -> bool:
         account = self.accounts.get(app_id)

@@ -22,7 +22,7 @@ class _Generations(Generic[K]):
         gen = int(now // self.span)
         if not self.gens or self.gens[-1][0] != gen:
             self.gens.append((gen, {}))
-            while len(self.gens) > self.keep:
+            while self.gens[0][0] <= gen - self.keep:
                 self.gens.popleft()
         self.gens[-1][1][key] = value
 

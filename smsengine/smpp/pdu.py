@@ -6,7 +6,7 @@ from typing import Any, ClassVar, NamedTuple, Union
 
 import msgspec
 
-from smsengine.smpp.constants import INTERFACE_VERSION, CommandId
+from smsengine.smpp.constants import INTERFACE_VERSION, RESPONSE_BIT, CommandId
 
 
 class NetworkErrorCode(NamedTuple):
@@ -315,9 +315,9 @@ UNANSWERED_REQUESTS = frozenset({CommandId.OUTBIND, CommandId.ALERT_NOTIFICATION
 
 def response_class(request_command_id: int) -> type[Pdu] | None:
     """The class answering a request, or None for requests that have no *_resp."""
-    if request_command_id in UNANSWERED_REQUESTS:
+    if request_command_id in UNANSWERED_REQUESTS or request_command_id & RESPONSE_BIT:
         return None
-    return PDU_CLASSES.get(request_command_id | 0x80000000)
+    return PDU_CLASSES.get(request_command_id | RESPONSE_BIT)
 
 
 def response_to(request: Pdu, command_status: int = 0, **fields: Any) -> Pdu:

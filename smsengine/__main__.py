@@ -1,0 +1,7 @@
+"""`python -m smsengine`."""
+
+import sys
+
+from smsengine.cli import main
+
+sys.exit(main())

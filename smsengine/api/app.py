@@ -1,0 +1,348 @@
+"""HTTP routes (aiohttp): parse with msgspec, call the engine, answer with catalogue codes."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+
+from smsengine.api import schemas as s
+from smsengine.api.openapi import openapi_document
+from smsengine.domain.errors import ErrorCode, SmsError
+from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
+from smsengine.domain.templates import (
+    MessageType,
+    TemplateRegion,
+    approve_template,
+    check_template_quota,
+    new_template,
+    reject_template,
+)
+
+if TYPE_CHECKING:
+    from smsengine.engine.daemon import Engine
+
+_json = msgspec.json.Encoder()
+ENGINE = web.AppKey("engine", object)
+
+# HTTP status for request-level errors; per-recipient errors ride in a 200 response
+_HTTP_STATUS = {
+    ErrorCode.SIG_INVALID: 401,
+    ErrorCode.SIG_MISSING: 401,
+    ErrorCode.APP_NOT_FOUND: 401,
+    ErrorCode.REQUEST_TIME_INVALID: 401,
+    ErrorCode.REQUEST_REPLAYED: 401,
+    ErrorCode.NO_PERMISSION: 403,
+    ErrorCode.APP_DISABLED: 403,
+    ErrorCode.SUSPENDED_ARREARS: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.SOURCE_RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 503,
+    ErrorCode.TEMPLATE_IMMUTABLE: 409,
+}
+
+
+def respond(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
+
+
+def error_response(exc: SmsError) -> web.Response:
+    return respond(s.ErrorResponse(code=int(exc.code), message=exc.message), _HTTP_STATUS.get(exc.code, 400))
+
+
+async def decode_body(request: web.Request, cls: type) -> Any:
+    raw = await request.read()
+    try:
+        return msgspec.json.decode(raw, type=cls)
+    except msgspec.DecodeError as exc:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, str(exc)) from None
+
+
+@web.middleware
+async def catalogue_errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except SmsError as exc:
+        return error_response(exc)
+
+
+def engine_of(request: web.Request) -> Engine:
+    return request.app[ENGINE]  # type: ignore[return-value]
+
+
+def require_admin(request: web.Request) -> None:
+    token = engine_of(request).config.http.admin_token
+    given = request.headers.get("X-Admin-Token", "")
+    if not token or not hmac.compare_digest(token, given):
+        raise SmsError(ErrorCode.NO_PERMISSION, "operator token required (X-Admin-Token)")
+
+
+def require_account(request: web.Request, app_id: str | None = None) -> str:
+    """Account-scoped calls carry X-App-Id and X-App-Key; the operator token works for any app."""
+    engine = engine_of(request)
+    token = engine.config.http.admin_token
+    if token and hmac.compare_digest(token, request.headers.get("X-Admin-Token", "")):
+        if app_id is None:
+            app_id = request.headers.get("X-App-Id") or request.query.get("app_id")
+        if not app_id:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, "app_id is required")
+        engine.accounts.get(app_id)
+        return app_id
+    given_id = request.headers.get("X-App-Id", "")
+    account = engine.accounts.accounts.get(given_id)
+    if account is None or not hmac.compare_digest(account.key, request.headers.get("X-App-Key", "")):
+        raise SmsError(ErrorCode.SIG_INVALID, "X-App-Id / X-App-Key do not match an account")
+    if app_id is not None and app_id != given_id:
+        raise SmsError(ErrorCode.NO_PERMISSION, "another account's resource")
+    return given_id
+
+
+# -- sending -------------------------------------------------------------------------------------------
+async def send(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    if engine.draining:
+        raise SmsError(ErrorCode.INTERNAL, "shutting down, not accepting")
+    req = await decode_body(request, s.SendRequest)
+    engine.metrics.requests += 1
+    response = await engine.intake.send(req, request.remote or "")
+    return respond(response)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    try:
+        mid = int(request.match_info["message_id"])
+    except ValueError:
+        raise SmsError(ErrorCode.NOT_FOUND, "message ids are decimal integers") from None
+    row = await engine.store.fetchone(
+        "SELECT id, app_id, phone, status, code, remark, content, type, chars, segments, carrier, context,"
+        " created_at, scheduled_at, submitted_at, final_at FROM messages WHERE id=?", (mid,)
+    )
+    if row is None:
+        await engine.store.flush()
+        raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
+    require_account(request, row[1])
+    return respond(s.MessageView(str(row[0]), *row[1:]))
+
+
+async def receipts(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request)
+    try:
+        since = int(request.query.get("since", "0"))
+        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
+    except ValueError:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, "since and limit are integers") from None
+    items = await engine.store.receipts_since(app_id, since, limit)
+    page = [s.ReceiptItem(**msgspec.structs.asdict(r)) for r in items]
+    return respond(s.ReceiptPage(0, "OK", page, page[-1].cursor if page else since))
+
+
+async def replies(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request)
+    since = int(request.query.get("since", "0") or 0)
+    rows = await engine.store.fetchall(
+        "SELECT id, phone, text, carrier, received_at FROM replies WHERE app_id=? AND id>? ORDER BY id LIMIT 500",
+        (app_id, since),
+    )
+    items = [{"cursor": r[0], "phone": r[1], "text": r[2], "carrier": r[3], "received_at": r[4]} for r in rows]
+    return respond({"code": 0, "message": "OK", "replies": items, "next_cursor": rows[-1][0] if rows else since})
+
+
+# -- accounts ------------------------------------------------------------------------------------------
+def _account_view(engine: Engine, app_id: str, balance: int) -> s.AccountView:
+    a = engine.accounts.get(app_id)
+    return s.AccountView(a.app_id, str(a.type), a.raw_content, balance, a.state, a.utc_offset_minutes, a.receipt_url)
+
+
+async def _stored_balance(engine: Engine, app_id: str) -> int:
+    await engine.store.flush()
+    row = await engine.store.fetchone("SELECT balance FROM accounts WHERE app_id=?", (app_id,))
+    return int(row[0]) if row else 0
+
+
+async def create_account(request: web.Request) -> web.Response:
+    require_admin(request)
+    engine = engine_of(request)
+    body = await decode_body(request, s.AccountCreate)
+    if body.app_id in engine.accounts.accounts:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"account {body.app_id} exists")
+    await engine.create_account(body)
+    return respond(_account_view(engine, body.app_id, body.balance), 201)
+
+
+async def get_account(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request, request.match_info["app_id"])
+    return respond(_account_view(engine, app_id, await _stored_balance(engine, app_id)))
+
+
+async def patch_account(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request, request.match_info["app_id"])
+    body = await decode_body(request, s.AccountPatch)
+    if body.state is not None or body.add_balance is not None:
+        require_admin(request)
+    account = engine.accounts.get(app_id)
+    if body.receipt_url is not None:
+        account.receipt_url = body.receipt_url
+        engine.store.execute_later("UPDATE accounts SET receipt_url=? WHERE app_id=?", (body.receipt_url, app_id))
+    if body.state is not None:
+        account.state = body.state
+        engine.store.execute_later("UPDATE accounts SET state=? WHERE app_id=?", (body.state, app_id))
+    if body.add_balance is not None:
+        account.available += body.add_balance
+        engine.store.execute_later("UPDATE accounts SET balance=balance+? WHERE app_id=?", (body.add_balance, app_id))
+    await engine.store.flush()
+    engine.callbacks.wake.set()
+    return respond(_account_view(engine, app_id, await _stored_balance(engine, app_id)))
+
+
+# -- signatures and templates ----------------------------------------------------------------------
+def _sig_view(sig) -> s.SignatureView:
+    return s.SignatureView(sig.id, sig.account, sig.name, str(sig.status), sig.remark)
+
+
+def _tpl_view(t) -> s.TemplateView:
+    return s.TemplateView(t.id, t.account, t.text, str(t.type), str(t.region), str(t.status), t.remark)
+
+
+async def create_signature(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    body = await decode_body(request, s.SignatureCreate)
+    app_id = require_account(request, body.app_id)
+    account = engine.accounts.get(app_id)
+    check_signature_quota(len(account.signatures))
+    if body.name in account.signatures:
+        raise SmsError(ErrorCode.SIGNATURE_INVALID, f"signature {body.name!r} exists")
+    sig = new_signature(0, app_id, body.name)
+    sig = await engine.save_signature(sig, new=True)
+    return respond(_sig_view(sig), 201)
+
+
+async def list_signatures(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request)
+    return respond([_sig_view(x) for x in engine.accounts.get(app_id).signatures.values()])
+
+
+async def review_signature(request: web.Request) -> web.Response:
+    require_admin(request)
+    engine = engine_of(request)
+    sid = int(request.match_info["id"])
+    approve = request.match_info["decision"] == "approve"
+    body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
+    sig = engine.find_signature(sid)
+    sig = approve_signature(sig) if approve else reject_signature(sig, body.remark)
+    return respond(_sig_view(await engine.save_signature(sig, new=False)))
+
+
+async def create_template(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    body = await decode_body(request, s.TemplateCreate)
+    app_id = require_account(request, body.app_id)
+    account = engine.accounts.get(app_id)
+    check_template_quota(len(account.templates))
+    tpl = new_template(0, app_id, body.text, MessageType(body.type), TemplateRegion(body.region))
+    tpl = await engine.save_template(tpl, new=True)
+    return respond(_tpl_view(tpl), 201)
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request)
+    return respond([_tpl_view(x) for x in engine.accounts.get(app_id).templates.values()])
+
+
+async def review_template(request: web.Request) -> web.Response:
+    require_admin(request)
+    engine = engine_of(request)
+    tid = int(request.match_info["id"])
+    approve = request.match_info["decision"] == "approve"
+    body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
+    tpl = engine.find_template(tid)
+    tpl = approve_template(tpl) if approve else reject_template(tpl, body.remark)
+    return respond(_tpl_view(await engine.save_template(tpl, new=False)))
+
+
+# -- unsubscribe list -------------------------------------------------------------------------------
+async def list_unsubscribes(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request)
+    return respond({"code": 0, "message": "OK", "phones": sorted(engine.accounts.get(app_id).unsubscribed)})
+
+
+async def lift_unsubscribe(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    body = await decode_body(request, s.UnsubscribeChange)
+    app_id = require_account(request, body.app_id)
+    lifted = engine.accounts.resubscribe(app_id, body.phone)
+    await engine.store.flush()
+    if not lifted:
+        raise SmsError(ErrorCode.NOT_FOUND, f"{body.phone} is not unsubscribed")
+    return respond({"code": 0, "message": "OK"})
+
+
+async def add_unsubscribe(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    body = await decode_body(request, s.UnsubscribeChange)
+    app_id = require_account(request, body.app_id)
+    engine.accounts.unsubscribe(app_id, body.phone)
+    await engine.store.flush()
+    return respond({"code": 0, "message": "OK"}, 201)
+
+
+# -- operations -----------------------------------------------------------------------------------------
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = engine_of(request).metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    carriers = {name: link.is_up() for name, link in engine.dispatcher.links.items()}
+    store_ok = engine.store.failure is None
+    try:
+        await engine.store.execute_now("UPDATE accounts SET app_id=app_id WHERE 0")
+    except Exception:
+        store_ok = False
+    healthy = store_ok and any(carriers.values())
+    return respond(
+        {"healthy": healthy, "store_writable": store_ok, "carriers": carriers, "time": time.time()},
+        200 if healthy else 503,
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return respond(openapi_document())
+
+
+def build_app(engine: Engine) -> web.Application:
+    app = web.Application(middlewares=[catalogue_errors], client_max_size=4 * 1024 * 1024)
+    app[ENGINE] = engine
+    r = app.router
+    r.add_post("/v1/sms/send", send)
+    r.add_get("/v1/messages/{message_id}", get_message)
+    r.add_get("/v1/receipts", receipts)
+    r.add_get("/v1/replies", replies)
+    r.add_post("/v1/accounts", create_account)
+    r.add_get("/v1/accounts/{app_id}", get_account)
+    r.add_patch("/v1/accounts/{app_id}", patch_account)
+    r.add_post("/v1/signatures", create_signature)
+    r.add_get("/v1/signatures", list_signatures)
+    r.add_post("/v1/signatures/{id:\\d+}/{decision:approve|reject}", review_signature)
+    r.add_post("/v1/templates", create_template)
+    r.add_get("/v1/templates", list_templates)
+    r.add_post("/v1/templates/{id:\\d+}/{decision:approve|reject}", review_template)
+    r.add_get("/v1/unsubscribes", list_unsubscribes)
+    r.add_post("/v1/unsubscribes", add_unsubscribe)
+    r.add_delete("/v1/unsubscribes", lift_unsubscribe)
+    r.add_get("/metrics", metrics)
+    r.add_get("/healthz", healthz)
+    r.add_get("/openapi.json", openapi)
+    return app
+

@@ -1,0 +1,102 @@
+"""Receipt callbacks: status reports pushed to each account's URL in batches, at least once,
+with backoff; the pushed cursor is durable, so a restart resumes where delivery stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import msgspec
+import structlog
+
+from smsengine.engine.accounts import AccountRegistry
+from smsengine.engine.store import Store
+
+log = structlog.get_logger("smsengine.callbacks")
+
+_encode = msgspec.json.Encoder().encode
+
+
+class CallbackPusher:
+    def __init__(self, store: Store, accounts: AccountRegistry, *, batch: int = 500,
+                 timeout: float = 5.0, max_backoff: float = 60.0) -> None:
+        self.store = store
+        self.accounts = accounts
+        self.batch = batch
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self.pushed = 0
+        self.failed_posts = 0
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        self._task = asyncio.create_task(self._run(), name="callbacks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._session is not None:
+            await self._session.close()
+
+    async def _cursor(self, app_id: str) -> int:
+        row = await self.store.fetchone("SELECT pushed_cursor FROM accounts WHERE app_id=?", (app_id,))
+        return int(row[0]) if row else 0
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            self.wake.clear()
+            # let the finals that woke us reach the store first
+            await self.store.flush()
+            more = False
+            for account in list(self.accounts.accounts.values()):
+                if not account.receipt_url:
+                    continue
+                if time.monotonic() < self._retry_at.get(account.app_id, 0.0):
+                    continue
+                try:
+                    more |= await self._push(account.app_id, account.receipt_url)
+                except Exception as exc:  # never let one account's endpoint stop the others
+                    self._backoff(account.app_id, exc)
+            if more:
+                self.wake.set()
+
+    def _backoff(self, app_id: str, exc: BaseException) -> None:
+        n = self._failures.get(app_id, 0) + 1
+        self._failures[app_id] = n
+        delay = min(self.max_backoff, 0.5 * 2 ** (n - 1))
+        self._retry_at[app_id] = time.monotonic() + delay
+        self.failed_posts += 1
+        log.warning("callbacks.failed", app_id=app_id, attempt=n, retry_in=delay, error=repr(exc))
+
+    async def _push(self, app_id: str, url: str) -> bool:
+        cursor = await self._cursor(app_id)
+        receipts = await self.store.receipts_since(app_id, cursor, self.batch)
+        if not receipts:
+            return False
+        assert self._session is not None
+        body = _encode(receipts)
+        async with self._session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"HTTP {resp.status}")
+        last = receipts[-1].cursor
+        await self.store.execute_now(
+            "UPDATE accounts SET pushed_cursor=? WHERE app_id=? AND pushed_cursor<?", (last, app_id, last)
+        )
+        self._failures.pop(app_id, None)
+        self._retry_at.pop(app_id, None)
+        self.pushed += len(receipts)
+        return len(receipts) == self.batch

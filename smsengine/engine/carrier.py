@@ -1,0 +1,433 @@
+"""The carrier pool: persistent SMPP binds per carrier, each a thin asyncio shell over the
+sans-I/O session, pumping segment jobs from the carrier's queue through its send window."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+import structlog
+
+from smsengine.config import CarrierConfig
+from smsengine.domain import gsm7
+from smsengine.domain.concatenation import ConcatMethod, parse_udh
+from smsengine.smpp.constants import CommandStatus, Tag, is_delivery_receipt
+from smsengine.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    DeliverSm,
+    EnquireLink,
+    GenericNack,
+    Pdu,
+    QuerySm,
+    QuerySmResp,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    response_to,
+)
+from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt
+from smsengine.smpp.session import ProtocolError, Response, Role, Session
+
+if TYPE_CHECKING:
+    from smsengine.engine.dispatcher import Dispatcher, Job
+
+log = structlog.get_logger("smsengine.carrier")
+
+_THROTTLED = CommandStatus.ESME_RTHROTTLED
+_MO_PARTS_MAX = 10_000
+
+
+class _Control:
+    """Context of our own non-submit requests (bind, enquire_link, unbind, query_sm)."""
+
+    __slots__ = ("kind", "future")
+
+    def __init__(self, kind: str, future: asyncio.Future | None = None) -> None:
+        self.kind = kind
+        self.future = future
+
+
+class EsmeBind(asyncio.Protocol):
+    """One SMPP connection of ours to a carrier."""
+
+    def __init__(self, link: CarrierLink, mode: str, index: int) -> None:
+        self.link = link
+        self.mode = mode  # "trx" | "tx" | "rx"
+        self.index = index
+        self.session = Session(Role.ESME)
+        self.transport: asyncio.Transport | None = None
+        self.bound = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self.paused_until = 0.0
+        self.writable = True
+        self.last_rx = time.monotonic()
+        self.last_tx = time.monotonic()
+        self._pump_scheduled = False
+
+    @property
+    def can_submit(self) -> bool:
+        return self.mode != "rx"
+
+    # -- asyncio.Protocol --------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bound = False
+        pending = self.session.close()
+        jobs = [entry.context for _, entry in pending if not isinstance(entry.context, _Control)]
+        for _, entry in pending:
+            if isinstance(entry.context, _Control) and entry.context.future and not entry.context.future.done():
+                entry.context.future.set_exception(ConnectionError("connection lost"))
+        if jobs:
+            # no answer came: these were possibly not received, so they go out again
+            self.link.dispatcher.requeue(jobs)
+        if not self.closed.done():
+            self.closed.set_result(exc)
+        self.link.bind_down(self)
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        self.pump()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        out: list[bytes] = []
+        dispatcher = self.link.dispatcher
+        session = self.session
+        for event in session.receive_data(data):
+            if type(event) is Response:
+                pdu = event.pdu
+                ctx = event.context
+                if type(pdu) is SubmitSmResp or (type(pdu) is GenericNack and not isinstance(ctx, _Control)):
+                    if ctx is None:
+                        continue
+                    status = pdu.command_status
+                    if status == _THROTTLED:
+                        self.throttled(ctx)
+                    else:
+                        dispatcher.submit_resp(self.link, ctx, status, getattr(pdu, "message_id", ""))
+                elif isinstance(ctx, _Control) and ctx.future is not None and not ctx.future.done():
+                    ctx.future.set_result(pdu)
+            elif type(event) is DeliverSm:
+                out.append(session.send(response_to(event)))
+                self.link.deliver(event)
+            elif type(event) is ProtocolError:
+                if event.reply:
+                    out.append(event.reply)
+                if event.context is not None and not isinstance(event.context, _Control):
+                    dispatcher.retry(self.link, event.context, f"malformed response: {event.error}")
+                if event.fatal:
+                    self._write(out)
+                    self.close()
+                    return
+            elif type(event) is EnquireLink:
+                out.append(session.send(response_to(event)))
+            elif type(event) is Unbind:
+                out.append(session.send(response_to(event)))
+                self._write(out)
+                self.close()
+                return
+            else:  # data_sm, alert_notification, outbind: answer politely, nothing to do
+                if isinstance(event, Pdu) and not event.is_response:
+                    try:
+                        out.append(session.send(response_to(event)))
+                    except Exception:
+                        pass
+        if out:
+            self._write(out)
+        self.pump()
+
+    # -- sending -----------------------------------------------------------------------------------
+    def _write(self, chunks: list[bytes]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+            self.last_tx = time.monotonic()
+
+    def throttled(self, job: Job) -> None:
+        """ESME_RTHROTTLED: this bind pauses, and the throttled PDU goes out first afterwards."""
+        self.link.throttled_count += 1
+        self.link.queue.appendleft(job)
+        pause = self.link.config.throttle_pause_s
+        self.paused_until = time.monotonic() + pause
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_later(pause, self._resume)
+
+    def _resume(self) -> None:
+        self._pump_scheduled = False
+        self.link.pump()
+
+    def pump(self) -> None:
+        """Fill the send window from the carrier queue, in one write."""
+        if not (self.bound and self.can_submit and self.writable):
+            return
+        queue = self.link.queue
+        if not queue:
+            return
+        if self.paused_until and time.monotonic() < self.paused_until:
+            return
+        session = self.session
+        room = self.link.config.window - session.outstanding_count
+        if room <= 0:
+            return
+        cfg = self.link.config
+        now = time.monotonic()
+        out: list[bytes] = []
+        send = session.send
+        source = cfg.source_addr
+        while room > 0 and queue:
+            job = queue.popleft()
+            flight = job.inflight
+            if flight.final or job.seq in flight.submitted:
+                continue
+            record = flight.record
+            part = flight.wire[job.seq - 1]  # type: ignore[index]
+            pdu = SubmitSm(
+                source_addr_ton=5 if not source.isdigit() else 1,
+                source_addr=source,
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr=record.phone.lstrip("+"),
+                esm_class=part.esm_class,
+                registered_delivery=1,
+                data_coding=record.data_coding,
+                short_message=part.short_message,
+                tlvs=part.tlvs,
+            )
+            out.append(send(pdu, job, now))
+            room -= 1
+        if out:
+            self._write(out)
+
+    async def request(self, pdu: Pdu, kind: str, timeout: float) -> Pdu:
+        future = asyncio.get_running_loop().create_future()
+        self._write([self.session.send(pdu, _Control(kind, future), time.monotonic())])
+        return await asyncio.wait_for(future, timeout)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class CarrierLink:
+    """All binds to one carrier, its queue of segment jobs, and its receipts and MO traffic."""
+
+    def __init__(self, config: CarrierConfig, dispatcher: Dispatcher) -> None:
+        self.config = config
+        self.name = config.name
+        self.dispatcher = dispatcher
+        self.concat = ConcatMethod(config.concat)
+        self.id_formats = config.message_ids
+        self.queue: deque[Job] = deque()
+        self.binds: list[EsmeBind] = []
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self.throttled_count = 0
+        self.bind_failures = 0
+        self.reconnects = 0
+        self.receipts = 0
+        self.mo_messages = 0
+        self._mo_parts: dict[tuple[str, int], dict[int, str]] = {}
+        self._rr = 0
+
+    def is_up(self) -> bool:
+        return any(b.bound and b.can_submit for b in self.binds)
+
+    def window_used(self) -> int:
+        return sum(b.session.outstanding_count for b in self.binds if b.bound)
+
+    # -- jobs ----------------------------------------------------------------------------------------
+    def submit_many(self, jobs: list[Job], front: bool = False) -> None:
+        if front:
+            self.queue.extendleft(reversed(jobs))
+        else:
+            self.queue.extend(jobs)
+        self.pump()
+
+    def pump(self) -> None:
+        binds = [b for b in self.binds if b.bound and b.can_submit]
+        if not binds:
+            return
+        n = len(binds)
+        start = self._rr = (self._rr + 1) % n
+        for i in range(n):
+            if not self.queue:
+                break
+            binds[(start + i) % n].pump()
+
+    # -- inbound -------------------------------------------------------------------------------------
+    def deliver(self, pdu: DeliverSm) -> None:
+        if is_delivery_receipt(pdu.esm_class):
+            self.receipts += 1
+            tlvs = pdu.tlvs
+            text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
+            receipt = parse_receipt(text) if text else None
+            message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or (receipt.id if receipt else "")
+            stat = receipt.stat if receipt and receipt.stat else ""
+            if not stat and Tag.MESSAGE_STATE in tlvs:
+                stat = STAT_FOR_STATE.get(tlvs[Tag.MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
+            err = receipt.err if receipt else ""
+            if message_id and stat:
+                self.dispatcher.receipt(self, str(message_id), stat, err or "000")
+            return
+        text = self._mo_text(pdu)
+        if text is not None:
+            self.mo_messages += 1
+            self.dispatcher.mo(self, "+" + pdu.source_addr.lstrip("+"), text)
+
+    def _mo_text(self, pdu: DeliverSm) -> str | None:
+        """The text of a mobile-originated message; None while parts of a long one are missing."""
+        data = pdu.short_message or pdu.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")  # type: ignore[assignment]
+        if not isinstance(data, bytes):
+            data = b""
+        header = parse_udh(data) if pdu.esm_class & 0x40 else None
+        body = header[3] if header else data
+        text = body.decode("utf-16-be", "replace") if pdu.data_coding == 8 else gsm7.decode(body)
+        if header is None:
+            return text
+        ref, total, seq, _ = header
+        key = (pdu.source_addr, ref)
+        if len(self._mo_parts) > _MO_PARTS_MAX:
+            self._mo_parts.pop(next(iter(self._mo_parts)))
+        parts = self._mo_parts.setdefault(key, {})
+        parts[seq] = text
+        if len(parts) < total:
+            return None
+        del self._mo_parts[key]
+        return "".join(parts[i] for i in sorted(parts))
+
+    # -- bind lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        modes = ["trx"] if self.config.bind_mode == "transceiver" else ["tx", "rx"]
+        for i in range(self.config.binds):
+            for mode in modes:
+                self._tasks.append(asyncio.create_task(self._maintain(mode, i), name=f"bind-{self.name}-{mode}{i}"))
+
+    async def wait_up(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.is_up():
+                return True
+            await asyncio.sleep(0.02)
+        return self.is_up()
+
+    async def _maintain(self, mode: str, index: int) -> None:
+        cfg = self.config
+        backoff = cfg.reconnect_min_s
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            bind: EsmeBind | None = None
+            try:
+                _, bind = await asyncio.wait_for(
+                    loop.create_connection(lambda: EsmeBind(self, mode, index), cfg.host, cfg.port),
+                    timeout=cfg.response_timeout_s,
+                )
+                pdu_cls = {"trx": BindTransceiver, "tx": BindTransmitter, "rx": BindReceiver}[mode]
+                resp = await bind.request(
+                    pdu_cls(system_id=cfg.system_id, password=cfg.password, system_type=cfg.system_type),
+                    "bind", cfg.response_timeout_s,
+                )
+                if resp.command_status != 0:
+                    self.bind_failures += 1
+                    log.warning("carrier.bind_refused", carrier=self.name, status=resp.command_status)
+                    bind.close()
+                    raise ConnectionError(f"bind refused: {resp.command_status:#x}")
+                bind.bound = True
+                self.binds.append(bind)
+                backoff = cfg.reconnect_min_s
+                log.info("carrier.bound", carrier=self.name, mode=mode, index=index)
+                self.dispatcher.link_up(self)
+                bind.pump()
+                await self._keepalive(bind)
+            except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                log.info("carrier.bind_failed", carrier=self.name, mode=mode, error=repr(exc))
+            finally:
+                if bind is not None:
+                    bind.close()
+                    if bind in self.binds:
+                        self.binds.remove(bind)
+            if self._stopping:
+                break
+            self.reconnects += 1
+            await asyncio.sleep(backoff * (0.5 + random.random()))  # jitter: binds do not stampede
+            backoff = min(cfg.reconnect_max_s, backoff * 2)
+
+    async def _keepalive(self, bind: EsmeBind) -> None:
+        """enquire_link when quiet, response timeouts, and the 90 s idle refresh."""
+        cfg = self.config
+        tick = min(1.0, cfg.response_timeout_s / 4, cfg.enquire_link_s / 2)
+        while not bind.closed.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(bind.closed), timeout=tick)
+                return
+            except asyncio.TimeoutError:
+                pass
+            now = time.monotonic()
+            for seq, entry in bind.session.expire(now, cfg.response_timeout_s):
+                ctx = entry.context
+                if isinstance(ctx, _Control):
+                    if ctx.future is not None and not ctx.future.done():
+                        ctx.future.set_exception(asyncio.TimeoutError())
+                    if ctx.kind == "enquire_link":
+                        log.warning("carrier.enquire_link_timeout", carrier=self.name)
+                        bind.close()
+                else:
+                    self.dispatcher.retry(self, ctx, "no submit_sm_resp in time")
+            if now - bind.last_rx > cfg.idle_refresh_s:
+                log.info("carrier.idle_refresh", carrier=self.name)
+                bind.close()
+            elif now - max(bind.last_tx, bind.last_rx) > cfg.enquire_link_s:
+                bind._write([bind.session.send(EnquireLink(), _Control("enquire_link"), now)])
+            if bind.paused_until and now >= bind.paused_until:
+                bind.paused_until = 0.0
+                bind.pump()
+
+    def bind_down(self, bind: EsmeBind) -> None:
+        if bind in self.binds:
+            self.binds.remove(bind)
+        if not self._stopping:
+            log.info("carrier.bind_lost", carrier=self.name, mode=bind.mode)
+        if not self.is_up() and self.queue:
+            # nothing left to carry these: let the dispatcher fail over
+            jobs = list(self.queue)
+            self.queue.clear()
+            self.dispatcher.requeue(jobs)
+
+    async def query(self, message_id: str) -> QuerySmResp | None:
+        for bind in self.binds:
+            if bind.bound and bind.can_submit:
+                try:
+                    resp = await bind.request(QuerySm(message_id=message_id), "query", self.config.response_timeout_s)
+                except (asyncio.TimeoutError, ConnectionError):
+                    return None
+                return resp if isinstance(resp, QuerySmResp) else None
+        return None
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the queue to empty and every window to be answered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (self.queue or self.window_used()) and self.is_up():
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for bind in list(self.binds):
+            if bind.bound:
+                try:
+                    await bind.request(Unbind(), "unbind", 1.0)
+                except Exception:
+                    pass
+            bind.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

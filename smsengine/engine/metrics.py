@@ -1,0 +1,107 @@
+"""Prometheus metrics: counters read from the engine at scrape time (nothing on the hot path),
+latency histograms filled from batches the dispatcher collects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from smsengine.engine.daemon import Engine
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+
+
+class _EngineCollector:
+    def __init__(self, metrics: EngineMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self):
+        engine = self.metrics.engine
+        d = engine.dispatcher
+        yield CounterMetricFamily("smsengine_requests", "send requests received", value=self.metrics.requests)
+        finals = CounterMetricFamily("smsengine_messages_final", "messages reaching a final state", labels=["status"])
+        for status, n in sorted(d.finals.items()):
+            finals.add_metric([str(status)], n)
+        yield finals
+        yield GaugeMetricFamily("smsengine_messages_open", "messages accepted and not final", value=d.open_count())
+        yield CounterMetricFamily("smsengine_segments_submitted", "segments accepted by carriers",
+                                  value=d.segments_submitted)
+        yield CounterMetricFamily("smsengine_submit_retries", "segment resends after transient errors",
+                                  value=d.retries)
+        rejected = CounterMetricFamily("smsengine_recipients_rejected", "recipients refused at intake",
+                                       labels=["code"])
+        for code, n in sorted(engine.intake.rejections.items()):
+            rejected.add_metric([str(int(code))], n)
+        yield rejected
+        errors = CounterMetricFamily("smsengine_carrier_errors", "submit_sm_resp error statuses",
+                                     labels=["status"])
+        for status, n in sorted(d.submit_errors.items()):
+            errors.add_metric([f"{status:#x}"], n)
+        yield errors
+        queue = GaugeMetricFamily("smsengine_carrier_queue_depth", "segments waiting per carrier", labels=["carrier"])
+        window = GaugeMetricFamily("smsengine_carrier_window_used", "PDUs awaiting a response", labels=["carrier"])
+        binds = GaugeMetricFamily("smsengine_carrier_binds", "binds up", labels=["carrier"])
+        throttled = CounterMetricFamily("smsengine_carrier_throttled", "ESME_RTHROTTLED answers", labels=["carrier"])
+        receipts = CounterMetricFamily("smsengine_carrier_receipts", "delivery receipts received", labels=["carrier"])
+        for name, link in d.links.items():
+            queue.add_metric([name], len(link.queue))
+            window.add_metric([name], link.window_used())
+            binds.add_metric([name], sum(1 for b in link.binds if b.bound))
+            throttled.add_metric([name], link.throttled_count)
+            receipts.add_metric([name], link.receipts)
+        yield from (queue, window, binds, throttled, receipts)
+        yield CounterMetricFamily("smsengine_store_commits", "group commits", value=engine.store.commits)
+        yield CounterMetricFamily("smsengine_unsubscribes", "numbers unsubscribed by reply", value=d.unsubscribes)
+        yield CounterMetricFamily("smsengine_limit_alarms", "accounts over their alarm threshold",
+                                  value=self.metrics.alarms)
+
+
+class EngineMetrics:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.registry = CollectorRegistry()
+        self.requests = 0
+        self.alarms = 0
+        self.accept_to_submit = Histogram(
+            "smsengine_accept_to_submit_seconds", "accept → first segment accepted by a carrier",
+            buckets=_BUCKETS, registry=self.registry,
+        )
+        self.accept_to_final = Histogram(
+            "smsengine_accept_to_final_seconds", "accept → final state", buckets=_BUCKETS, registry=self.registry,
+        )
+        self.registry.register(_EngineCollector(self))
+        self._task: asyncio.Task | None = None
+
+    def drain(self) -> None:
+        d = self.engine.dispatcher
+        submit, d.latency_submit = d.latency_submit, []
+        final, d.latency_final = d.latency_final, []
+        for v in submit:
+            self.accept_to_submit.observe(v)
+        for v in final:
+            self.accept_to_final.observe(v)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.drain()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="metrics-drain")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def render(self) -> tuple[bytes, str]:
+        self.drain()
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,95 @@
+"""How carrier answers become message outcomes: submit statuses and receipt stats, with remarks."""
+
+from __future__ import annotations
+
+import enum
+
+from smsengine.domain.errors import ErrorCode
+from smsengine.engine.records import MessageStatus
+from smsengine.smpp.constants import CommandStatus, status_name
+from smsengine.smpp.receipt import Outcome, stat_outcome
+
+
+class SubmitVerdict(enum.Enum):
+    OK = "ok"
+    THROTTLED = "throttled"  # pause the bind, resend this PDU first
+    TRANSIENT = "transient"  # retry with backoff, then 60008
+    PERMANENT = "permanent"  # fail the message at once
+
+
+_TRANSIENT = frozenset(
+    {
+        CommandStatus.ESME_RMSGQFUL,
+        CommandStatus.ESME_RSYSERR,
+        CommandStatus.ESME_RSUBMITFAIL,
+        CommandStatus.ESME_RX_T_APPN,
+        CommandStatus.ESME_RUNKNOWNERR,
+    }
+)
+
+
+def submit_verdict(status: int) -> SubmitVerdict:
+    if status == 0:
+        return SubmitVerdict.OK
+    if status == CommandStatus.ESME_RTHROTTLED:
+        return SubmitVerdict.THROTTLED
+    if status in _TRANSIENT:
+        return SubmitVerdict.TRANSIENT
+    return SubmitVerdict.PERMANENT
+
+
+def submit_remark(status: int) -> str:
+    return f"submit_sm_resp {status_name(status)} ({status:#x})"
+
+
+_OUTCOME: dict[Outcome, tuple[MessageStatus, ErrorCode]] = {
+    Outcome.DELIVERED: (MessageStatus.DELIVERED, ErrorCode.OK),
+    Outcome.EXPIRED: (MessageStatus.EXPIRED, ErrorCode.CARRIER_EXPIRED),
+    Outcome.FAILED: (MessageStatus.FAILED, ErrorCode.CARRIER_UNDELIVERED),
+}
+
+# What the err field means for the simulators shipped here and common SMSC practice; other
+# carriers' codes still appear verbatim in the remark.
+ERR_REASONS: dict[str, str] = {
+    "000": "delivered",
+    "001": "number does not exist",
+    "002": "handset powered off",
+    "003": "out of service or no credit",
+    "004": "inbox full",
+    "005": "poor reception",
+    "006": "blocked by the carrier",
+    "007": "content rejected: sensitive words",
+    "008": "validity period expired",
+}
+
+
+def is_final_stat(stat: str) -> bool:
+    return stat_outcome(stat).is_final
+
+
+def message_outcome(stat: str) -> tuple[MessageStatus, ErrorCode]:
+    outcome = stat_outcome(stat)
+    if stat.upper().startswith("REJECT"):
+        return MessageStatus.FAILED, ErrorCode.CARRIER_REJECTED
+    return _OUTCOME.get(outcome, (MessageStatus.FAILED, ErrorCode.CARRIER_UNDELIVERED))
+
+
+def receipt_remark(stat: str, err: str) -> str:
+    reason = ERR_REASONS.get(err)
+    return f"{stat} err:{err}" + (f" ({reason})" if reason else "")
+
+
+def combine(results: list[tuple[str, str]]) -> tuple[MessageStatus, ErrorCode, str]:
+    """The message outcome from its segments' (stat, err): delivered only if every part was;
+    otherwise the first failing part decides, an expiry only when no part failed outright."""
+    worst: tuple[MessageStatus, ErrorCode, str] | None = None
+    for stat, err in results:
+        status, code = message_outcome(stat)
+        if status is MessageStatus.DELIVERED:
+            continue
+        if worst is None or (worst[0] is MessageStatus.EXPIRED and status is MessageStatus.FAILED):
+            worst = (status, code, receipt_remark(stat, err))
+    if worst is None:
+        stat, err = results[0]
+        return MessageStatus.DELIVERED, ErrorCode.OK, receipt_remark(stat, err)
+    return worst
