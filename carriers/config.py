@@ -77,7 +77,7 @@ class Marketing(msgspec.Struct, forbid_unknown_fields=True):
     A submit is marketing when its service_type is in `service_types` or its source_addr starts
     with one of `source_prefixes`. Everything else is regular."""
 
-    service_types: list[str] = ["MKT"]
+    service_types: list[str] = msgspec.field(default_factory=lambda: ["MKT"])
     source_prefixes: list[str] = []
 
 
@@ -95,19 +95,23 @@ class MoReplies(msgspec.Struct, forbid_unknown_fields=True):
 
     share: float = 0.0
     delay: tuple[float, float] = (5.0, 120.0)
-    mix: dict[str, float] = {
-        "TD": 3.0,
-        "T": 1.0,
-        "N": 1.0,
-        "Unsubscribe": 1.0,
-        "QX": 0.5,
-        "0000": 0.5,
-        "OK thanks": 4.0,
-        "Who is this?": 2.0,
-        "Please call me back tomorrow morning, I am in meetings all day today and cannot answer"
-        " the phone. If it is urgent send another message with the details and I will read it"
-        " during the lunch break. Thanks a lot and have a nice day!": 1.0,
-    }
+    mix: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_REPLY_MIX))
+
+
+DEFAULT_REPLY_MIX: dict[str, float] = {
+    "TD": 3.0,
+    "T": 1.0,
+    "N": 1.0,
+    "Unsubscribe": 1.0,
+    "QX": 0.5,
+    "0000": 0.5,
+    "OK thanks": 4.0,
+    "Who is this?": 2.0,
+    # longer than one segment: arrives as UDH-concatenated parts
+    "Please call me back tomorrow morning, I am in meetings all day today and cannot answer"
+    " the phone. If it is urgent send another message with the details and I will read it"
+    " during the lunch break. Thanks a lot and have a nice day!": 1.0,
+}
 
 
 class CarrierProfile(msgspec.Struct, forbid_unknown_fields=True):
@@ -117,13 +121,14 @@ class CarrierProfile(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 2775
     admin_port: int | None = None  # HTTP: /status/{number}, /counters, /metrics; None = no admin server
-    accounts: list[Account] = [Account("smsengine", "secret")]
+    accounts: list[Account] = msgspec.field(default_factory=lambda: [Account("smsengine", "secret")])
     seed: int = 1
     time_scale: float = 1.0
     # SMPP session
     window: int = 64  # unanswered submits per bind before ESME_RTHROTTLED
     window_status: Literal["throttled", "queue_full"] = "throttled"
     enquire_link_s: float = 30.0  # real seconds idle before the SMSC probes the bind
+    deliver_window: int = 1000  # deliver_sm sent to one bind and not yet answered
     # faults and limits
     throughput_per_s: float = 0.0  # submits/s for the whole carrier; 0 = unlimited
     throughput_burst: float = 0.0  # token bucket depth; 0 = a tenth of a second's worth (at least 1)
@@ -181,8 +186,8 @@ def validate(profile: CarrierProfile, where: str = "") -> None:
     for name in ("queue_full_rate", "system_error_rate", "drop_per_pdu", "drop_per_s"):
         if not 0.0 <= getattr(profile, name) <= 1.0:
             raise CarrierConfigError(f"{at}.{name}: must be within 0..1")
-    if profile.window < 1:
-        raise CarrierConfigError(f"{at}.window: must be >= 1")
+    if profile.window < 1 or profile.deliver_window < 1:
+        raise CarrierConfigError(f"{at}.window / deliver_window: must be >= 1")
     if profile.time_scale < 0:
         raise CarrierConfigError(f"{at}.time_scale: must be >= 0")
     if not profile.accounts:

@@ -165,11 +165,14 @@ def parse_receipt(text: str) -> Receipt:
 
 
 def parse_receipt_date(value: str) -> datetime | None:
-    """YYMMDDhhmm or YYMMDDhhmmss (naive, in the carrier's clock); None when it is not a date."""
-    if len(value) not in (10, 12) or not value.isdigit() or not value.isascii():
+    """YYMMDDhhmm or YYMMDDhhmmss as 20YY (naive, in the carrier's clock); None when it is not a date."""
+    if len(value) not in (10, 12) or not (value.isascii() and value.isdigit()):
         return None
+    second = int(value[10:12]) if len(value) == 12 else 0
     try:
-        return datetime.strptime(value, "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M")
+        return datetime(
+            2000 + int(value[0:2]), int(value[2:4]), int(value[4:6]), int(value[6:8]), int(value[8:10]), second
+        )
     except ValueError:
         return None
 

@@ -1,0 +1,1 @@
+"""Example Behaviour plugins: copy one to model a carrier rule the built-in profile lacks."""

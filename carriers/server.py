@@ -1,0 +1,520 @@
+"""One simulated SMSC: an asyncio SMPP 3.4 server on the sans-I/O session, deciding through its Behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+
+from smsengine.domain.concatenation import ReferenceRotor, parse_udh
+from smsengine.smpp.constants import CommandStatus, MessageState, Tag
+from smsengine.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    CancelSm,
+    CancelSmResp,
+    DataSm,
+    DataSmResp,
+    DeliverSmResp,
+    DistributionList,
+    EnquireLink,
+    EnquireLinkResp,
+    GenericNack,
+    Pdu,
+    QuerySm,
+    QuerySmResp,
+    ReplaceSm,
+    ReplaceSmResp,
+    SubmitMulti,
+    SubmitMultiResp,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    UnbindResp,
+    UnsuccessSme,
+    response_to,
+)
+from smsengine.smpp.session import ProtocolError, Response, Role, Session, State
+
+from carriers.behaviour import Behaviour, MoReply, SubmitContext, SubmitDecision, load_behaviour
+from carriers.config import CarrierProfile
+from carriers.counters import CarrierCounters
+from carriers.delivery import DeliveryRouter, Outgoing
+from carriers.fates import Fate
+from carriers.message_ids import MessageIdMaker
+from carriers.messages import MessageRecord, MessageTable
+from carriers.mo import mo_pdus
+from carriers.receipts import ReceiptWriter
+from carriers.timers import TimerHeap
+
+_S = CommandStatus
+_log = structlog.get_logger("carriers")
+_RECEIVING = (State.BOUND_RX, State.BOUND_TRX)
+_DELIVER_RETRY_S = 1.0  # a deliver_sm answered with an error is offered again after this long
+_UDHI = 0x40
+
+
+def smpp_time(wall: float) -> str:
+    """SMPP absolute time "YYMMDDhhmmss000+" (tenths 0, UTC offset 00): query_sm_resp final_date."""
+    return time.strftime("%y%m%d%H%M%S", time.localtime(wall)) + "000+"
+
+
+def message_parts(pdu: SubmitSm) -> tuple[bytes, tuple[int, int, int] | None]:
+    """(content without UDH, (reference, total, sequence) or None) from UDH, SAR TLVs or message_payload."""
+    body = pdu.short_message
+    tlvs = pdu.tlvs
+    if pdu.esm_class & _UDHI:
+        parsed = parse_udh(body)
+        if parsed is not None:
+            return parsed[3], (parsed[0], parsed[1], parsed[2])
+    if tlvs:
+        payload = tlvs.get(Tag.MESSAGE_PAYLOAD)
+        if payload is not None and not body:
+            body = payload
+        total = tlvs.get(Tag.SAR_TOTAL_SEGMENTS)
+        if total is not None:
+            return body, (tlvs.get(Tag.SAR_MSG_REF_NUM, 0), total, tlvs.get(Tag.SAR_SEGMENT_SEQNUM, 1))
+    return body, None
+
+
+class SmscConnection(asyncio.Protocol):
+    """One ESME connection. PDUs in via the session; responses and deliver_sm out, one write per loop tick."""
+
+    def __init__(self, server: CarrierServer) -> None:
+        self.server = server
+        self.session = Session(Role.SMSC)
+        self.transport: asyncio.Transport | None = None
+        self.system_id = ""
+        self.bound = False
+        self.receiving = False
+        self.peer = ""
+        self.last_heard = 0.0
+        self._out: list[bytes] = []
+        self._loop = server.loop
+        self._handlers = {
+            SubmitSm: self._submit,
+            DeliverSmResp: self._ignore,
+            EnquireLink: self._enquire_link,
+            BindTransmitter: self._bind,
+            BindReceiver: self._bind,
+            BindTransceiver: self._bind,
+            Unbind: self._unbind,
+            QuerySm: self._query,
+            CancelSm: self._cancel,
+            ReplaceSm: self._replace,
+            SubmitMulti: self._submit_multi,
+            DataSm: self._data_sm,
+        }
+
+    # ---- transport ----
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.last_heard = self._loop.time()
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        server = self.server
+        server.connections.discard(self)
+        pending = self.session.close()
+        self.transport = None
+        self._out = []
+        if self.bound:
+            self.bound = False
+            server.counters.active_binds -= 1
+            _log.info("carrier.unbound", carrier=server.name, system_id=self.system_id, peer=self.peer)
+        unacked = [entry.context for _, entry in pending if type(entry.context) is Outgoing]
+        if self.receiving or unacked:
+            self.receiving = False
+            server.router.detach(self.system_id, self, unacked)
+
+    def _write(self, data: bytes) -> None:
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        if out and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self._out = []
+
+    def drop(self) -> None:
+        """Fault injection: the connection dies without unbind."""
+        if self.transport is not None:
+            self.server.counters.drops += 1
+            _log.info("carrier.drop", carrier=self.server.name, system_id=self.system_id, peer=self.peer)
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = self._loop.time()
+        behaviour = self.server.behaviour
+        handlers = self._handlers
+        for event in self.session.receive_data(data):
+            if self.transport is None:
+                return
+            if behaviour.drops_connection(self.system_id, False):
+                self.drop()
+                return
+            handler = handlers.get(type(event))  # type: ignore[arg-type]
+            if handler is not None:
+                handler(event)
+            elif type(event) is Response:
+                self._response(event)  # type: ignore[arg-type]
+            elif type(event) is ProtocolError:
+                self._protocol_error(event)  # type: ignore[arg-type]
+            else:
+                self._reply(response_to(event, _S.ESME_RINVCMDID))  # type: ignore[arg-type]
+
+    # ---- sending ----
+
+    def _reply(self, pdu: Pdu) -> None:
+        self._write(self.session.send(pdu))
+
+    def _send_late(self, pdu: Pdu) -> None:
+        if self.transport is not None and self.session.is_bound:
+            self._reply(pdu)
+
+    def has_room(self) -> bool:
+        return self.receiving and self.session.outstanding_count < self.server.deliver_window
+
+    def deliver(self, item: Outgoing) -> None:
+        item.pdu.sequence_number = 0  # a redelivery gets a fresh sequence number
+        self._write(self.session.send(item.pdu, item, self._loop.time()))
+        counters = self.server.counters
+        if item.stat is None:
+            counters.mo_sent += 1
+        else:
+            counters.receipts[item.stat] += 1
+
+    def probe(self) -> None:
+        self._write(self.session.send(EnquireLink(), None, self._loop.time()))
+
+    # ---- requests ----
+
+    def _protocol_error(self, event: ProtocolError) -> None:
+        server = self.server
+        if event.reply:
+            if event.reply[4:8] == b"\x80\x00\x00\x00":
+                server.counters.generic_nacks += 1
+            self._write(event.reply)
+        _log.debug("carrier.bad_pdu", carrier=server.name, peer=self.peer, error=str(event.error))
+        if event.fatal and self.transport is not None:
+            self._flush()
+            self.transport.close()
+
+    def _ignore(self, pdu: Pdu) -> None:
+        pass
+
+    def _bind(self, pdu: BindTransmitter) -> None:
+        server = self.server
+        password = server.accounts.get(pdu.system_id)
+        if password is None:
+            status = _S.ESME_RINVSYSID
+        elif password != pdu.password:
+            status = _S.ESME_RINVPASWD
+        else:
+            status = _S.ESME_ROK
+        self._reply(response_to(pdu, status, system_id=server.smsc_id))
+        if status:
+            server.counters.bind_failures += 1
+            _log.info("carrier.bind_refused", carrier=server.name, system_id=pdu.system_id, status=_S(status).name)
+            return
+        self.system_id = pdu.system_id
+        self.bound = True
+        server.counters.binds += 1
+        server.counters.active_binds += 1
+        _log.info(
+            "carrier.bound", carrier=server.name, system_id=self.system_id, mode=self.session.state.value, peer=self.peer
+        )
+        if self.session.state in _RECEIVING:
+            self.receiving = True
+            server.router.attach(self.system_id, self)
+
+    def _enquire_link(self, pdu: EnquireLink) -> None:
+        self._reply(EnquireLinkResp(pdu.sequence_number))
+
+    def _unbind(self, pdu: Unbind) -> None:
+        server = self.server
+        server.counters.unbinds += 1
+        if self.receiving:
+            self.receiving = False
+            server.router.detach(self.system_id, self, [])
+        self._reply(UnbindResp(pdu.sequence_number))
+        self._flush()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _data_sm(self, pdu: DataSm) -> None:
+        self._reply(DataSmResp(pdu.sequence_number, _S.ESME_RINVCMDID))
+
+    def _response(self, event: Response) -> None:
+        item = event.context
+        if type(item) is not Outgoing:
+            return  # enquire_link_resp, or a stray response
+        server = self.server
+        if event.pdu.command_status:
+            # The ESME could not take it now (e.g. ESME_RX_T_APPN): offer it again shortly.
+            server.timers.call_at(self._loop.time() + _DELIVER_RETRY_S, server.router.deliver, item)
+        elif item.stat is not None:
+            server.counters.receipts_acked += 1
+        server.router.drain(self.system_id, self)
+
+    def _submit(self, pdu: SubmitSm) -> None:
+        server = self.server
+        counters = server.counters
+        counters.submits += 1
+        if self.session.unanswered_count > server.profile.window:
+            self._refuse(pdu, server.window_status)
+            return
+        body, part = message_parts(pdu)
+        now = self._loop.time()
+        ctx = SubmitContext(pdu, self.system_id, pdu.destination_addr, body, part, now)
+        decision = server.behaviour.on_submit(ctx)
+        if decision.status:
+            self._refuse(pdu, decision.status)
+            return
+        number = server.ids.next_number()
+        resp_id = server.ids.resp(number)
+        server.accept(ctx, decision, number, resp_id)
+        resp = SubmitSmResp(pdu.sequence_number, 0, {}, resp_id)
+        if decision.response_delay > 0:
+            server.timers.call_at(now + decision.response_delay, self._send_late, resp)
+        else:
+            self._write(self.session.send(resp))
+
+    def _refuse(self, pdu: SubmitSm, status: int) -> None:
+        counters = self.server.counters
+        counters.rejected[status] += 1
+        if status == _S.ESME_RTHROTTLED:
+            counters.throttled += 1
+        self._write(self.session.send(SubmitSmResp(pdu.sequence_number, status)))
+
+    def _submit_multi(self, pdu: SubmitMulti) -> None:
+        """Each SME destination is decided like a submit_sm; all share one message id (and its receipts)."""
+        server = self.server
+        now = self._loop.time()
+        body, part = message_parts(pdu)  # type: ignore[arg-type]
+        number = server.ids.next_number()
+        resp_id = server.ids.resp(number)
+        unsuccess: list[UnsuccessSme] = []
+        for dest in pdu.destinations:
+            server.counters.submits += 1
+            if type(dest) is DistributionList:
+                unsuccess.append(UnsuccessSme(0, 0, dest.name, _S.ESME_RINVDLNAME))
+                continue
+            ctx = SubmitContext(pdu, self.system_id, dest.address, body, part, now)  # type: ignore[arg-type]
+            decision = server.behaviour.on_submit(ctx)
+            if decision.status:
+                server.counters.rejected[decision.status] += 1
+                unsuccess.append(UnsuccessSme(dest.ton, dest.npi, dest.address, decision.status))
+            else:
+                server.accept(ctx, decision, number, resp_id)
+        self._reply(SubmitMultiResp(pdu.sequence_number, 0, {}, resp_id, unsuccess))
+
+    def _query(self, pdu: QuerySm) -> None:
+        server = self.server
+        server.counters.queries += 1
+        record = server.table.get(pdu.message_id)
+        if record is None:
+            self._reply(QuerySmResp(pdu.sequence_number, _S.ESME_RQUERYFAIL))
+            return
+        now = self._loop.time()
+        state = record.state_at(now)
+        final = state is not MessageState.ENROUTE
+        self._reply(
+            QuerySmResp(
+                pdu.sequence_number,
+                0,
+                {},
+                record.resp_id,
+                smpp_time(server.wall(min(now, record.final_at))) if final else "",
+                int(state),
+                record.outcome.err if final and not record.cancelled else 0,
+            )
+        )
+
+    def _cancel(self, pdu: CancelSm) -> None:
+        record = self.server.table.get(pdu.message_id)
+        if record is None or record.cancelled or self._loop.time() >= record.final_at:
+            self._reply(CancelSmResp(pdu.sequence_number, _S.ESME_RCANCELFAIL))
+            return
+        record.cancelled = True  # its receipt is not sent; query_sm says DELETED
+        self._reply(CancelSmResp(pdu.sequence_number))
+
+    def _replace(self, pdu: ReplaceSm) -> None:
+        record = self.server.table.get(pdu.message_id)
+        if record is None or record.cancelled or self._loop.time() >= record.final_at:
+            self._reply(ReplaceSmResp(pdu.sequence_number, _S.ESME_RREPLACEFAIL))
+            return
+        record.preview = pdu.short_message[:40]
+        self._reply(ReplaceSmResp(pdu.sequence_number))
+
+
+class CarrierServer:
+    """A simulated carrier: SMPP listener, optional admin HTTP, behaviour, message table, receipt scheduler."""
+
+    def __init__(self, profile: CarrierProfile, behaviour: Behaviour | None = None) -> None:
+        self.profile = profile
+        self.name = profile.name
+        self.smsc_id = profile.name[:15]
+        self.behaviour = behaviour if behaviour is not None else load_behaviour(profile)
+        self.accounts = {account.system_id: account.password for account in profile.accounts}
+        self.counters = CarrierCounters()
+        self.ids = MessageIdMaker(profile.seed, profile.message_ids.resp, profile.message_ids.receipt)
+        self.table = MessageTable(profile.message_table)
+        self.writer = ReceiptWriter(self.ids)
+        self.router = DeliveryRouter(profile.receipt_store, self.counters)
+        self.rotor = ReferenceRotor()
+        self.window_status = _S.ESME_RTHROTTLED if profile.window_status == "throttled" else _S.ESME_RMSGQFUL
+        self.time_scale = profile.time_scale
+        self.deliver_window = profile.deliver_window
+        self.connections: set[SmscConnection] = set()
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.timers: TimerHeap = None  # type: ignore[assignment]
+        self._wall_offset = 0.0
+        self._server: asyncio.Server | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self._admin: Any = None
+        self.host = profile.host
+        self.port = 0
+        self.admin_port: int | None = None
+
+    # ---- life cycle ----
+
+    async def start(self) -> CarrierServer:
+        self.loop = asyncio.get_running_loop()
+        self.timers = TimerHeap(self.loop)
+        self._wall_offset = time.time() - self.loop.time()
+        self._server = await self.loop.create_server(
+            lambda: SmscConnection(self), self.profile.host, self.profile.port, backlog=1024
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        if self.profile.admin_port is not None:
+            from carriers.admin import start_admin
+
+            self._admin, self.admin_port = await start_admin(self, self.profile.host, self.profile.admin_port)
+        self._tick = self.loop.call_later(1.0, self._every_second)
+        _log.info("carrier.listening", carrier=self.name, host=self.host, port=self.port, admin_port=self.admin_port)
+        return self
+
+    async def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self._admin is not None:
+            await self._admin.cleanup()
+            self._admin = None
+        if self.timers is not None:
+            self.timers.close()
+        _log.info("carrier.stopped", carrier=self.name)
+
+    async def __aenter__(self) -> CarrierServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def wall(self, loop_time: float) -> float:
+        return loop_time + self._wall_offset
+
+    # ---- what an accepted submit sets in motion ----
+
+    def accept(self, ctx: SubmitContext, decision: SubmitDecision, number: int, resp_id: str) -> None:
+        counters = self.counters
+        counters.accepted += 1
+        fate = decision.fate or Fate.DELIVERED
+        counters.fates[fate.value] += 1
+        outcome = decision.outcome
+        pdu = ctx.pdu
+        final_at = ctx.now + decision.receipt_delay * self.time_scale
+        record = MessageRecord(
+            number,
+            resp_id,
+            ctx.system_id,
+            pdu.source_addr,
+            ctx.destination,
+            ctx.now + self._wall_offset,
+            final_at,
+            outcome,
+            ctx.body[:40],
+            pdu.data_coding,
+            pdu.registered_delivery,
+        )
+        self.table.add(record)
+        wanted = pdu.registered_delivery & 0x03
+        if wanted == 1 or wanted == 3 or (wanted == 2 and outcome.state != MessageState.DELIVERED):
+            self.timers.call_at(final_at, self._receipt_due, record)
+        if ctx.is_last_part:
+            reply = self.behaviour.mo_reply(ctx, decision)
+            if reply is not None:
+                self.timers.call_at(final_at + reply.delay * self.time_scale, self._mo_due, (record, reply))
+
+    def _receipt_due(self, record: MessageRecord) -> None:
+        if record.cancelled:
+            return
+        pdu = self.writer.receipt(record, self.wall(self.loop.time()))
+        self.router.deliver(Outgoing(pdu, record.outcome.stat, record.system_id))
+
+    def _mo_due(self, arg: tuple[MessageRecord, MoReply]) -> None:
+        record, reply = arg
+        for pdu in mo_pdus(reply.text, record.destination, record.source, self.rotor):
+            self.router.deliver(Outgoing(pdu, None, record.system_id))
+
+    # ---- housekeeping: once a second ----
+
+    def _every_second(self) -> None:
+        now = self.loop.time()
+        idle = self.profile.enquire_link_s
+        behaviour = self.behaviour
+        for connection in list(self.connections):
+            session = connection.session
+            if not session.is_bound or connection.transport is None:
+                continue
+            if behaviour.drops_connection(connection.system_id, True):
+                connection.drop()
+                continue
+            # Requests unanswered for two probe intervals: the peer is gone or stuck.
+            expired = session.expire(now, 2 * idle)
+            if expired:
+                retry = [entry.context for _, entry in expired if isinstance(entry.context, Outgoing)]
+                for item in retry:
+                    self.router.deliver(item)
+                if len(retry) < len(expired):
+                    _log.info("carrier.peer_silent", carrier=self.name, system_id=connection.system_id)
+                    connection.transport.abort()
+                    continue
+            if now - connection.last_heard >= idle:
+                connection.probe()
+        self._tick = self.loop.call_later(1.0, self._every_second)
+
+
+async def start_carrier(
+    profile: CarrierProfile,
+    host: str | None = None,
+    port: int | None = None,
+    admin_port: int | None = -1,
+    behaviour: Behaviour | None = None,
+) -> CarrierServer:
+    """Start one simulated carrier on the running loop. port=0 / admin_port=0 pick ephemeral ports
+    (read them back from `.port` / `.admin_port`); admin_port=None runs no admin server."""
+    from carriers.config import with_ports
+
+    profile = with_ports(profile, port, admin_port)
+    if host is not None:
+        import msgspec
+
+        profile = msgspec.structs.replace(profile, host=host)
+    return await CarrierServer(profile, behaviour).start()

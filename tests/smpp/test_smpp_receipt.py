@@ -1,0 +1,148 @@
+"""Delivery receipt text: the carrier variants file, extra variants, formatting, stat -> outcome."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsengine.smpp.constants import MessageState
+from smsengine.smpp.receipt import (
+    STAT_FOR_STATE,
+    STATE_FOR_STAT,
+    Outcome,
+    Receipt,
+    format_receipt,
+    message_state_outcome,
+    parse_receipt,
+    parse_receipt_date,
+    stat_outcome,
+)
+
+VARIANTS = [
+    json.loads(line)
+    for line in (Path(__file__).resolve().parents[1] / "data" / "receipt_variants.jsonl").read_text().splitlines()
+    if line.strip()
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v["note"] for v in VARIANTS])
+def test_carrier_variants(variant):
+    receipt = parse_receipt(variant["text"])
+    for field in ("id", "stat", "err", "submit_date", "done_date"):
+        assert getattr(receipt, field) == variant[field], field
+
+
+def test_text_is_everything_after_the_text_key():
+    by_note = {v["note"]: parse_receipt(v["text"]) for v in VARIANTS}
+    assert by_note["the SMPP 3.4 appendix B layout"].text == "Hello there"
+    assert by_note["text that itself contains stat: and err:"].text == "your stat:UNDELIV err:999 joke"
+    assert by_note["empty text"].text == ""
+    assert by_note["sub, dlvrd and text missing"].sub == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "id:42 sub:001 dlvrd:001 submit date:2611220101 done date:2611220102 stat:DELIVERED err:000",
+            Receipt("42", "001", "001", "2611220101", "2611220102", "DELIVERED", "000", ""),
+        ),
+        (  # vendor fields before text are skipped
+            "id:42 sub:001 dlvrd:000 submit date:2611220101 done date:2611220102 stat:UNDELIV err:0A1 imsi:460001 mccmnc:46000 text:abc",
+            Receipt("42", "001", "000", "2611220101", "2611220102", "UNDELIV", "0A1", "abc"),
+        ),
+        (  # lower-case stat, key with a space before its value
+            "id: 99 stat:delivrd err:000",
+            Receipt(id="99", stat="DELIVRD", err="000"),
+        ),
+        (  # "context:" is not "text:"
+            "id:5 context:x stat:EXPIRED err:004",
+            Receipt(id="5", stat="EXPIRED", err="004"),
+        ),
+        (  # joined date keys, a text with trailing spaces kept verbatim
+            "id:7 submitdate:2611220101 donedate:2611220102 stat:REJECTD err:069 text:hi  ",
+            Receipt(id="7", submit_date="2611220101", done_date="2611220102", stat="REJECTD", err="069", text="hi  "),
+        ),
+        ("", Receipt()),
+    ],
+)
+def test_more_variants(text, expected):
+    assert parse_receipt(text) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_parser_never_raises(text):
+    assert isinstance(parse_receipt(text), Receipt)
+
+
+ids = st.text("0123456789abcdefABCDEF", min_size=1, max_size=40)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(
+    lambda d: d.replace(microsecond=0)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids, st.sampled_from(sorted(STATE_FOR_STAT)), moments, moments, st.integers(0, 999), st.text(max_size=40), st.booleans())
+def test_format_then_parse(message_id, stat, submitted, done, err, text, seconds):
+    receipt = parse_receipt(format_receipt(message_id, stat, submitted, done, err=err, text=text, seconds=seconds))
+    assert receipt.id == message_id and receipt.stat == stat and receipt.err == f"{err:03d}"
+    assert receipt.text == text[:20]
+    assert receipt.submit_datetime() == (submitted if seconds else submitted.replace(second=0))
+    assert receipt.done_datetime() == (done if seconds else done.replace(second=0))
+
+
+def test_standard_format():
+    text = format_receipt(
+        "0123456789", "DELIVRD", datetime(2026, 11, 22, 1, 1), datetime(2026, 11, 22, 1, 2), text="Hello there, this is long"
+    )
+    assert text == (
+        "id:0123456789 sub:001 dlvrd:001 submit date:2611220101 done date:2611220102"
+        " stat:DELIVRD err:000 text:Hello there, this is"
+    )
+    assert " dlvrd:000 " in format_receipt("1", "UNDELIV", datetime(2026, 1, 1), datetime(2026, 1, 1), err="001")
+
+
+def test_dates():
+    assert parse_receipt_date("2611220101") == datetime(2026, 11, 22, 1, 1)
+    assert parse_receipt_date("261122010155") == datetime(2026, 11, 22, 1, 1, 55)
+    assert parse_receipt_date("2613220101") is None  # month 13
+    assert parse_receipt_date("26112201") is None
+    assert parse_receipt_date("") is None
+
+
+@pytest.mark.parametrize(
+    ("stat", "outcome"),
+    [
+        ("DELIVRD", Outcome.DELIVERED),
+        ("delivered", Outcome.DELIVERED),
+        ("UNDELIV", Outcome.FAILED),
+        ("REJECTD", Outcome.FAILED),
+        ("DELETED", Outcome.FAILED),
+        ("UNKNOWN", Outcome.FAILED),
+        ("EXPIRED", Outcome.EXPIRED),
+        ("ENROUTE", Outcome.PENDING),
+        ("ACCEPTD", Outcome.PENDING),
+        ("GIBBERISH", Outcome.FAILED),
+    ],
+)
+def test_stat_outcomes(stat, outcome):
+    assert stat_outcome(stat) is outcome
+    assert outcome.is_final == (outcome is not Outcome.PENDING)
+
+
+def test_message_state_outcomes_match_stats():
+    assert message_state_outcome(MessageState.DELIVERED) is Outcome.DELIVERED
+    assert message_state_outcome(MessageState.EXPIRED) is Outcome.EXPIRED
+    assert message_state_outcome(MessageState.ENROUTE) is Outcome.PENDING
+    assert message_state_outcome(MessageState.ACCEPTED) is Outcome.PENDING
+    for state in (MessageState.DELETED, MessageState.UNDELIVERABLE, MessageState.UNKNOWN, MessageState.REJECTED, 0, 99):
+        assert message_state_outcome(state) is Outcome.FAILED
+    for state, stat in STAT_FOR_STATE.items():
+        assert STATE_FOR_STAT[stat] is state
+        assert message_state_outcome(state) is stat_outcome(stat)
