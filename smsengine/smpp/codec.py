@@ -551,11 +551,6 @@ def read_header(data: bytes, pos: int = 0) -> tuple[int, int, int, int]:
     return _HEADER.unpack_from(data, pos)
 
 
-def check_command_length(length: int, max_pdu_size: int = DEFAULT_MAX_PDU_SIZE) -> None:
-    if length < HEADER_SIZE or length > max_pdu_size:
-        raise FramingError(_S.ESME_RINVCMDLEN, f"command_length {length} outside {HEADER_SIZE}..{max_pdu_size}")
-
-
 def decode_frame(data: bytes, pos: int, end: int) -> Pdu:
     """Decode the PDU in data[pos:end]; the caller has framed it (end - pos == its command_length >= 16)."""
     _, command_id, status, seq = _HEADER.unpack_from(data, pos)
@@ -585,18 +580,21 @@ def _decode_precisely(data: bytes, pos: int, end: int, command_id: int, status: 
 
 def decode_pdu(data: bytes, max_pdu_size: int = DEFAULT_MAX_PDU_SIZE) -> Pdu:
     """Decode exactly one whole PDU. Raises PduError (FramingError, UnknownCommandError, MalformedPduError)."""
-    data = bytes(data)
-    if len(data) < HEADER_SIZE:
-        raise FramingError(_S.ESME_RINVCMDLEN, f"{len(data)} bytes is shorter than a PDU header")
-    length, command_id, _, seq = _HEADER.unpack_from(data, 0)
-    try:
-        check_command_length(length, max_pdu_size)
-        if length != len(data):
-            raise FramingError(_S.ESME_RINVCMDLEN, f"command_length {length} but {len(data)} bytes given")
-    except FramingError as exc:
-        exc.command_id, exc.sequence_number = command_id, seq
-        raise
-    return decode_frame(data, 0, length)
+    if type(data) is not bytes:
+        data = bytes(data)
+    size = len(data)
+    if size >= HEADER_SIZE:
+        length = _U32.unpack_from(data)[0]
+        if length == size and length <= max_pdu_size:
+            return decode_frame(data, 0, size)
+        _, command_id, _, seq = _HEADER.unpack_from(data)
+        raise FramingError(
+            _S.ESME_RINVCMDLEN,
+            f"command_length {length} for {size} bytes (limit {max_pdu_size})",
+            command_id=command_id,
+            sequence_number=seq,
+        )
+    raise FramingError(_S.ESME_RINVCMDLEN, f"{size} bytes is shorter than a PDU header")
 
 
 def encode_pdu(pdu: Pdu) -> bytes:

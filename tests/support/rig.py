@@ -1,0 +1,163 @@
+"""A test rig: real simulators on ephemeral ports, a real engine on a temp SQLite file, and a
+client that signs requests like a caller would."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from carriers.config import CarrierProfile, Delays
+from carriers.group import SimulatorGroup
+from smsengine.config import (
+    AccountConfig,
+    CarrierConfig,
+    EngineConfig,
+    HttpConfig,
+    LimitsConfig,
+    RouteConfig,
+    RouteTarget,
+    SignatureSeed,
+    SimulatorConfig,
+    StoreConfig,
+    TemplateSeed,
+)
+from smsengine.domain.auth import request_sig
+from smsengine.engine.daemon import Engine
+
+ADMIN = "test-operator"
+FINAL = ("delivered", "failed", "expired")
+
+
+def fast_profile(name: str = "ideal", **changes: Any) -> CarrierProfile:
+    """A simulator whose receipts come within milliseconds."""
+    base = CarrierProfile(name=name, port=0, admin_port=None, time_scale=0.001,
+                          delays=Delays(regular=(0.0, 0.5), marketing=(0.0, 1.0)))
+    return msgspec.structs.replace(base, **changes)
+
+
+def demo_account(**changes: Any) -> AccountConfig:
+    base = AccountConfig(
+        app_id="demo", key="demo-secret", type="organisation", raw_content=True, balance=10_000_000,
+        signatures=[SignatureSeed("smsengine")],
+        templates=[
+            TemplateSeed(1, "Your verification code is {1}, valid for {2} minutes."),
+            TemplateSeed(2, "Your verification code is {1}, valid for {2} minutes.", region="international"),
+            TemplateSeed(3, "Your order {1} has shipped. Reply TD to unsubscribe.", type="marketing"),
+        ],
+        limits=LimitsConfig(daily_max=100_000, same_content_max=100_000, international_daily_max=1_000_000),
+    )
+    return msgspec.structs.replace(base, **changes)
+
+
+def engine_config(tmp: Path, ports: dict[str, int], *, accounts: list[AccountConfig] | None = None,
+                  carrier_changes: dict[str, dict] | None = None, routes: list[RouteConfig] | None = None,
+                  **changes: Any) -> EngineConfig:
+    carriers = [
+        CarrierConfig(name=name, port=port, binds=1, window=64, response_timeout_s=2.0, retry_backoff_s=0.05,
+                      throttle_pause_s=0.05, reconnect_min_s=0.05, reconnect_max_s=0.5,
+                      **(carrier_changes or {}).get(name, {}))
+        for name, port in ports.items()
+    ]
+    if routes is None:
+        routes = [RouteConfig(prefix="+", targets=[RouteTarget(c.name) for c in carriers])]
+    cfg = EngineConfig(
+        http=HttpConfig(port=0, admin_token=ADMIN),
+        store=StoreConfig(path=str(tmp / "engine.db")),
+        simulators=SimulatorConfig(embedded=False),
+        carriers=carriers,
+        routes=routes,
+        accounts=accounts or [demo_account()],
+    )
+    return msgspec.structs.replace(cfg, **changes)
+
+
+class Client:
+    """Signs and posts like a customer's service would."""
+
+    _random = itertools.count(1000)
+
+    def __init__(self, http: aiohttp.ClientSession, app_id: str = "demo", key: str = "demo-secret") -> None:
+        self.http = http
+        self.app_id = app_id
+        self.key = key
+
+    def body(self, numbers: list[str], **fields: Any) -> dict:
+        now = int(fields.pop("time", time.time()))
+        rnd = fields.pop("random", next(self._random))
+        key = fields.pop("key", self.key)
+        body = {"app_id": self.app_id, "random": rnd, "time": now,
+                "sig": request_sig(key, rnd, now, numbers), "phone_numbers": numbers}
+        if "content" not in fields and "template_id" not in fields:
+            fields.update(template_id=1, params=["1234", "5"])
+        fields.setdefault("sign", "smsengine")
+        body.update(fields)
+        return body
+
+    async def send(self, numbers: list[str], **fields: Any) -> tuple[int, dict]:
+        async with self.http.post("/v1/sms/send", json=self.body(numbers, **fields)) as resp:
+            return resp.status, await resp.json()
+
+    @property
+    def auth(self) -> dict:
+        return {"X-App-Id": self.app_id, "X-App-Key": self.key}
+
+    async def message(self, message_id: str) -> dict:
+        async with self.http.get(f"/v1/messages/{message_id}", headers=self.auth) as resp:
+            return await resp.json()
+
+    async def wait_final(self, ids: list[str], timeout: float = 20.0) -> dict[str, dict]:
+        """Poll the API until every message is final; returns the views."""
+        deadline = time.monotonic() + timeout
+        views: dict[str, dict] = {}
+        pending = list(ids)
+        while pending and time.monotonic() < deadline:
+            for mid in list(pending):
+                view = await self.message(mid)
+                if view.get("status") in FINAL:
+                    views[mid] = view
+                    pending.remove(mid)
+            if pending:
+                await asyncio.sleep(0.05)
+        assert not pending, f"{len(pending)} messages not final in {timeout}s, e.g. {await self.message(pending[0])}"
+        return views
+
+
+async def wait_engine_final(engine: Engine, count: int, timeout: float = 30.0) -> None:
+    """Wait until the dispatcher has no message open and `count` reached a final state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(engine.dispatcher.finals.values()) >= count and not engine.dispatcher.inflight:
+            await engine.store.flush()
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"finals {engine.dispatcher.finals}, open {engine.dispatcher.open_count()}")
+
+
+class Rig:
+    def __init__(self, simulators: SimulatorGroup, engine: Engine, http: aiohttp.ClientSession) -> None:
+        self.simulators = simulators
+        self.engine = engine
+        self.http = http
+        self.client = Client(http)
+
+
+async def start_rig(tmp: Path, profiles: list[CarrierProfile], **config: Any):
+    simulators = await SimulatorGroup(profiles).start()
+    engine = Engine(engine_config(tmp, simulators.ports, **config), base_dir=tmp)
+    await engine.start()
+    for link in engine.links.values():
+        await link.wait_up(5.0)
+    http = aiohttp.ClientSession(f"http://127.0.0.1:{engine.http_port}")
+    return Rig(simulators, engine, http)
+
+
+async def stop_rig(rig: Rig) -> None:
+    await rig.http.close()
+    await rig.engine.stop(drain_timeout=2.0)
+    await rig.simulators.close()
