@@ -8,6 +8,7 @@ from smsengine.smpp.constants import EsmClass, MessageState, Tag
 from smsengine.smpp.pdu import DeliverSm, NetworkErrorCode
 from smsengine.smpp.receipt import format_receipt
 
+from carriers.fates import Outcome
 from carriers.messages import MessageRecord
 from carriers.message_ids import MessageIdMaker
 
@@ -29,14 +30,14 @@ def preview_text(preview: bytes, data_coding: int) -> str:
 class ReceiptWriter:
     """Builds the receipt deliver_sm for a record whose fate just became final."""
 
-    __slots__ = ("ids", "_minutes")
+    __slots__ = ("ids", "_minutes", "_templates")
 
     def __init__(self, ids: MessageIdMaker) -> None:
         self.ids = ids
         self._minutes: dict[int, datetime] = {}
+        self._templates: dict[tuple, tuple[str, str]] = {}
 
     def _minute(self, wall: float) -> datetime:
-        # Receipt dates have minute resolution; one datetime per minute instead of one per receipt.
         minute = int(wall) // 60
         moment = self._minutes.get(minute)
         if moment is None:
@@ -45,27 +46,43 @@ class ReceiptWriter:
             moment = self._minutes[minute] = datetime.fromtimestamp(minute * 60)
         return moment
 
-    def receipt(self, record: MessageRecord, done_wall: float, state: MessageState | None = None) -> DeliverSm:
+    def _template(self, outcome: Outcome, submitted_wall: float, done_wall: float) -> tuple[str, str]:
+        """format_receipt's output around the id and the text, per (outcome, submit minute, done minute).
+
+        Receipt dates have minute resolution, so consecutive receipts share everything but the id and
+        the text; formatting once per minute keeps the appendix-B text exactly the formatter's."""
+        key = (outcome, int(submitted_wall) // 60, int(done_wall) // 60)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) > 1024:
+                self._templates.clear()
+            text = format_receipt(
+                "\0",
+                outcome.stat,
+                self._minute(submitted_wall),
+                self._minute(done_wall),
+                err=outcome.err,
+                text="\1",
+            )
+            head, rest = text.split("\0")
+            template = self._templates[key] = (head, rest.split("\1")[0])
+        return template
+
+    def receipt(self, record: MessageRecord, done_wall: float) -> DeliverSm:
         outcome = record.outcome
         receipt_id = self.ids.receipt(record.number) if self.ids.differs else record.resp_id
-        state = outcome.state if state is None else state
-        text = format_receipt(
-            receipt_id,
-            outcome.stat,
-            self._minute(record.submitted_wall),
-            self._minute(done_wall),
-            err=outcome.err,
-            text=preview_text(record.preview, record.data_coding),
-        )
-        tlvs: dict = {Tag.RECEIPTED_MESSAGE_ID: receipt_id, Tag.MESSAGE_STATE: int(state)}
+        head, middle = self._template(outcome, record.submitted_wall, done_wall)
+        text = head + receipt_id + middle + preview_text(record.preview, record.data_coding)
+        raw_id = receipt_id.encode("ascii") + b"\0"
+        tlvs: dict = {Tag.RECEIPTED_MESSAGE_ID: raw_id, Tag.MESSAGE_STATE: _STATE_BYTES[outcome.state]}
         if outcome.err:
             tlvs[Tag.NETWORK_ERROR_CODE] = NetworkErrorCode(GSM_NETWORK, outcome.err)
+        # Positional fields (wire order): this runs once per receipt.
         return DeliverSm(
-            source_addr_ton=1,
-            source_addr_npi=1,
-            source_addr=record.destination,
-            destination_addr=record.source,
-            esm_class=EsmClass.DELIVERY_RECEIPT,
-            short_message=text.encode("ascii"),
-            tlvs=tlvs,
-        )
+            0, 0, tlvs, "", 1, 1, record.destination, 0, 0, record.source,
+            EsmClass.DELIVERY_RECEIPT, 0, 0, "", "", 0, 0, 0, 0, text.encode("ascii"),
+        )  # fmt: skip
+
+
+# TLV values as raw bytes: the codec writes bytes verbatim, skipping its per-tag type dispatch.
+_STATE_BYTES = {state: bytes((state,)) for state in MessageState}

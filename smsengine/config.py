@@ -23,8 +23,10 @@ class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
     port: int = 8080
     # request authentication
     max_time_skew_s: int = 300
-    source_requests_per_s: float = 200.0
-    source_burst: int = 400
+    # per source IP, in recipients per second (a token bucket): SMS-bombing protection that a
+    # service sending bulk traffic from one host does not trip by default
+    source_numbers_per_s: float = 50_000.0
+    source_burst: int = 100_000
     # operator endpoints (account creation, reviews, balances) need X-Admin-Token: this value
     admin_token: str = ""
 

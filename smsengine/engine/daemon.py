@@ -77,7 +77,7 @@ class Engine:
             self.accounts, self.store, self.limiter, MessageIds(await self.store.max_message_id()),
             self.dispatcher.enqueue, default_region=cfg.default_region, max_chars=cfg.max_chars,
             max_time_skew=cfg.http.max_time_skew_s,
-            source_limit=SourceRateLimit(cfg.http.source_requests_per_s, cfg.http.source_burst),
+            source_limit=SourceRateLimit(cfg.http.source_numbers_per_s, cfg.http.source_burst),
         )
         await self.dispatcher.start()
         for carrier in cfg.carriers:

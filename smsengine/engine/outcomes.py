@@ -48,18 +48,16 @@ _OUTCOME: dict[Outcome, tuple[MessageStatus, ErrorCode]] = {
     Outcome.FAILED: (MessageStatus.FAILED, ErrorCode.CARRIER_UNDELIVERED),
 }
 
-# What the err field means for the simulators shipped here and common SMSC practice; other
-# carriers' codes still appear verbatim in the remark.
+# What the err field means: the codes the simulators shipped here write (carriers/fates.py),
+# which follow common SMSC practice; other carriers' codes still appear verbatim in the remark.
 ERR_REASONS: dict[str, str] = {
-    "000": "delivered",
-    "001": "number does not exist",
-    "002": "handset powered off",
-    "003": "out of service or no credit",
-    "004": "inbox full",
-    "005": "poor reception",
-    "006": "blocked by the carrier",
-    "007": "content rejected: sensitive words",
-    "008": "validity period expired",
+    "000": "no error",
+    "001": "unknown or empty number",
+    "011": "blocked by the carrier",
+    "013": "out of service or no credit",
+    "020": "inbox full",
+    "027": "validity period expired (handset off)",
+    "069": "content rejected: sensitive words",
 }
 
 

@@ -191,6 +191,15 @@ for _cid, _layout in LAYOUTS.items():
 
 _TLV_KIND = {tag: kind for tag, (kind, _) in TLV_KINDS.items()}
 _TLV_SIZE = {tag: size for tag, (_, size) in TLV_KINDS.items()}
+# The decode loop dispatches on plain ints: Enum member access costs more than the decoding itself.
+_OCTETS, _INTEGER, _CSTRING, _NETWORK = range(4)
+_TLV_DECODING: dict[int, tuple[int, int]] = {
+    tag: (
+        {TlvKind.OCTETS: _OCTETS, TlvKind.CSTRING: _CSTRING, TlvKind.NETWORK_ERROR: _NETWORK}.get(kind, _INTEGER),
+        size,
+    )
+    for tag, (kind, size) in TLV_KINDS.items()
+}
 
 
 def _decode_tlvs(data: bytes, p: int, end: int) -> dict[int, Any]:
@@ -203,26 +212,29 @@ def _decode_tlvs(data: bytes, p: int, end: int) -> dict[int, Any]:
         q = p + length
         if q > end:
             raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} length {length} runs past the PDU")
-        kind = _TLV_KIND.get(tag)
-        if kind is None or kind is TlvKind.OCTETS:
+        decoding = _TLV_DECODING.get(tag)
+        if decoding is None:
             value: Any = data[p:q]
-            size = _TLV_SIZE.get(tag, 0)
-            if size and length != size:
-                raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} has length {length}")
-        elif kind is TlvKind.CSTRING:
-            if length > _TLV_SIZE[tag]:
-                raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} longer than {_TLV_SIZE[tag]}")
-            # Some carriers omit the terminating NUL; the value up to the first NUL is what they meant.
-            nul = data.find(0, p, q)
-            value = data[p : q if nul < 0 else nul].decode("latin-1")
-        elif kind is TlvKind.NETWORK_ERROR:
-            if length != 3:
-                raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV network_error_code has length {length}")
-            value = NetworkErrorCode(*_NETWORK_ERROR.unpack_from(data, p))
         else:
-            if length != kind.value:
-                raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} has length {length}")
-            value = int.from_bytes(data[p:q], "big")
+            code, size = decoding
+            if code == _INTEGER:
+                if length != size:
+                    raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} has length {length}")
+                value = data[p] if size == 1 else int.from_bytes(data[p:q], "big")
+            elif code == _CSTRING:
+                if length > size:
+                    raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} longer than {size}")
+                # Some carriers omit the terminating NUL; the value up to the first NUL is what they meant.
+                nul = data.find(0, p, q)
+                value = data[p : q if nul < 0 else nul].decode("latin-1")
+            elif code == _OCTETS:
+                if size and length != size:
+                    raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} has length {length}")
+                value = data[p:q]
+            else:
+                if length != 3:
+                    raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV network_error_code has length {length}")
+                value = NetworkErrorCode(*_NETWORK_ERROR.unpack_from(data, p))
         tlvs[tag] = value
         p = q
     return tlvs

@@ -20,6 +20,7 @@ from smsengine.smpp.receipt import (
     message_state_outcome,
     parse_receipt,
     parse_receipt_date,
+    scan_receipt,
     stat_outcome,
 )
 
@@ -35,6 +36,7 @@ def test_carrier_variants(variant):
     receipt = parse_receipt(variant["text"])
     for field in ("id", "stat", "err", "submit_date", "done_date"):
         assert getattr(receipt, field) == variant[field], field
+    assert scan_receipt(variant["text"]) == receipt
 
 
 def test_text_is_everything_after_the_text_key():
@@ -75,6 +77,19 @@ def test_more_variants(text, expected):
     assert parse_receipt(text) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["id:", "ID:", "sub:", "dlvrd:", "submit date:", "done_date:", "stat:", "err:", "text:", " ", "  "])
+        | st.text("0aZ: \t", max_size=4),
+        max_size=25,
+    )
+)
+def test_standard_pattern_and_scanner_agree(pieces):
+    text = "".join(pieces)
+    assert parse_receipt(text) == scan_receipt(text)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_parser_never_raises(text):
@@ -90,7 +105,9 @@ moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 
 @settings(max_examples=200, deadline=None)
 @given(ids, st.sampled_from(sorted(STATE_FOR_STAT)), moments, moments, st.integers(0, 999), st.text(max_size=40), st.booleans())
 def test_format_then_parse(message_id, stat, submitted, done, err, text, seconds):
-    receipt = parse_receipt(format_receipt(message_id, stat, submitted, done, err=err, text=text, seconds=seconds))
+    formatted = format_receipt(message_id, stat, submitted, done, err=err, text=text, seconds=seconds)
+    receipt = parse_receipt(formatted)
+    assert scan_receipt(formatted) == receipt
     assert receipt.id == message_id and receipt.stat == stat and receipt.err == f"{err:03d}"
     assert receipt.text == text[:20]
     assert receipt.submit_datetime() == (submitted if seconds else submitted.replace(second=0))

@@ -58,10 +58,10 @@ def demo_account(**changes: Any) -> AccountConfig:
 def engine_config(tmp: Path, ports: dict[str, int], *, accounts: list[AccountConfig] | None = None,
                   carrier_changes: dict[str, dict] | None = None, routes: list[RouteConfig] | None = None,
                   **changes: Any) -> EngineConfig:
+    defaults = dict(binds=1, window=64, response_timeout_s=2.0, retry_backoff_s=0.05, throttle_pause_s=0.05,
+                    reconnect_min_s=0.05, reconnect_max_s=0.5)
     carriers = [
-        CarrierConfig(name=name, port=port, binds=1, window=64, response_timeout_s=2.0, retry_backoff_s=0.05,
-                      throttle_pause_s=0.05, reconnect_min_s=0.05, reconnect_max_s=0.5,
-                      **(carrier_changes or {}).get(name, {}))
+        CarrierConfig(name=name, port=port, **{**defaults, **(carrier_changes or {}).get(name, {})})
         for name, port in ports.items()
     ]
     if routes is None:
