@@ -41,12 +41,14 @@ class Fate(enum.Enum):
 class Outcome:
     """The receipt a fate ends in."""
 
-    __slots__ = ("stat", "err", "state")
+    __slots__ = ("stat", "err", "state", "delivered", "state_byte")
 
     def __init__(self, stat: str, err: int, state: MessageState) -> None:
         self.stat = stat
         self.err = err
         self.state = state
+        self.delivered = state == MessageState.DELIVERED
+        self.state_byte = bytes((state,))  # the message_state TLV value, pre-encoded
 
     def __repr__(self) -> str:
         return f"Outcome({self.stat}, err={self.err:03d})"

@@ -38,6 +38,8 @@ class ProfileBehaviour(Behaviour):
         self.marketing_service_types = frozenset(profile.marketing.service_types)
         self.marketing_prefixes = tuple(profile.marketing.source_prefixes)
         self.replies = ReplyMix(profile.mo.mix) if profile.mo.share > 0 else None
+        # A subclass that overrides drops_connection keeps being asked on every PDU.
+        self.pdu_faults = profile.drop_per_pdu > 0 or type(self).drops_connection is not ProfileBehaviour.drops_connection
 
     # ---- submit ----
 

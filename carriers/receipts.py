@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from smsengine.smpp.constants import EsmClass, MessageState, Tag
+from smsengine.smpp.constants import EsmClass, Tag
 from smsengine.smpp.pdu import DeliverSm, NetworkErrorCode
 from smsengine.smpp.receipt import format_receipt
 
@@ -17,6 +17,10 @@ _GSM_PREVIEW = bytes(
     b if (0x20 <= b < 0x7F and b not in b"$@[\\]^_`{|}~") else 0x3F for b in range(256)
 )
 GSM_NETWORK = 3  # network_error_code network type: GSM (SMPP 3.4 §5.3.2.31)
+# Plain ints (IntEnum members hash in Python) and raw bytes values (the codec writes bytes verbatim).
+_RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
+_NETWORK_ERROR_CODE = int(Tag.NETWORK_ERROR_CODE)
 
 
 def preview_text(preview: bytes, data_coding: int) -> str:
@@ -73,16 +77,12 @@ class ReceiptWriter:
         receipt_id = self.ids.receipt(record.number) if self.ids.differs else record.resp_id
         head, middle = self._template(outcome, record.submitted_wall, done_wall)
         text = head + receipt_id + middle + preview_text(record.preview, record.data_coding)
-        raw_id = receipt_id.encode("ascii") + b"\0"
-        tlvs: dict = {Tag.RECEIPTED_MESSAGE_ID: raw_id, Tag.MESSAGE_STATE: _STATE_BYTES[outcome.state]}
+        tlvs: dict = {_RECEIPTED_MESSAGE_ID: receipt_id.encode("ascii") + b"\0", _MESSAGE_STATE: outcome.state_byte}
         if outcome.err:
-            tlvs[Tag.NETWORK_ERROR_CODE] = NetworkErrorCode(GSM_NETWORK, outcome.err)
+            tlvs[_NETWORK_ERROR_CODE] = NetworkErrorCode(GSM_NETWORK, outcome.err)
         # Positional fields (wire order): this runs once per receipt.
         return DeliverSm(
             0, 0, tlvs, "", 1, 1, record.destination, 0, 0, record.source,
             EsmClass.DELIVERY_RECEIPT, 0, 0, "", "", 0, 0, 0, 0, text.encode("ascii"),
         )  # fmt: skip
 
-
-# TLV values as raw bytes: the codec writes bytes verbatim, skipping its per-tag type dispatch.
-_STATE_BYTES = {state: bytes((state,)) for state in MessageState}

@@ -55,6 +55,7 @@ _log = structlog.get_logger("carriers")
 _RECEIVING = (State.BOUND_RX, State.BOUND_TRX)
 _DELIVER_RETRY_S = 1.0  # a deliver_sm answered with an error is offered again after this long
 _UDHI = 0x40
+_NO_TLVS: dict = {}  # shared by responses that carry none; never mutated
 
 
 def smpp_time(wall: float) -> str:
@@ -154,11 +155,12 @@ class SmscConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_heard = self._loop.time()
         behaviour = self.server.behaviour
+        pdu_faults = behaviour.pdu_faults
         handlers = self._handlers
         for event in self.session.receive_data(data):
             if self.transport is None:
                 return
-            if behaviour.drops_connection(self.system_id, False):
+            if pdu_faults and behaviour.drops_connection(self.system_id, False):
                 self.drop()
                 return
             handler = handlers.get(type(event))  # type: ignore[arg-type]
@@ -282,7 +284,7 @@ class SmscConnection(asyncio.Protocol):
         number = server.ids.next_number()
         resp_id = server.ids.resp(number)
         server.accept(ctx, decision, number, resp_id)
-        resp = SubmitSmResp(pdu.sequence_number, 0, {}, resp_id)
+        resp = SubmitSmResp(pdu.sequence_number, 0, _NO_TLVS, resp_id)
         if decision.response_delay > 0:
             server.timers.call_at(now + decision.response_delay, self._send_late, resp)
         else:
@@ -436,7 +438,7 @@ class CarrierServer:
         counters = self.counters
         counters.accepted += 1
         fate = decision.fate or Fate.DELIVERED
-        counters.fates[fate.value] += 1
+        counters.fates[fate._value_] += 1  # _value_: a plain attribute, .value is a slow descriptor
         outcome = decision.outcome
         pdu = ctx.pdu
         final_at = ctx.now + decision.receipt_delay * self.time_scale
@@ -455,7 +457,7 @@ class CarrierServer:
         )
         self.table.add(record)
         wanted = pdu.registered_delivery & 0x03
-        if wanted == 1 or wanted == 3 or (wanted == 2 and outcome.state != MessageState.DELIVERED):
+        if wanted == 1 or wanted == 3 or (wanted == 2 and not outcome.delivered):
             self.timers.call_at(final_at, self._receipt_due, record)
         if ctx.is_last_part:
             reply = self.behaviour.mo_reply(ctx, decision)
