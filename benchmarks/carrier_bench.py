@@ -184,6 +184,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
     if any(statuses):
         raise SystemExit(f"bind failed: {statuses}")
     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    client0 = time.process_time()
     for proto in protocols:
         proto.pump()
     last = (t0, 0, 0, cpu0)
@@ -207,6 +208,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
             raise SystemExit("gave up after 600 s")
     elapsed = time.perf_counter() - t0
     cpu_used = cpu_seconds(pid) - cpu0
+    client_cpu = time.process_time() - client0
     for proto in protocols:
         proto.transport.close()
     return {
@@ -221,6 +223,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
         "simulator_cpu_share": round(cpu_used / elapsed, 3),
         "simulator_submits_per_cpu_s": round(n / cpu_used) if cpu_used else None,
         "simulator_rss_mb": round(max(peak_rss, rss_mb(pid)), 1),
+        "load_client_cpu_share": round(client_cpu / elapsed, 3),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from smsengine.smpp.session import Role, Session  # noqa: E402
 TARGETS = {"decode_submit_sm": 400_000, "encode_submit_sm": 500_000, "parse_receipt": 150_000}
 ITEMS = 10_000
 CHUNK = 64 * 1024
+VARIANTS = Path(__file__).resolve().parent.parent / "tests" / "data" / "receipt_variants.jsonl"
 
 
 def submit_sms(n: int) -> list[SubmitSm]:
@@ -115,8 +117,16 @@ def bench_codec(results: dict) -> None:
         for text in texts:
             parse_receipt(text)
 
+    variants = [json.loads(line)["text"] for line in VARIANTS.read_text().splitlines() if line.strip()]
+    mixed = (variants * (ITEMS // len(variants) + 1))[:ITEMS]
+
+    def parse_variants():
+        for text in mixed:
+            parse_receipt(text)
+
     case(results, "decode_deliver_sm_and_parse_receipt", receipt_path, ITEMS)
-    case(results, "parse_receipt", parse_only, ITEMS)
+    case(results, "parse_receipt", parse_only, ITEMS, note="the standard layout (the one-regex path)")
+    case(results, "parse_receipt_carrier_variants", parse_variants, ITEMS, note="tests/data/receipt_variants.jsonl")
 
 
 def bench_framing(results: dict) -> None:

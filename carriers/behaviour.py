@@ -24,6 +24,8 @@ import abc
 import importlib
 from typing import Any
 
+import msgspec
+
 from smsengine.domain import gsm7
 from smsengine.smpp.pdu import SubmitSm
 
@@ -84,28 +86,15 @@ class SubmitContext:
         return self.part is None or self.part[2] == self.part[1]
 
 
-class SubmitDecision:
+class SubmitDecision(msgspec.Struct, gc=False):
     """What to answer a submit with. `status` 0 = accepted: then `fate`/`outcome` say how its receipt
     ends and `receipt_delay` (simulated s) when; `response_delay` (real s) delays the submit_sm_resp."""
 
-    __slots__ = ("status", "fate", "outcome", "receipt_delay", "response_delay")
-
-    def __init__(
-        self,
-        status: int,
-        fate: Fate | None = None,
-        outcome: Outcome | None = None,
-        receipt_delay: float = 0.0,
-        response_delay: float = 0.0,
-    ) -> None:
-        self.status = status
-        self.fate = fate
-        self.outcome = outcome
-        self.receipt_delay = receipt_delay
-        self.response_delay = response_delay
-
-    def __repr__(self) -> str:
-        return f"SubmitDecision({self.status:#x}, {self.fate}, {self.outcome}, {self.receipt_delay:.3f})"
+    status: int
+    fate: Fate | None = None
+    outcome: Outcome | None = None
+    receipt_delay: float = 0.0
+    response_delay: float = 0.0
 
 
 class MoReply:

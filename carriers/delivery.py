@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
+import msgspec
+
 from smsengine.smpp.pdu import DeliverSm
 
 from carriers.counters import CarrierCounters
 
 
-class Outgoing:
+class Outgoing(msgspec.Struct, gc=False):
     """A deliver_sm on its way; `stat` is the receipt stat, None for an MO message."""
 
-    __slots__ = ("pdu", "stat", "system_id")
-
-    def __init__(self, pdu: DeliverSm, stat: str | None, system_id: str) -> None:
-        self.pdu = pdu
-        self.stat = stat
-        self.system_id = system_id
+    pdu: DeliverSm
+    stat: str | None
+    system_id: str
 
 
 class Receiver(Protocol):
@@ -70,6 +69,13 @@ class DeliveryRouter:
         queue = self._backlog.get(system_id)
         if receivers and not queue:
             count = len(receivers)
+            if count == 1:
+                receiver = receivers[0]
+                if receiver.has_room():
+                    receiver.deliver(item)
+                    return
+                self._hold(item)
+                return
             turn = self._turn.get(system_id, 0)
             for i in range(count):
                 receiver = receivers[(turn + i) % count]

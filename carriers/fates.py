@@ -99,8 +99,8 @@ def unit_hash(seed: int, key: str) -> float:
 
 def plausible_number(number: str) -> bool:
     """E.164 shape: optional "+", then 6..15 digits (shorter or longer cannot be a subscriber)."""
-    digits = number[1:] if number.startswith("+") else number
-    return 6 <= len(digits) <= 15 and digits.isascii() and digits.isdigit()
+    digits = number[1:] if number[:1] == "+" else number
+    return 6 <= len(digits) <= 15 and digits.isdigit() and digits.isascii()
 
 
 class FateTable:

@@ -19,6 +19,7 @@ from smsengine.smpp.constants import (
     CommandId,
     CommandStatus,
     TlvKind,
+    status_name,
     tag_name,
 )
 from smsengine.smpp.pdu import (
@@ -32,7 +33,6 @@ from smsengine.smpp.pdu import (
 
 _HEADER = struct.Struct(">IIII")
 _U32 = struct.Struct(">I")
-_U16 = struct.Struct(">H")
 _TLV_HEAD = struct.Struct(">HH")
 _FIVE_U8 = struct.Struct(">BBBBB")
 _NETWORK_ERROR = struct.Struct(">BH")
@@ -53,7 +53,7 @@ class PduError(Exception):
         self.detail = detail
         self.command_id = command_id
         self.sequence_number = sequence_number
-        super().__init__(f"{CommandStatus(status).name}: {detail}")
+        super().__init__(f"{status_name(status)}: {detail}")
 
 
 class FramingError(PduError):
@@ -189,11 +189,9 @@ for _cid, _layout in LAYOUTS.items():
 
 # ---- TLVs ------------------------------------------------------------------------------------
 
-_TLV_KIND = {tag: kind for tag, (kind, _) in TLV_KINDS.items()}
-_TLV_SIZE = {tag: size for tag, (_, size) in TLV_KINDS.items()}
 # The decode loop dispatches on plain ints: Enum member access costs more than the decoding itself.
 _OCTETS, _INTEGER, _CSTRING, _NETWORK = range(4)
-_TLV_DECODING: dict[int, tuple[int, int]] = {
+_TLV_CODES: dict[int, tuple[int, int]] = {
     tag: (
         {TlvKind.OCTETS: _OCTETS, TlvKind.CSTRING: _CSTRING, TlvKind.NETWORK_ERROR: _NETWORK}.get(kind, _INTEGER),
         size,
@@ -212,7 +210,7 @@ def _decode_tlvs(data: bytes, p: int, end: int) -> dict[int, Any]:
         q = p + length
         if q > end:
             raise MalformedPduError(_S.ESME_RINVPARLEN, f"TLV {tag_name(tag)} length {length} runs past the PDU")
-        decoding = _TLV_DECODING.get(tag)
+        decoding = _TLV_CODES.get(tag)
         if decoding is None:
             value: Any = data[p:q]
         else:
@@ -244,17 +242,17 @@ def encode_tlvs(tlvs: dict[int, Any]) -> bytes:
     """bytes values go out verbatim (unknown tags, octet tags, or a deliberate raw override)."""
     parts = []
     for tag, value in tlvs.items():
-        kind = _TLV_KIND.get(tag)
+        code, size = _TLV_CODES.get(tag, (_OCTETS, 0))
         if type(value) is bytes:
             raw = value
-        elif kind is TlvKind.CSTRING and type(value) is str:
+        elif code == _INTEGER and type(value) is int and 0 <= value < 1 << (8 * size):
+            raw = value.to_bytes(size, "big")
+        elif code == _CSTRING and type(value) is str:
             raw = value.encode("latin-1") + b"\0"
-            if len(raw) > _TLV_SIZE[tag] or b"\0" in raw[:-1]:
-                raise PduEncodeError(f"TLV {tag_name(tag)} value too long or contains NUL")
-        elif kind is TlvKind.NETWORK_ERROR and isinstance(value, tuple):
+            if len(raw) > size or b"\0" in raw[:-1]:
+                raise PduEncodeError(f"TLV {tag_name(tag)} value longer than {size - 1} octets or contains NUL")
+        elif code == _NETWORK and isinstance(value, tuple):
             raw = _NETWORK_ERROR.pack(*value)
-        elif kind is not None and type(kind.value) is int and isinstance(value, int):
-            raw = value.to_bytes(kind.value, "big")
         else:
             raise PduEncodeError(f"TLV {tag_name(tag)}: cannot encode {type(value).__name__} {value!r}")
         parts.append(_TLV_HEAD.pack(tag, len(raw)))

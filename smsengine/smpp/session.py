@@ -98,6 +98,7 @@ _LIVE = _BOUND | {State.OPEN}
 _OPEN = frozenset({State.OPEN})
 _BINDS = {_C.BIND_TRANSMITTER: State.BOUND_TX, _C.BIND_RECEIVER: State.BOUND_RX, _C.BIND_TRANSCEIVER: State.BOUND_TRX}
 _BIND_RESPS = {cid | RESPONSE_BIT: state for cid, state in _BINDS.items()}
+_ANSWERED = frozenset(cid for cid in CommandId if response_class(cid) is not None)
 
 # Which requests each role may send, and in which states (SMPP 3.4 §2.3, §2.4).
 REQUESTS_BY_ROLE: dict[Role, dict[int, frozenset[State]]] = {
@@ -221,7 +222,7 @@ class Session:
         if not pdu.sequence_number:
             pdu.sequence_number = self.next_sequence()
         data = encode_pdu(pdu)
-        if response_class(command_id) is not None:
+        if command_id in _ANSWERED:
             self._outstanding[pdu.sequence_number] = Outstanding(command_id, context, now)
         return data
 
@@ -290,7 +291,7 @@ class Session:
         command_id = pdu.command_id
         states = self._peer_may_send.get(command_id)
         if states is not None and self.state in states:
-            if response_class(command_id) is not None:
+            if command_id in _ANSWERED:
                 self._unanswered[pdu.sequence_number] = command_id
             return pdu
         name = type(pdu).__name__

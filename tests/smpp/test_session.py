@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pdu_strategies import any_pdu
+from tests.smpp.pdu_strategies import any_pdu
 
 from smsengine.smpp.codec import FramingError, UnknownCommandError, decode_pdu, encode_pdu
 from smsengine.smpp.constants import MAX_SEQUENCE, CommandId, CommandStatus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pdu_strategies import any_pdu, pdus_of
+from tests.smpp.pdu_strategies import any_pdu, pdus_of
 
 from smsengine.smpp.codec import PduError, _decode_general, decode_frame, decode_pdu, encode_pdu
 from smsengine.smpp.pdu import DeliverSm, DeliverSmResp, Pdu, SubmitSm, SubmitSmResp

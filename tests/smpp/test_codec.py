@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pdu_strategies import any_pdu, pdus_of, tlvs
+from tests.smpp.pdu_strategies import any_pdu, pdus_of, tlvs
 
 from smsengine.smpp.codec import (
     FramingError,

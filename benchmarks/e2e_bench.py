@@ -1,0 +1,361 @@
+"""End-to-end benchmark: HTTP load client → engine (durable accept, SMPP) → simulator → receipts.
+
+Three processes on two cores: this load client, the engine (`python -m smsengine serve`), and
+the simulators (`python -m carriers`, instant-delivery profile). Phase 1 pushes as hard as the
+engine accepts; phase 2 offers half of phase 1's rate, paced, to measure latency below saturation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchenv import RESULTS, progress, write  # noqa: E402
+
+from smsengine.domain.auth import request_sig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(CPU seconds used, RSS MiB) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        rss = 0.0
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+        return cpu, rss
+    except (OSError, IndexError, ValueError):
+        return 0.0, 0.0
+
+
+def write_configs(tmp: Path, smpp_port: int, http_port: int, binds: int, window: int) -> tuple[Path, Path]:
+    carriers = tmp / "carriers.toml"
+    carriers.write_text(f"""
+[[carriers]]
+name = "instant"
+host = "127.0.0.1"
+port = {smpp_port}
+time_scale = 0.0
+window = {max(window * 2, 64)}
+deliver_window = 5000
+[carriers.delays]
+regular = [0.0, 0.0]
+marketing = [0.0, 0.0]
+""")
+    engine = tmp / "engine.toml"
+    engine.write_text(f"""
+log_level = "warning"
+[http]
+host = "127.0.0.1"
+port = {http_port}
+admin_token = "bench"
+[store]
+path = "{tmp / 'engine.db'}"
+[simulators]
+embedded = false
+[[carriers]]
+name = "instant"
+port = {smpp_port}
+binds = {binds}
+window = {window}
+[[routes]]
+prefix = "+"
+targets = [{{ carrier = "instant" }}]
+[[accounts]]
+app_id = "bench"
+key = "bench-secret"
+raw_content = true
+balance = 100000000
+signatures = [{{ name = "smsengine" }}]
+[accounts.limits]
+daily_max = 100000000
+same_content_max = 100000000
+international_daily_max = 100000000
+[[accounts.templates]]
+id = 1
+text = "Your verification code is {{1}}, valid for {{2}} minutes."
+""")
+    return carriers, engine
+
+
+async def wait_up(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("engine did not become healthy")
+
+
+class Load:
+    def __init__(self, url: str, batch: int) -> None:
+        self.url = url
+        self.batch = batch
+        self.accepted = 0
+        self.rejected = 0
+        self.requests = 0
+        self.errors = 0
+        self._random = random.Random(1)
+
+    def body(self, phones: list[str]) -> bytes:
+        now = int(time.time())
+        rnd = self._random.randrange(1, 2**62)
+        return json.dumps({
+            "app_id": "bench", "random": rnd, "time": now,
+            "sig": request_sig("bench-secret", rnd, now, phones), "phone_numbers": phones,
+            "template_id": 1, "params": [str(rnd % 1_000_000), "5"], "sign": "smsengine",
+        }).encode()
+
+    async def post(self, http: aiohttp.ClientSession, phones: list[str]) -> None:
+        async with http.post("/v1/sms/send", data=self.body(phones),
+                             headers={"Content-Type": "application/json"}) as resp:
+            answer = await resp.json()
+        self.requests += 1
+        if resp.status != 200:
+            self.errors += 1
+            return
+        ok = sum(1 for r in answer["results"] if r["code"] == 0)
+        self.accepted += ok
+        self.rejected += len(answer["results"]) - ok
+
+    async def run(self, start: int, total: int, concurrency: int, rate: float | None) -> float:
+        """Post `total` messages to distinct numbers; `rate` (messages/s) paces an open loop."""
+        batches = [[f"+86{130 + (n // 100_000_000) % 10}{n % 100_000_000:08d}"
+                    for n in range(i, min(i + self.batch, start + total))]
+                   for i in range(start, start + total, self.batch)]
+        queue: asyncio.Queue = asyncio.Queue()
+        for b in batches:
+            queue.put_nowait(b)
+        began = time.monotonic()
+        interval = self.batch / rate if rate else 0.0
+        next_slot = [began]
+
+        async def worker(http: aiohttp.ClientSession) -> None:
+            while not queue.empty():
+                phones = queue.get_nowait()
+                if interval:
+                    slot = next_slot[0]
+                    next_slot[0] += interval
+                    delay = slot - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await self.post(http, phones)
+
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(self.url, connector=connector) as http:
+            await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        return time.monotonic() - began
+
+
+def db_progress(db: Path) -> tuple[int, int]:
+    """(messages with a submit, messages final) as the engine has committed them."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        submitted = conn.execute("SELECT COUNT(*) FROM messages WHERE submitted_at IS NOT NULL").fetchone()[0]
+        final = conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
+    return submitted, final
+
+
+def latencies(db: Path, first_id: int, last_id: int) -> dict:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT submitted_at - created_at, final_at - created_at FROM messages WHERE id BETWEEN ? AND ?"
+            " AND final_at IS NOT NULL", (first_id, last_id)).fetchall()
+    submit = sorted(r[0] for r in rows if r[0] is not None)
+    final = sorted(r[1] for r in rows)
+
+    def pct(values: list[float], p: float) -> float:
+        return round(values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000, 2) if values else 0.0
+
+    return {
+        "messages": len(rows),
+        "accept_to_submit_ms": {f"p{p}": pct(submit, p) for p in (50, 90, 99, 99.9)},
+        "accept_to_final_ms": {f"p{p}": pct(final, p) for p in (50, 90, 99, 99.9)},
+        "_cdf": {"submit": submit[:: max(1, len(submit) // 2000)], "final": final[:: max(1, len(final) // 2000)]},
+    }
+
+
+async def phase(name: str, load: Load, db: Path, engine_pid: int, start: int, total: int,
+                concurrency: int, rate: float | None, timeline: list[dict]) -> dict:
+    progress(f"{name}: {total:,} messages, concurrency {concurrency}" + (f", paced at {rate:,.0f}/s" if rate else ""))
+    first_id = db_progress(db)[1]
+    accepted_before = load.accepted
+    cpu0, _ = proc_stats(engine_pid)
+    t0 = time.monotonic()
+    sender = asyncio.create_task(load.run(start, total, concurrency, rate))
+    sent_time = None
+    target_final = first_id + total
+    last = (t0, 0, 0, 0)
+    while True:
+        await asyncio.sleep(1.0)
+        now = time.monotonic()
+        submitted, final = db_progress(db)
+        cpu, rss = proc_stats(engine_pid)
+        accepted = load.accepted - accepted_before
+        point = {"phase": name, "t": round(now - t0, 2), "accepted": accepted, "submitted": submitted,
+                 "final": final, "engine_cpu_s": round(cpu - cpu0, 2), "engine_rss_mb": round(rss, 1)}
+        timeline.append(point)
+        dt = now - last[0]
+        progress(f"  t={now - t0:5.1f}s accepted {accepted:>8,} ({(accepted - last[1]) / dt:>8,.0f}/s)"
+                 f"  submitted {submitted:>8,} ({(submitted - last[2]) / dt:>8,.0f}/s)"
+                 f"  final {final:>8,} ({(final - last[3]) / dt:>8,.0f}/s)  engine RSS {rss:,.0f} MiB")
+        last = (now, accepted, submitted, final)
+        if sender.done() and sent_time is None:
+            sent_time = sender.result()
+        if sender.done() and final >= target_final - load.rejected:
+            break
+        if now - t0 > 600:
+            progress("  giving up after 600 s")
+            break
+    end = time.monotonic()
+    # the final count is the durable one: the time the last receipt was committed
+    cpu, rss = proc_stats(engine_pid)
+    elapsed = end - t0
+    lat = latencies(db, first_id + 1, first_id + total)
+    result = {
+        "messages": total,
+        "accepted": load.accepted - accepted_before,
+        "seconds_to_accept_all": round(sent_time or elapsed, 2),
+        "seconds_to_all_final": round(elapsed, 2),
+        "accepted_per_s": round((load.accepted - accepted_before) / (sent_time or elapsed)),
+        "end_to_end_messages_per_s": round(total / elapsed),
+        "engine_cpu_seconds": round(cpu - cpu0, 1),
+        "engine_cpu_utilisation": round((cpu - cpu0) / elapsed, 2),
+        "engine_rss_mb": round(rss, 1),
+        **lat,
+    }
+    progress(f"{name}: {result['accepted_per_s']:,} accepted/s, {result['end_to_end_messages_per_s']:,} end-to-end/s,"
+             f" p99 accept→submit {result['accept_to_submit_ms']['p99']} ms")
+    return result
+
+
+def plot(timeline: list[dict], phases: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        progress("matplotlib missing: no plot")
+        return
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for name in phases:
+        pts = [p for p in timeline if p["phase"] == name]
+        if not pts:
+            continue
+        t = [p["t"] for p in pts]
+        for key, style in (("accepted", "-"), ("submitted", "--"), ("final", ":")):
+            values = [p[key] for p in pts]
+            rates = [(values[i] - (values[i - 1] if i else (values[0] if key != "accepted" else 0))) /
+                     max(1e-9, t[i] - (t[i - 1] if i else 0)) for i in range(len(values))]
+            ax1.plot(t, rates, style, label=f"{name} {key}/s")
+    ax1.set_xlabel("seconds")
+    ax1.set_ylabel("messages per second")
+    ax1.set_title("throughput over time")
+    ax1.legend(fontsize=7)
+    for name, result in phases.items():
+        cdf = result.get("_cdf", {})
+        for key, style in (("submit", "-"), ("final", "--")):
+            values = [v * 1000 for v in cdf.get(key, [])]
+            if values:
+                ax2.plot(values, [i / len(values) for i in range(len(values))], style, label=f"{name} accept→{key}")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("milliseconds")
+    ax2.set_ylabel("fraction of messages")
+    ax2.set_title("latency CDF")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    progress(f"wrote {path.relative_to(ROOT)}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=200_000, help="messages in the saturation phase")
+    parser.add_argument("--paced", type=int, default=60_000, help="messages in the half-load phase (0: skip)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--binds", type=int, default=2)
+    parser.add_argument("--window", type=int, default=512)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="smsengine-e2e-"))
+    smpp_port, http_port = free_port(), free_port()
+    carriers_cfg, engine_cfg = write_configs(tmp, smpp_port, http_port, args.binds, args.window)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sims = subprocess.Popen([sys.executable, "-m", "carriers", "--config", str(carriers_cfg)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    engine = subprocess.Popen([sys.executable, "-m", "smsengine", "serve", "--config", str(engine_cfg)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{http_port}"
+    timeline: list[dict] = []
+    phases: dict[str, dict] = {}
+    try:
+        await wait_up(url)
+        load = Load(url, args.batch)
+        progress("warm-up: 2,000 messages")
+        await load.run(900_000_000, 2_000, 2, None)
+        while db_progress(tmp / "engine.db")[1] < 2_000:
+            await asyncio.sleep(0.2)
+        phases["saturation"] = await phase("saturation", load, tmp / "engine.db", engine.pid, 0, args.n,
+                                           args.concurrency, None, timeline)
+        if args.paced:
+            rate = phases["saturation"]["end_to_end_messages_per_s"] / 2
+            phases["half_load"] = await phase("half_load", load, tmp / "engine.db", engine.pid, 500_000_000,
+                                              args.paced, args.concurrency, rate, timeline)
+        sims_cpu, sims_rss = proc_stats(sims.pid)
+    finally:
+        engine.terminate()
+        sims.terminate()
+        for p in (engine, sims):
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    plot(timeline, phases, RESULTS / "e2e.png")
+    for result in phases.values():
+        result.pop("_cdf", None)
+    write("e2e", {
+        "processes": "load client, engine and simulator in three separate processes (2 cores shared)",
+        "setup": {"batch_numbers_per_request": args.batch, "concurrency": args.concurrency, "binds": args.binds,
+                  "window": args.window, "durable_accept": "SQLite WAL, group commit before the HTTP answer",
+                  "carrier": "simulator, instant delivery, one receipt per segment"},
+        "targets": {"end_to_end_messages_per_s": 15_000, "stretch": 30_000, "p99_accept_to_submit_ms_at_half_load": 50},
+        "phases": phases,
+        "simulator": {"cpu_seconds": round(sims_cpu, 1), "rss_mb": round(sims_rss, 1)},
+        "timeline": timeline,
+    })
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
