@@ -204,12 +204,14 @@ def latencies(db: Path, first_id: int, last_id: int) -> dict:
     }
 
 
-async def phase(name: str, load: Load, db: Path, engine_pid: int, start: int, total: int,
+async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int, start: int, total: int,
                 concurrency: int, rate: float | None, timeline: list[dict]) -> dict:
     progress(f"{name}: {total:,} messages, concurrency {concurrency}" + (f", paced at {rate:,.0f}/s" if rate else ""))
     first_id = db_progress(db)[1]
     accepted_before = load.accepted
     cpu0, _ = proc_stats(engine_pid)
+    sims0, _ = proc_stats(sims_pid)
+    client0 = sum(os.times()[:2])
     t0 = time.monotonic()
     sender = asyncio.create_task(load.run(start, total, concurrency, rate))
     sent_time = None
@@ -239,6 +241,8 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, start: int, to
     end = time.monotonic()
     # the final count is the durable one: the time the last receipt was committed
     cpu, rss = proc_stats(engine_pid)
+    sims_cpu = proc_stats(sims_pid)[0] - sims0
+    client_cpu = sum(os.times()[:2]) - client0
     elapsed = end - t0
     lat = latencies(db, first_id + 1, first_id + total)
     result = {
@@ -251,6 +255,8 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, start: int, to
         "engine_cpu_seconds": round(cpu - cpu0, 1),
         "engine_cpu_utilisation": round((cpu - cpu0) / elapsed, 2),
         "engine_rss_mb": round(rss, 1),
+        "simulator_cpu_utilisation": round(sims_cpu / elapsed, 2),
+        "load_client_cpu_utilisation": round(client_cpu / elapsed, 2),
         **lat,
     }
     progress(f"{name}: {result['accepted_per_s']:,} accepted/s, {result['end_to_end_messages_per_s']:,} end-to-end/s,"
@@ -302,7 +308,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=200_000, help="messages in the saturation phase")
     parser.add_argument("--paced", type=int, default=60_000, help="messages in the half-load phase (0: skip)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--binds", type=int, default=2)
     parser.add_argument("--window", type=int, default=512)
@@ -327,11 +333,11 @@ async def main() -> None:
         await load.run(900_000_000, 2_000, 2, None)
         while db_progress(tmp / "engine.db")[1] < 2_000:
             await asyncio.sleep(0.2)
-        phases["saturation"] = await phase("saturation", load, tmp / "engine.db", engine.pid, 0, args.n,
+        phases["saturation"] = await phase("saturation", load, tmp / "engine.db", engine.pid, sims.pid, 0, args.n,
                                            args.concurrency, None, timeline)
         if args.paced:
             rate = phases["saturation"]["end_to_end_messages_per_s"] / 2
-            phases["half_load"] = await phase("half_load", load, tmp / "engine.db", engine.pid, 500_000_000,
+            phases["half_load"] = await phase("half_load", load, tmp / "engine.db", engine.pid, sims.pid, 500_000_000,
                                               args.paced, args.concurrency, rate, timeline)
         sims_cpu, sims_rss = proc_stats(sims.pid)
     finally:

@@ -69,13 +69,6 @@ class DeliveryRouter:
         queue = self._backlog.get(system_id)
         if receivers and not queue:
             count = len(receivers)
-            if count == 1:
-                receiver = receivers[0]
-                if receiver.has_room():
-                    receiver.deliver(item)
-                    return
-                self._hold(item)
-                return
             turn = self._turn.get(system_id, 0)
             for i in range(count):
                 receiver = receivers[(turn + i) % count]

@@ -89,6 +89,7 @@ class SmscConnection(asyncio.Protocol):
         self.session = Session(Role.SMSC)
         self.transport: asyncio.Transport | None = None
         self.system_id = ""
+        self.late = 0  # accepted submits whose submit_sm_resp waits for its latency: the bind's window
         self.bound = False
         self.receiving = False
         self.peer = ""
@@ -179,6 +180,7 @@ class SmscConnection(asyncio.Protocol):
         self._write(self.session.send(pdu))
 
     def _send_late(self, pdu: Pdu) -> None:
+        self.late -= 1
         if self.transport is not None and self.session.is_bound:
             self._reply(pdu)
 
@@ -271,7 +273,9 @@ class SmscConnection(asyncio.Protocol):
         server = self.server
         counters = server.counters
         counters.submits += 1
-        if self.session.unanswered_count > server.profile.window:
+        # Not session.unanswered_count: that also counts submits read in this same chunk, which are
+        # answered before the next read; the window is about answers the SMSC is still holding.
+        if self.late >= server.window:
             self._refuse(pdu, server.window_status)
             return
         body, part = message_parts(pdu)
@@ -286,6 +290,7 @@ class SmscConnection(asyncio.Protocol):
         server.accept(ctx, decision, number, resp_id)
         resp = SubmitSmResp(pdu.sequence_number, 0, _NO_TLVS, resp_id)
         if decision.response_delay > 0:
+            self.late += 1
             server.timers.call_at(now + decision.response_delay, self._send_late, resp)
         else:
             self._write(self.session.send(resp))
@@ -376,6 +381,7 @@ class CarrierServer:
         self.window_status = _S.ESME_RTHROTTLED if profile.window_status == "throttled" else _S.ESME_RMSGQFUL
         self.time_scale = profile.time_scale
         self.deliver_window = profile.deliver_window
+        self.window = profile.window
         self.connections: set[SmscConnection] = set()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.timers: TimerHeap = None  # type: ignore[assignment]

@@ -11,8 +11,9 @@ class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
     app_id: str
     random: int
     time: int
-    sig: str
     phone_numbers: list[str]
+    # optional in the schema so that a missing sig is SIG_MISSING (1003), not REQUEST_MALFORMED
+    sig: str = ""
     type: Literal["regular", "marketing"] = "regular"
     template_id: int | None = None
     params: list[str | int] = []

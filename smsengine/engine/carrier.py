@@ -142,9 +142,7 @@ class EsmeBind(asyncio.Protocol):
                         out.append(session.send(response_to(event)))
                     except Exception:
                         pass
-        if out:
-            self._write(out)
-        self.pump()
+        self.pump(out)  # freed window slots and our answers leave in one write
 
     # -- sending -----------------------------------------------------------------------------------
     def _write(self, chunks: list[bytes]) -> None:
@@ -155,7 +153,8 @@ class EsmeBind(asyncio.Protocol):
     def throttled(self, job: Job) -> None:
         """ESME_RTHROTTLED: this bind pauses, and the throttled PDU goes out first afterwards."""
         self.link.throttled_count += 1
-        self.link.queue.appendleft(job)
+        if not job.inflight.final:
+            self.link.queue.appendleft(job)
         pause = self.link.config.throttle_pause_s
         self.paused_until = time.monotonic() + pause
         if not self._pump_scheduled:
@@ -166,22 +165,20 @@ class EsmeBind(asyncio.Protocol):
         self._pump_scheduled = False
         self.link.pump()
 
-    def pump(self) -> None:
-        """Fill the send window from the carrier queue, in one write."""
-        if not (self.bound and self.can_submit and self.writable):
-            return
+    def pump(self, out: list[bytes] | None = None) -> None:
+        """Fill the send window from the carrier queue; everything (and `out`) in one write."""
+        out = out if out is not None else []
         queue = self.link.queue
-        if not queue:
-            return
-        if self.paused_until and time.monotonic() < self.paused_until:
+        if not (self.bound and self.can_submit and self.writable and queue) or (
+            self.paused_until and time.monotonic() < self.paused_until
+        ):
+            if out:
+                self._write(out)
             return
         session = self.session
-        room = self.link.config.window - session.outstanding_count
-        if room <= 0:
-            return
         cfg = self.link.config
+        room = cfg.window - session.outstanding_count
         now = time.monotonic()
-        out: list[bytes] = []
         send = session.send
         source = cfg.source_addr
         while room > 0 and queue:
@@ -238,9 +235,21 @@ class CarrierLink:
         self.mo_messages = 0
         self._mo_parts: dict[tuple[str, int], dict[int, str]] = {}
         self._rr = 0
+        self.up = False  # some bind can submit; kept current as binds come and go
 
     def is_up(self) -> bool:
-        return any(b.bound and b.can_submit for b in self.binds)
+        return self.up
+
+    def _binds_changed(self) -> None:
+        self.up = any(b.bound and b.can_submit for b in self.binds)
+
+    def throttled(self, job: Job) -> None:
+        """A throttle signalled outside a bind's own response path (e.g. generic_nack)."""
+        binds = [b for b in self.binds if b.bound and b.can_submit]
+        if binds:
+            binds[0].throttled(job)
+        else:
+            self.queue.appendleft(job)
 
     def window_used(self) -> int:
         return sum(b.session.outstanding_count for b in self.binds if b.bound)
@@ -343,6 +352,7 @@ class CarrierLink:
                     raise ConnectionError(f"bind refused: {resp.command_status:#x}")
                 bind.bound = True
                 self.binds.append(bind)
+                self._binds_changed()
                 backoff = cfg.reconnect_min_s
                 log.info("carrier.bound", carrier=self.name, mode=mode, index=index)
                 self.dispatcher.link_up(self)
@@ -355,6 +365,7 @@ class CarrierLink:
                     bind.close()
                     if bind in self.binds:
                         self.binds.remove(bind)
+                    self._binds_changed()
             if self._stopping:
                 break
             self.reconnects += 1
@@ -394,9 +405,10 @@ class CarrierLink:
     def bind_down(self, bind: EsmeBind) -> None:
         if bind in self.binds:
             self.binds.remove(bind)
+        self._binds_changed()
         if not self._stopping:
             log.info("carrier.bind_lost", carrier=self.name, mode=bind.mode)
-        if not self.is_up() and self.queue:
+        if not self.up and self.queue:
             # nothing left to carry these: let the dispatcher fail over
             jobs = list(self.queue)
             self.queue.clear()

@@ -47,7 +47,7 @@ class Engine:
         self.metrics = EngineMetrics(self)
         self.limiter = RateLimiter(on_alarm=self._alarm)
         self.links: dict[str, CarrierLink] = {}
-        self.router = Router(config.routes, is_up=lambda name: name in self.links and self.links[name].is_up())
+        self.router = Router(config.routes, is_up=lambda name: name in self.links and self.links[name].up)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, on_final=self._on_final)
         self.callbacks = CallbackPusher(self.store, self.accounts)
         self.intake: Intake | None = None  # type: ignore[assignment]

@@ -13,9 +13,8 @@ import structlog
 
 from smsengine.domain.concatenation import ConcatMethod, ReferenceRotor, WirePart, wire_parts
 from smsengine.domain.errors import MESSAGES, ErrorCode
-from smsengine.domain.text import Segmentation, segment
+from smsengine.domain.text import Scheme, Segmentation, segment
 from smsengine.engine.correlator import ReceiptCorrelator
-from smsengine.engine.intake import scheme_for
 from smsengine.engine.outcomes import (
     SubmitVerdict,
     is_final_stat,
@@ -142,11 +141,13 @@ class Dispatcher:
         """Queue accepted messages. `done` (recovery) names segments a carrier already accepted:
         those are registered for their receipts and never sent again."""
         now = self.clock()
+        ready: list[InFlight] = []
+        inflight = self.inflight
+        remember = self._remember_sender
         for record in records:
-            self._remember_sender(record.phone, record.app_id)
+            remember(record.phone, record.app_id)
             flight = InFlight(record, record.segments)
-            self.inflight[record.id] = flight
-            self.idle.clear()
+            inflight[record.id] = flight
             if done and record.id in done:
                 for seq, (carrier, cmid) in done[record.id].items():
                     flight.submitted[seq] = cmid
@@ -159,34 +160,70 @@ class Dispatcher:
                 heapq.heappush(self._scheduled, (record.scheduled_at, record.id, flight))
                 self._schedule_wake.set()
             else:
-                self._route(flight)
+                ready.append(flight)
+        if records:
+            self.idle.clear()
+        self._route_many(ready)
 
-    def _segmentation(self, record: MessageRecord) -> Segmentation:
-        return segment(record.content, scheme_for(record.phone), max_chars=max(500, len(record.content)))
+    def _route_many(self, flights: list[InFlight]) -> None:
+        """Route a batch: one queue hand-off per carrier, one segmentation per distinct text."""
+        by_link: dict[str, list[Job]] = {}
+        cache: dict[tuple[str, bool], Segmentation] = {}
+        for flight in flights:
+            link = self._pick(flight)
+            if link is None:
+                continue
+            self._prepare(flight, link, cache)
+            jobs = by_link.get(link.name)
+            if jobs is None:
+                jobs = by_link[link.name] = []
+            submitted = flight.submitted
+            for seq in range(1, flight.parts + 1):
+                if seq not in submitted:
+                    jobs.append(Job(flight, seq))
+        for name, jobs in by_link.items():
+            self.links[name].submit_many(jobs)
+
+    def _pick(self, flight: InFlight) -> CarrierLink | None:
+        candidates = self.router.candidates(flight.record.phone)
+        links = self.links
+        for name in candidates:
+            link = links.get(name)
+            if link is not None and link.up:
+                return link
+        link = links.get(candidates[0]) if candidates else None
+        if link is None:
+            self._fail(flight, ErrorCode.NO_ROUTE, MessageStatus.FAILED, "no carrier route for this destination")
+        return link  # a carrier that is down keeps the jobs until a bind returns
+
+    def _prepare(self, flight: InFlight, link: CarrierLink, cache: dict | None = None) -> None:
+        """The wire form of the message for this carrier's concatenation method."""
+        flight.carrier = link.name
+        if flight.wire is not None and flight.concat is link.concat:
+            return
+        record = flight.record
+        # a failover keeps the reference, so parts sent on either carrier still reassemble
+        if flight.wire is None and record.segments > 1:
+            flight.reference = self.rotor.next(record.phone)
+        flight.concat = link.concat
+        domestic = record.phone.startswith("+86")
+        key = (record.content, domestic)
+        seg = cache.get(key) if cache is not None else None
+        if seg is None:
+            seg = segment(record.content, Scheme.DOMESTIC if domestic else Scheme.GSM,
+                          max_chars=max(500, len(record.content)))
+            if cache is not None:
+                cache[key] = seg
+        flight.wire = wire_parts(seg, link.concat, flight.reference)
+        # message_payload: one PDU carries every segment (still billed per segment)
+        flight.parts = len(flight.wire)
 
     def _route(self, flight: InFlight, seqs: list[int] | None = None) -> None:
         """Put the message's unsent segments (or just `seqs`) on the best carrier that is up."""
-        record = flight.record
-        candidates = self.router.candidates(record.phone)
-        link = None
-        for name in candidates:
-            link = self.links.get(name)
-            if link is not None and link.is_up():
-                break
-        else:
-            link = self.links.get(candidates[0]) if candidates else None
+        link = self._pick(flight)
         if link is None:
-            self._fail(flight, ErrorCode.NO_ROUTE, MessageStatus.FAILED, "no carrier route for this destination")
             return
-        flight.carrier = link.name
-        if flight.wire is None or flight.concat is not link.concat:
-            # a failover keeps the reference, so parts sent on either carrier still reassemble
-            if flight.wire is None:
-                flight.reference = self.rotor.next(record.phone)
-            flight.concat = link.concat
-            flight.wire = wire_parts(self._segmentation(record), link.concat, flight.reference)
-            # message_payload: one PDU carries every segment (still billed per segment)
-            flight.parts = len(flight.wire)
+        self._prepare(flight, link)
         if seqs is None:
             seqs = [seq for seq in range(1, flight.parts + 1) if seq not in flight.submitted]
         link.submit_many([Job(flight, seq) for seq in seqs])

@@ -245,9 +245,9 @@ def encode_tlvs(tlvs: dict[int, Any]) -> bytes:
         code, size = _TLV_CODES.get(tag, (_OCTETS, 0))
         if type(value) is bytes:
             raw = value
-        elif code == _INTEGER and type(value) is int and 0 <= value < 1 << (8 * size):
+        elif code == _INTEGER and isinstance(value, int) and 0 <= value < 1 << (8 * size):
             raw = value.to_bytes(size, "big")
-        elif code == _CSTRING and type(value) is str:
+        elif code == _CSTRING and isinstance(value, str):
             raw = value.encode("latin-1") + b"\0"
             if len(raw) > size or b"\0" in raw[:-1]:
                 raise PduEncodeError(f"TLV {tag_name(tag)} value longer than {size - 1} octets or contains NUL")

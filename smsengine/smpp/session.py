@@ -20,7 +20,6 @@ import msgspec
 
 from smsengine.smpp.codec import (
     FramingError,
-    MalformedPduError,
     PduError,
     UnknownCommandError,
     decode_frame,
@@ -55,6 +54,10 @@ class State(enum.Enum):
 
 class SessionError(Exception):
     """This side tried something SMPP forbids (wrong role, wrong state, closed session): a local bug."""
+
+
+class IllegalPduError(PduError):
+    """A well-formed PDU the peer may not send: wrong role (ESME_RINVCMDID) or wrong bind state."""
 
 
 class Outstanding(msgspec.Struct):
@@ -178,8 +181,14 @@ class Session:
                 break
             expired.append((seq, entry))
         for seq, _ in expired:
-            del self._outstanding[seq]
+            self._forget(seq)
         return expired
+
+    def _forget(self, seq: int) -> Outstanding | None:
+        entry = self._outstanding.pop(seq, None)
+        if entry is not None and entry.command_id == self._bind_sent:
+            self._bind_sent = None  # a bind that got no usable answer: the ESME may try again
+        return entry
 
     @property
     def is_bound(self) -> bool:
@@ -191,6 +200,7 @@ class Session:
         pending = list(self._outstanding.items())
         self._outstanding.clear()
         self._unanswered.clear()
+        self._bind_sent = None
         self._partial = []
         return pending
 
@@ -278,9 +288,8 @@ class Session:
         command_id = pdu.command_id
         if entry is None or (entry.command_id | RESPONSE_BIT != command_id and command_id != _C.GENERIC_NACK):
             return Response(pdu)
-        del self._outstanding[seq]
-        if entry.command_id == self._bind_sent:
-            self._bind_sent = None
+        self._forget(seq)
+        if entry.command_id in _BINDS:
             if not pdu.command_status and command_id != _C.GENERIC_NACK:
                 self.state = _BINDS[entry.command_id]
         elif command_id == _C.UNBIND_RESP:
@@ -301,13 +310,13 @@ class Session:
             status, detail = _S.ESME_RALYBND, "already bound"
         else:
             status, detail = _S.ESME_RINVBNDSTS, f"{name} is not allowed in state {self.state.value}"
-        error = MalformedPduError(status, detail, command_id=command_id, sequence_number=pdu.sequence_number)
+        error = IllegalPduError(status, detail, command_id=command_id, sequence_number=pdu.sequence_number)
         return ProtocolError(error, self._reply_for(error))
 
     def _bad_pdu(self, error: PduError) -> ProtocolError:
         command_id = error.command_id or 0
         if command_id & RESPONSE_BIT and not isinstance(error, UnknownCommandError):
-            entry = self._outstanding.pop(error.sequence_number or 0, None)
+            entry = self._forget(error.sequence_number or 0)
             return ProtocolError(error, b"", False, entry.context if entry is not None else None)
         return ProtocolError(error, self._reply_for(error))
 

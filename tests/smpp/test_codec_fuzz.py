@@ -10,7 +10,7 @@ from smsengine.smpp.codec import PduError, _decode_general, decode_frame, decode
 from smsengine.smpp.pdu import DeliverSm, DeliverSmResp, Pdu, SubmitSm, SubmitSmResp
 from smsengine.smpp.session import ProtocolError, Response, Role, Session, State
 
-FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def decodes_or_raises_typed(wire: bytes) -> Pdu | PduError:
@@ -67,7 +67,7 @@ def test_fast_paths_never_accept_what_the_general_decoder_rejects(wire):
     assert fast == _decode_general(type(fast), wire, 16, len(wire), *header)
 
 
-@FUZZ
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(mutated(), st.binary(max_size=40)), max_size=6), st.sampled_from(list(Role)))
 def test_session_survives_garbage(chunks, role):
     session = Session(role)

@@ -28,7 +28,7 @@ from smsengine.smpp.pdu import (
     UnbindResp,
     response_to,
 )
-from smsengine.smpp.session import ProtocolError, Response, Role, Session, SessionError, State
+from smsengine.smpp.session import IllegalPduError, ProtocolError, Response, Role, Session, SessionError, State
 
 S = CommandStatus
 
@@ -195,6 +195,7 @@ def test_requests_from_the_wrong_role_are_nacked(receiver_role, pdu):
     receiver = Session(receiver_role)
     receiver.state = State.BOUND_TRX if pdu.command_id != CommandId.BIND_TRANSMITTER else State.OPEN
     [event] = receiver.receive_data(encode_pdu(pdu))
+    assert isinstance(event.error, IllegalPduError) and not event.fatal
     assert decode_pdu(event.reply) == GenericNack(3, S.ESME_RINVCMDID)
 
 
@@ -340,3 +341,14 @@ def test_expire_returns_only_old_requests():
     expired = esme.expire(now=10.0, timeout=8.0)
     assert [entry.context for _, entry in expired] == [0, 1, 2]
     assert esme.outstanding_count == 2
+
+
+def test_a_bind_that_timed_out_can_be_retried():
+    esme = Session(Role.ESME)
+    esme.send(BindTransceiver(system_id="acme"), now=0.0)
+    with pytest.raises(SessionError):
+        esme.send(BindTransceiver(system_id="acme"), now=1.0)
+    [(_, expired)] = esme.expire(now=30.0, timeout=10.0)
+    assert expired.command_id == CommandId.BIND_TRANSCEIVER
+    esme.send(BindTransceiver(system_id="acme"), now=31.0)
+    assert esme.outstanding_count == 1
