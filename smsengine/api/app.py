@@ -12,6 +12,7 @@ from aiohttp import web
 from smsengine.api import schemas as s
 from smsengine.api.openapi import openapi_document
 from smsengine.domain.errors import ErrorCode, SmsError
+from smsengine.domain.numbers import normalise
 from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
 from smsengine.domain.templates import (
     MessageType,
@@ -270,6 +271,14 @@ async def review_template(request: web.Request) -> web.Response:
 
 
 # -- unsubscribe list -------------------------------------------------------------------------------
+def _unsubscribe_phone(engine: Engine, raw: str) -> str:
+    """The list holds E.164, as intake compares normalised numbers against it."""
+    phone = normalise(raw, engine.config.default_region)
+    if phone is None:
+        raise SmsError(ErrorCode.NUMBER_INVALID, raw)
+    return phone
+
+
 async def list_unsubscribes(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
@@ -280,10 +289,11 @@ async def lift_unsubscribe(request: web.Request) -> web.Response:
     engine = engine_of(request)
     body = await decode_body(request, s.UnsubscribeChange)
     app_id = require_account(request, body.app_id)
-    lifted = engine.accounts.resubscribe(app_id, body.phone)
+    phone = _unsubscribe_phone(engine, body.phone)
+    lifted = engine.accounts.resubscribe(app_id, phone)
     await engine.store.flush()
     if not lifted:
-        raise SmsError(ErrorCode.NOT_FOUND, f"{body.phone} is not unsubscribed")
+        raise SmsError(ErrorCode.NOT_FOUND, f"{phone} is not unsubscribed")
     return respond({"code": 0, "message": "OK"})
 
 
@@ -291,7 +301,7 @@ async def add_unsubscribe(request: web.Request) -> web.Response:
     engine = engine_of(request)
     body = await decode_body(request, s.UnsubscribeChange)
     app_id = require_account(request, body.app_id)
-    engine.accounts.unsubscribe(app_id, body.phone)
+    engine.accounts.unsubscribe(app_id, _unsubscribe_phone(engine, body.phone))
     await engine.store.flush()
     return respond({"code": 0, "message": "OK"}, 201)
 

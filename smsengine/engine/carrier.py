@@ -15,6 +15,7 @@ from smsengine.config import CarrierConfig
 from smsengine.domain import gsm7
 from smsengine.domain.concatenation import ConcatMethod, parse_udh
 from smsengine.smpp.constants import CommandStatus, Tag, is_delivery_receipt
+from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("smsengine.carrier")
 
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
+
+
+def _same(message_id: str) -> str:
+    return message_id
 _MO_PARTS_MAX = 10_000
 
 
@@ -224,6 +229,10 @@ class CarrierLink:
         self.dispatcher = dispatcher
         self.concat = ConcatMethod(config.concat)
         self.id_formats = config.message_ids
+        # ids kept as given cost nothing to normalise: skip the call on the hot path
+        plain = MessageIdFormat()
+        self.resp_key = _same if config.message_ids.submit_resp == plain else config.message_ids.resp_key
+        self.receipt_key = _same if config.message_ids.receipt == plain else config.message_ids.receipt_key
         self.queue: deque[Job] = deque()
         self.binds: list[EsmeBind] = []
         self._tasks: list[asyncio.Task] = []

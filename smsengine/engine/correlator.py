@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 
 
-class _Generations(Generic[K]):
-    """A dict split into time generations so old entries are dropped wholesale, not scanned."""
+class _Expiring(Generic[K]):
+    """A dict whose entries expire `max_age` seconds after insertion. Insertion order is time
+    order, so expiry pops from the front and never scans live entries."""
 
-    __slots__ = ("span", "keep", "gens")
+    __slots__ = ("max_age", "entries")
 
-    def __init__(self, span: float, keep: int) -> None:
-        self.span = span
-        self.keep = keep
-        self.gens: deque[tuple[int, dict[Any, K]]] = deque()
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self.entries: dict[Any, tuple[K, float]] = {}
 
     def put(self, key: Any, value: K, now: float) -> None:
-        gen = int(now // self.span)
-        if not self.gens or self.gens[-1][0] != gen:
-            self.gens.append((gen, {}))
-            while self.gens[0][0] <= gen - self.keep:
-                self.gens.popleft()
-        self.gens[-1][1][key] = value
+        entries = self.entries
+        entries.pop(key, None)  # re-inserted keys move to the back, keeping time order
+        entries[key] = (value, now)
+        self.expire(now)
+
+    def expire(self, now: float) -> None:
+        entries = self.entries
+        horizon = now - self.max_age
+        while entries:
+            key = next(iter(entries))
+            if entries[key][1] > horizon:
+                break
+            del entries[key]
 
     def pop(self, key: Any) -> K | None:
-        for _, entries in reversed(self.gens):
-            value = entries.pop(key, None)
-            if value is not None:
-                return value
-        return None
+        item = self.entries.pop(key, None)
+        return None if item is None else item[0]
+
+    def get(self, key: Any) -> K | None:
+        item = self.entries.get(key)
+        return None if item is None else item[0]
 
     def __len__(self) -> int:
-        return sum(len(e) for _, e in self.gens)
+        return len(self.entries)
 
 
 class ReceiptCorrelator(Generic[K]):
@@ -42,21 +49,22 @@ class ReceiptCorrelator(Generic[K]):
 
     A receipt may arrive before the engine recorded the submit_sm_resp that carried the id (the
     SMSC answers and reports on different binds): it is parked and handed back when the id is
-    registered, never dropped. Unmatched entries expire after `max_age` seconds in bulk, so a
-    carrier that never reports cannot grow memory without bound."""
+    registered, never dropped. Entries expire after `max_age` (unreported segments) or
+    `park_age` (receipts for ids never registered), so memory stays bounded."""
 
     def __init__(self, max_age: float = 72 * 3600.0, park_age: float = 600.0) -> None:
-        self._sent: _Generations[K] = _Generations(max(1.0, max_age / 24), 25)
-        self._parked: _Generations[Any] = _Generations(max(1.0, park_age / 4), 5)
+        self._sent: _Expiring[K] = _Expiring(max_age)
+        self._parked: _Expiring[Any] = _Expiring(park_age)
         self.parked_total = 0
         self.matched_early = 0
 
     def register(self, carrier: str, message_id: str, key: K, now: float) -> Any | None:
         """Remember a submitted segment; returns a receipt that was waiting for it, if any."""
-        early = self._parked.pop((carrier, message_id))
-        if early is not None:
-            self.matched_early += 1
-            return early
+        if self._parked.entries:
+            early = self._parked.pop((carrier, message_id))
+            if early is not None:
+                self.matched_early += 1
+                return early
         self._sent.put((carrier, message_id), key, now)
         return None
 
@@ -69,11 +77,7 @@ class ReceiptCorrelator(Generic[K]):
         return key
 
     def lookup(self, carrier: str, message_id: str) -> K | None:
-        for _, entries in reversed(self._sent.gens):
-            value = entries.get((carrier, message_id))
-            if value is not None:
-                return value
-        return None
+        return self._sent.get((carrier, message_id))
 
     def pending(self) -> int:
         return len(self._sent)

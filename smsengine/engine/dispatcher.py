@@ -289,7 +289,7 @@ class Dispatcher:
 
     def _register(self, flight: InFlight, seq: int, carrier: str, message_id: str, now: float) -> None:
         link = self.links.get(carrier)
-        key = link.id_formats.resp_key(message_id) if link is not None else message_id
+        key = link.resp_key(message_id) if link is not None else message_id
         early = self.correlator.register(carrier, key, (flight, seq), now)
         if early is not None:
             self._apply_receipt(flight, seq, early[0], early[1], early[2])
@@ -299,7 +299,7 @@ class Dispatcher:
         if not is_final_stat(stat):
             return
         now = self.clock()
-        key = link.id_formats.receipt_key(message_id)
+        key = link.receipt_key(message_id)
         target = self.correlator.match(link.name, key, (stat, err, now), now)
         if target is not None:
             flight, seq = target

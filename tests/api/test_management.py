@@ -1,0 +1,361 @@
+"""Management API over real sockets: accounts, signature and template review, unsubscribe list,
+and the operational endpoints (/openapi.json, /healthz, /metrics)."""
+
+import asyncio
+import re
+
+import pytest
+
+from tests.support.rig import ADMIN, Client, fast_profile, start_rig, stop_rig
+
+OPERATOR = {"X-Admin-Token": ADMIN}
+NUMBER = "+8613800000001"
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    rig = await start_rig(tmp_path, [fast_profile("ideal")])
+    yield rig
+    await stop_rig(rig)
+
+
+async def call(rig, method: str, path: str, *, headers: dict | None = None, json=None) -> tuple[int, dict]:
+    async with rig.http.request(method, path, headers=headers or {}, json=json) as resp:
+        return resp.status, await resp.json()
+
+
+async def create_account(rig, app_id: str = "acme", **fields) -> tuple[int, dict]:
+    body = {"app_id": app_id, "key": f"{app_id}-key", **fields}
+    return await call(rig, "POST", "/v1/accounts", headers=OPERATOR, json=body)
+
+
+# -- accounts ----------------------------------------------------------------------------------------------------
+async def test_operator_creates_an_account(rig):
+    status, view = await create_account(rig, balance=50, raw_content=True, type="individual")
+    assert status == 201
+    assert view == {"app_id": "acme", "type": "individual", "raw_content": True, "balance": 50,
+                    "state": "active", "utc_offset_minutes": 480, "receipt_url": ""}
+    status, view = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": "acme-key"})
+    assert status == 200 and view["balance"] == 50
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Admin-Token": "guess"}, {"X-App-Id": "demo", "X-App-Key": "demo-secret"}])
+async def test_creating_an_account_needs_the_operator_token(rig, headers):
+    status, body = await call(rig, "POST", "/v1/accounts", headers=headers, json={"app_id": "acme", "key": "k"})
+    assert status == 403 and body["code"] == 1006
+    status, body = await call(rig, "GET", "/v1/accounts/acme", headers=OPERATOR)
+    assert status == 401 and body["code"] == 1019
+
+
+async def test_existing_account_cannot_be_created_again(rig):
+    assert (await create_account(rig))[0] == 201
+    status, body = await create_account(rig)
+    assert status == 400 and body["code"] == 1004
+    status, body = await create_account(rig, "demo")
+    assert status == 400 and body["code"] == 1004
+
+
+@pytest.mark.parametrize("fields", [{"colour": "red"}, {"balance": "lots"}, {"type": "company"}])
+async def test_malformed_account_body_is_1004(rig, fields):
+    status, body = await create_account(rig, **fields)
+    assert status == 400 and body["code"] == 1004
+
+
+async def test_account_views_are_private(rig):
+    await create_account(rig)
+    status, body = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": "nope"})
+    assert status == 401 and body["code"] == 1001
+    status, body = await call(rig, "GET", "/v1/accounts/acme", headers=rig.client.auth)
+    assert status == 403 and body["code"] == 1006
+    status, body = await call(rig, "GET", "/v1/accounts/acme", headers=OPERATOR)
+    assert status == 200 and body["app_id"] == "acme"
+
+
+async def test_balance_is_topped_up_by_the_operator_only(rig):
+    await create_account(rig, balance=3)
+    acme = {"X-App-Id": "acme", "X-App-Key": "acme-key"}
+    status, body = await call(rig, "PATCH", "/v1/accounts/acme", headers=acme, json={"add_balance": 100})
+    assert status == 403 and body["code"] == 1006
+    status, body = await call(rig, "PATCH", "/v1/accounts/acme", headers=OPERATOR, json={"add_balance": 100})
+    assert status == 200 and body["balance"] == 103
+    status, body = await call(rig, "GET", "/v1/accounts/acme", headers=acme)
+    assert body["balance"] == 103
+
+
+async def test_account_sets_its_receipt_url(rig):
+    status, body = await call(rig, "PATCH", "/v1/accounts/demo", headers=rig.client.auth,
+                              json={"receipt_url": "http://127.0.0.1:9/receipts"})
+    assert status == 200 and body["receipt_url"] == "http://127.0.0.1:9/receipts"
+    status, body = await call(rig, "GET", "/v1/accounts/demo", headers=rig.client.auth)
+    assert body["receipt_url"] == "http://127.0.0.1:9/receipts"
+
+
+async def test_new_account_sends_after_its_signature_is_approved(rig):
+    await create_account(rig, balance=10, raw_content=True)
+    acme = Client(rig.http, "acme", "acme-key")
+    status, body = await acme.send([NUMBER], content="hello from acme", sign="Acme")
+    assert status == 400 and body["code"] == 1012  # no such signature yet
+    status, sig = await call(rig, "POST", "/v1/signatures", headers=acme.auth, json={"app_id": "acme", "name": "Acme"})
+    assert status == 201 and sig["status"] == "pending" and sig["name"] == "Acme" and sig["app_id"] == "acme"
+    status, body = await acme.send([NUMBER], content="hello from acme", sign="Acme")
+    assert status == 400 and body["code"] == 1012  # pending is not usable
+    status, approved = await call(rig, "POST", f"/v1/signatures/{sig['id']}/approve", headers=OPERATOR)
+    assert status == 200 and approved["status"] == "approved"
+    status, body = await acme.send([NUMBER], content="hello from acme", sign="Acme")
+    assert status == 200 and body["results"][0]["code"] == 0
+    view = (await acme.wait_final([body["results"][0]["message_id"]]))[body["results"][0]["message_id"]]
+    assert view["content"] == "【Acme】hello from acme"
+    status, listed = await call(rig, "GET", "/v1/signatures", headers=acme.auth)
+    assert [(s["name"], s["status"]) for s in listed] == [("Acme", "approved")]
+
+
+# -- signatures -------------------------------------------------------------------------------------------------
+async def test_signature_review_lifecycle(rig):
+    status, sig = await call(rig, "POST", "/v1/signatures", headers=rig.client.auth,
+                             json={"app_id": "demo", "name": "Second"})
+    assert status == 201 and sig["status"] == "pending"
+    status, body = await call(rig, "POST", f"/v1/signatures/{sig['id']}/approve", headers=rig.client.auth)
+    assert status == 403 and body["code"] == 1006  # accounts do not review themselves
+    status, rejected = await call(rig, "POST", f"/v1/signatures/{sig['id']}/reject", headers=OPERATOR,
+                                  json={"remark": "not your brand"})
+    assert status == 200 and rejected["status"] == "rejected" and rejected["remark"] == "not your brand"
+    status, body = await rig.client.send([NUMBER], sign="Second")
+    assert status == 400 and body["code"] == 1012
+    status, body = await call(rig, "POST", f"/v1/signatures/{sig['id']}/approve", headers=OPERATOR)
+    assert status == 404 and body["code"] == 1011  # a rejected item has no pending review
+
+
+async def test_approved_signature_cannot_be_decided_again(rig):
+    status, sig = await call(rig, "POST", "/v1/signatures", headers=rig.client.auth,
+                             json={"app_id": "demo", "name": "Third"})
+    await call(rig, "POST", f"/v1/signatures/{sig['id']}/approve", headers=OPERATOR)
+    for decision in ("approve", "reject"):
+        status, body = await call(rig, "POST", f"/v1/signatures/{sig['id']}/{decision}", headers=OPERATOR)
+        assert status == 409 and body["code"] == 1040
+    status, body = await rig.client.send([NUMBER], sign="Third")
+    assert status == 200 and body["results"][0]["code"] == 0
+
+
+@pytest.mark.parametrize("name", ["x", "【Fake】", "  padded", "12345", "smsengine"],
+                         ids=["too-short", "brackets", "whitespace", "no-letter", "exists"])
+async def test_bad_signature_names_are_1041(rig, name):
+    status, body = await call(rig, "POST", "/v1/signatures", headers=rig.client.auth, json={"app_id": "demo", "name": name})
+    assert status == 400 and body["code"] == 1041
+
+
+async def test_signature_for_another_account_is_refused(rig):
+    await create_account(rig)
+    status, body = await call(rig, "POST", "/v1/signatures", headers=rig.client.auth, json={"app_id": "acme", "name": "Acme"})
+    assert status == 403 and body["code"] == 1006
+
+
+async def test_unknown_signature_review_is_404(rig):
+    status, body = await call(rig, "POST", "/v1/signatures/9999/approve", headers=OPERATOR)
+    assert status == 404 and body["code"] == 1011
+
+
+# -- templates --------------------------------------------------------------------------------------------------
+async def create_template(rig, text: str, **fields) -> tuple[int, dict]:
+    return await call(rig, "POST", "/v1/templates", headers=rig.client.auth, json={"app_id": "demo", "text": text, **fields})
+
+
+async def test_template_is_usable_only_once_approved(rig):
+    status, tpl = await create_template(rig, "Hello {1}, your table for {2} is ready.")
+    assert status == 201 and tpl["status"] == "pending"
+    assert tpl["type"] == "regular" and tpl["region"] == "mainland" and tpl["app_id"] == "demo"
+    fields = {"template_id": tpl["id"], "params": ["Ann", "4"]}
+    status, body = await rig.client.send([NUMBER], **fields)
+    assert status == 400 and body["code"] == 1014
+    status, approved = await call(rig, "POST", f"/v1/templates/{tpl['id']}/approve", headers=OPERATOR)
+    assert status == 200 and approved["status"] == "approved"
+    status, body = await rig.client.send([NUMBER], **fields)
+    assert status == 200 and body["results"][0]["code"] == 0
+    mid = body["results"][0]["message_id"]
+    view = (await rig.client.wait_final([mid]))[mid]
+    assert view["content"] == "【smsengine】Hello Ann, your table for 4 is ready."
+    status, listed = await call(rig, "GET", "/v1/templates", headers=rig.client.auth)
+    assert {t["id"]: t["status"] for t in listed}[tpl["id"]] == "approved"
+
+
+async def test_approved_template_cannot_be_decided_again(rig):
+    _, tpl = await create_template(rig, "Your code is {1}.")
+    await call(rig, "POST", f"/v1/templates/{tpl['id']}/approve", headers=OPERATOR)
+    for decision in ("approve", "reject"):
+        status, body = await call(rig, "POST", f"/v1/templates/{tpl['id']}/{decision}", headers=OPERATOR,
+                                  json={"remark": "again"})
+        assert status == 409 and body["code"] == 1040
+    # the seeded approved template is just as immutable
+    status, body = await call(rig, "POST", "/v1/templates/1/reject", headers=OPERATOR)
+    assert status == 409 and body["code"] == 1040
+
+
+async def test_rejected_template_stays_unusable(rig):
+    _, tpl = await create_template(rig, "Your code is {1}.")
+    status, rejected = await call(rig, "POST", f"/v1/templates/{tpl['id']}/reject", headers=OPERATOR,
+                                  json={"remark": "too vague"})
+    assert status == 200 and rejected["status"] == "rejected" and rejected["remark"] == "too vague"
+    status, body = await rig.client.send([NUMBER], template_id=tpl["id"], params=["1"])
+    assert status == 400 and body["code"] == 1014
+    status, body = await call(rig, "POST", f"/v1/templates/{tpl['id']}/approve", headers=OPERATOR)
+    assert status == 404 and body["code"] == 1011
+
+
+async def test_template_review_needs_the_operator(rig):
+    _, tpl = await create_template(rig, "Your code is {1}.")
+    status, body = await call(rig, "POST", f"/v1/templates/{tpl['id']}/approve", headers=rig.client.auth)
+    assert status == 403 and body["code"] == 1006
+    status, body = await call(rig, "POST", "/v1/templates/9999/approve", headers=OPERATOR)
+    assert status == 404 and body["code"] == 1011
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("{1}{2}", {}),
+        ("Code {1} and {3}", {}),
+        ("Code {0}", {}),
+        ("Unbalanced {1", {}),
+        ("Big sale on {1} today", {"type": "marketing"}),
+        ("【Other】 code {1}", {}),
+        ("", {}),
+    ],
+    ids=["only-placeholders", "not-consecutive", "zero", "unbalanced", "marketing-without-opt-out",
+         "brackets-in-mainland", "empty"],
+)
+async def test_invalid_template_is_1027(rig, text, fields):
+    status, body = await create_template(rig, text, **fields)
+    assert status == 400 and body["code"] == 1027
+
+
+async def test_marketing_template_with_opt_out_is_accepted_for_review(rig):
+    status, tpl = await create_template(rig, "Big sale on {1} today. Reply TD to unsubscribe.", type="marketing",
+                                        region="international")
+    assert status == 201 and tpl["type"] == "marketing" and tpl["region"] == "international"
+
+
+# -- unsubscribe list -------------------------------------------------------------------------------------------
+async def unsubscribes(rig) -> list[str]:
+    status, body = await call(rig, "GET", "/v1/unsubscribes", headers=rig.client.auth)
+    assert status == 200
+    return body["phones"]
+
+
+async def test_unsubscribe_and_lift_change_the_send_outcome(rig):
+    change = {"app_id": "demo", "phone": NUMBER}
+    status, _ = await call(rig, "POST", "/v1/unsubscribes", headers=rig.client.auth, json=change)
+    assert status == 201
+    assert await unsubscribes(rig) == [NUMBER]
+    _, body = await rig.client.send([NUMBER])
+    assert body["results"][0]["code"] == 1015
+    status, _ = await call(rig, "DELETE", "/v1/unsubscribes", headers=rig.client.auth, json=change)
+    assert status == 200
+    assert await unsubscribes(rig) == []
+    _, body = await rig.client.send([NUMBER])
+    assert body["results"][0]["code"] == 0
+    status, body = await call(rig, "DELETE", "/v1/unsubscribes", headers=rig.client.auth, json=change)
+    assert status == 404 and body["code"] == 1011
+
+
+async def test_unsubscribe_given_in_local_form_blocks_the_number(rig):
+    status, _ = await call(rig, "POST", "/v1/unsubscribes", headers=rig.client.auth,
+                           json={"app_id": "demo", "phone": "13800000001"})
+    assert status == 201
+    assert await unsubscribes(rig) == [NUMBER]
+    _, body = await rig.client.send([NUMBER])
+    assert body["results"][0]["code"] == 1015
+    status, _ = await call(rig, "DELETE", "/v1/unsubscribes", headers=rig.client.auth,
+                           json={"app_id": "demo", "phone": "8613800000001"})
+    assert status == 200
+    _, body = await rig.client.send([NUMBER])
+    assert body["results"][0]["code"] == 0
+
+
+async def test_unsubscribing_a_malformed_number_is_1016(rig):
+    status, body = await call(rig, "POST", "/v1/unsubscribes", headers=rig.client.auth,
+                              json={"app_id": "demo", "phone": "not a number"})
+    assert status == 400 and body["code"] == 1016
+    assert await unsubscribes(rig) == []
+
+
+async def test_unsubscribe_list_is_per_account(rig):
+    await create_account(rig)
+    await call(rig, "POST", "/v1/unsubscribes", headers=rig.client.auth, json={"app_id": "demo", "phone": NUMBER})
+    status, body = await call(rig, "GET", "/v1/unsubscribes", headers={"X-App-Id": "acme", "X-App-Key": "acme-key"})
+    assert status == 200 and body["phones"] == []
+    status, body = await call(rig, "POST", "/v1/unsubscribes", headers={"X-App-Id": "acme", "X-App-Key": "acme-key"},
+                              json={"app_id": "demo", "phone": NUMBER})
+    assert status == 403 and body["code"] == 1006
+
+
+# -- operations ------------------------------------------------------------------------------------------------
+async def test_openapi_document_describes_the_api(rig):
+    async with rig.http.get("/openapi.json") as resp:
+        assert resp.status == 200
+        doc = await resp.json()
+    assert doc["openapi"].startswith("3.")
+    assert doc["info"]["title"] and doc["info"]["version"]
+    assert "post" in doc["paths"]["/v1/sms/send"]
+    for path in ("/v1/messages/{message_id}", "/v1/receipts", "/v1/accounts", "/v1/templates", "/v1/unsubscribes"):
+        assert path in doc["paths"]
+    schemas = doc["components"]["schemas"]
+    send = schemas["SendRequest"]
+    assert {"app_id", "random", "time", "sig", "phone_numbers"} <= set(send["properties"])
+    assert "SendResponse" in schemas and "ErrorResponse" in schemas
+    # every reference resolves to a component
+    refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', str(doc).replace("'", '"')))
+    assert refs and refs <= set(schemas)
+    assert "1046" in doc["info"]["description"]  # the error catalogue is documented
+
+
+async def test_healthz_is_200_with_carriers_up(rig):
+    async with rig.http.get("/healthz") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["healthy"] is True and body["store_writable"] is True and body["carriers"] == {"ideal": True}
+
+
+async def test_healthz_is_503_with_every_carrier_down(tmp_path):
+    rig = await start_rig(tmp_path, [fast_profile("ideal")])
+    try:
+        await rig.simulators.close()
+        for _ in range(100):
+            async with rig.http.get("/healthz") as resp:
+                status, body = resp.status, await resp.json()
+            if status == 503:
+                break
+            await asyncio.sleep(0.05)
+        assert status == 503 and body["healthy"] is False and body["carriers"] == {"ideal": False}
+    finally:
+        await rig.http.close()
+        await rig.engine.stop(drain_timeout=0.5)
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    match = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name}{labels} not in /metrics"
+    return float(match.group(1))
+
+
+async def test_metrics_count_requests_and_final_messages(rig):
+    _, body = await rig.client.send([NUMBER, "+8613800000002"])
+    status, _ = await rig.client.send([NUMBER], sig="")  # a refused request is still a request
+    assert status == 401
+    await rig.client.wait_final([r["message_id"] for r in body["results"]])
+    async with rig.http.get("/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    assert "smsengine_requests" in text and "smsengine_messages_final" in text
+    assert metric(text, "smsengine_requests_total") == 2
+    assert metric(text, "smsengine_messages_final_total", '{status="delivered"}') == 2
+
+
+async def test_templates_created_together_get_their_own_ids(rig):
+    texts = [f"Notice {i}: your code is {{1}}." for i in range(5)]
+    created = await asyncio.gather(*(create_template(rig, text) for text in texts))
+    assert all(status == 201 for status, _ in created)
+    ids = [tpl["id"] for _, tpl in created]
+    assert len(set(ids)) == 5
+    status, listed = await call(rig, "GET", "/v1/templates", headers=rig.client.auth)
+    by_id = {t["id"]: t["text"] for t in listed}
+    assert [by_id[i] for i in ids] == texts
