@@ -1,6 +1,6 @@
 """Carrier simulator throughput: submit_sm/s and receipts/s one simulator sustains, load client in another process.
 
-    .venv/bin/python benchmarks/carrier_bench.py [-n 200000] [--binds 2] [--window 2000]
+    .venv/bin/python benchmarks/carrier_bench.py [-n 200000] [--binds 1] [--window 2000]
 
 Starts `python -m carriers` on a temporary config (one carrier, instant receipts, no faults), then
 drives it over `--binds` transceiver binds with a lean raw-bytes client (pre-encoded submit_sm,
@@ -230,7 +230,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=200_000, help="submit_sm to send (default 200000)")
-    parser.add_argument("--binds", type=int, default=2, choices=range(1, 5), help="transceiver binds (1-4)")
+    parser.add_argument("--binds", type=int, default=1, choices=range(1, 5), help="transceiver binds (1-4)")
     parser.add_argument("--window", type=int, default=2000, help="submits in flight per bind")
     parser.add_argument("--profile-cpu", metavar="FILE", help="cProfile the simulator into FILE")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/carrier.json")

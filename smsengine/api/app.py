@@ -123,10 +123,17 @@ async def get_message(request: web.Request) -> web.Response:
         " created_at, scheduled_at, submitted_at, final_at FROM messages WHERE id=?", (mid,)
     )
     if row is None:
-        await engine.store.flush()
         raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
     require_account(request, row[1])
-    return respond(s.MessageView(str(row[0]), *row[1:]))
+    view = s.MessageView(str(row[0]), *row[1:])
+    if view.status == "accepted":
+        # in flight: the segments a carrier accepted say whether and when it was submitted
+        seg = await engine.store.fetchone(
+            "SELECT MIN(submitted_at), MIN(carrier) FROM segments WHERE message_id=?", (mid,)
+        )
+        if seg and seg[0] is not None:
+            view.status, view.submitted_at, view.carrier = "submitted", seg[0], seg[1]
+    return respond(view)
 
 
 async def receipts(request: web.Request) -> web.Response:

@@ -52,6 +52,7 @@ class Engine:
         self.callbacks = CallbackPusher(self.store, self.accounts)
         self.intake: Intake | None = None  # type: ignore[assignment]
         self.draining = False
+        self._template_ids = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._simulators: subprocess.Popen | None = None
         self.http_port: int | None = None
@@ -202,11 +203,14 @@ class Engine:
         import msgspec
 
         if new:
-            await self.store.execute_now(
-                "INSERT INTO templates (app_id, text, type, region, status, created_at) VALUES (?,?,?,?,?,?)",
-                (tpl.account, tpl.text, str(tpl.type), str(tpl.region), str(tpl.status), time.time()),
-            )
-            row = await self.store.fetchone("SELECT MAX(id) FROM templates WHERE app_id=?", (tpl.account,))
+            # one creation at a time: concurrent INSERTs share a group commit, and MAX(id) read
+            # back afterwards would hand every one of them the same id
+            async with self._template_ids:
+                await self.store.execute_now(
+                    "INSERT INTO templates (app_id, text, type, region, status, created_at) VALUES (?,?,?,?,?,?)",
+                    (tpl.account, tpl.text, str(tpl.type), str(tpl.region), str(tpl.status), time.time()),
+                )
+                row = await self.store.fetchone("SELECT MAX(id) FROM templates WHERE app_id=?", (tpl.account,))
             tpl = msgspec.structs.replace(tpl, id=row[0])
         else:
             await self.store.execute_now("UPDATE templates SET status=?, remark=? WHERE id=?",

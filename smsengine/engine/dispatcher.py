@@ -284,7 +284,6 @@ class Dispatcher:
         if flight.submitted_at is None:
             flight.submitted_at = now
             self.latency_submit.append(now - flight.accepted_at)
-            self.store.message_submitted(record.id, link.name, now)
         self._register(flight, seq, link.name, message_id, now)
 
     def _register(self, flight: InFlight, seq: int, carrier: str, message_id: str, now: float) -> None:
@@ -335,6 +334,7 @@ class Dispatcher:
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),
             remark=remark, submitted_at=flight.submitted_at, final_at=at, context=record.context,
+            carrier=flight.carrier if flight.submitted else "",
         )
         self.store.message_final(final)
         if self.on_final is not None:

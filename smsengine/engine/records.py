@@ -68,6 +68,7 @@ class MessageFinal(msgspec.Struct, gc=False):
     submitted_at: float | None
     final_at: float
     context: str = ""
+    carrier: str = ""
 
 
 class ReceiptView(msgspec.Struct):

@@ -71,9 +71,11 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at REAL NOT NULL,
     scheduled_at REAL,
     submitted_at REAL,
-    final_at REAL
+    final_at REAL,
+    cursor INTEGER
 );
-CREATE INDEX IF NOT EXISTS messages_open ON messages (status) WHERE status IN ('accepted', 'submitted');
+-- status reports are the final messages in cursor order; the index only holds final rows
+CREATE INDEX IF NOT EXISTS messages_final ON messages (app_id, cursor) WHERE cursor IS NOT NULL;
 CREATE TABLE IF NOT EXISTS segments (
     message_id INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -85,19 +87,6 @@ CREATE TABLE IF NOT EXISTS segments (
     done_at REAL,
     PRIMARY KEY (message_id, seq)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS receipts (
-    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id INTEGER NOT NULL UNIQUE,
-    app_id TEXT NOT NULL,
-    phone TEXT NOT NULL,
-    status TEXT NOT NULL,
-    code INTEGER NOT NULL,
-    remark TEXT NOT NULL,
-    submitted_at REAL,
-    final_at REAL NOT NULL,
-    context TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS receipts_by_app ON receipts (app_id, cursor);
 CREATE TABLE IF NOT EXISTS unsubscribes (
     app_id TEXT NOT NULL,
     phone TEXT NOT NULL,
@@ -119,17 +108,13 @@ _INSERT_MESSAGE = (
     " status, context, template_id, created_at, scheduled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_SEGMENT = (
-    "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at)"
-    " VALUES (?,?,?,?,?)"
-)
-_MARK_SUBMITTED = (
-    "UPDATE messages SET status='submitted', submitted_at=?, carrier=? WHERE id=? AND status='accepted'"
+    "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at, stat, err,"
+    " done_at) VALUES (?,?,?,?,?,?,?,?)"
 )
 _SEGMENT_RESULT = "UPDATE segments SET stat=?, err=?, done_at=? WHERE message_id=? AND seq=?"
-_MARK_FINAL = "UPDATE messages SET status=?, code=?, remark=?, final_at=? WHERE id=?"
-_INSERT_RECEIPT = (
-    "INSERT OR IGNORE INTO receipts (message_id, app_id, phone, status, code, remark, submitted_at,"
-    " final_at, context) VALUES (?,?,?,?,?,?,?,?,?)"
+_MARK_FINAL = (
+    "UPDATE messages SET status=?, code=?, remark=?, final_at=?, submitted_at=?, carrier=?, cursor=?"
+    " WHERE id=? AND cursor IS NULL"
 )
 _CHARGE = "UPDATE accounts SET balance = balance - ? WHERE app_id=?"
 
@@ -144,11 +129,11 @@ class Store:
         self.max_delay = max_delay
         self.db: aiosqlite.Connection | None = None
         self._messages: list[tuple] = []
-        self._segments: list[tuple] = []
-        self._submitted: list[tuple] = []
+        # segment rows waiting for the next commit, by (message id, seq): a receipt that comes
+        # before the commit is folded into the insert, so the row is written once
+        self._segments: dict[tuple[int, int], list] = {}
         self._results: list[tuple] = []
         self._finals: list[tuple] = []
-        self._receipts: list[tuple] = []
         self._charges: dict[str, int] = {}
         self._statements: list[tuple[str, tuple]] = []
         self._waiters: list[asyncio.Future] = []
@@ -157,6 +142,7 @@ class Store:
         self._writer: asyncio.Task | None = None
         self._closing = False
         self._inflight = False
+        self.next_cursor = 1
         self.commits = 0
         self.rows_written = 0
         self.last_commit_at = 0.0
@@ -172,6 +158,8 @@ class Store:
         await self.db.execute("PRAGMA synchronous=NORMAL")
         await self.db.execute("PRAGMA busy_timeout=5000")
         await self.db.executescript(SCHEMA)
+        row = await self.fetchone("SELECT COALESCE(MAX(cursor), 0) FROM messages")
+        self.next_cursor = int(row[0]) + 1
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
 
     async def close(self) -> None:
@@ -217,24 +205,28 @@ class Store:
         await self.flush()
 
     def segment_submitted(self, s: SegmentSubmit) -> None:
-        self._segments.append((s.message_id, s.seq, s.carrier, s.carrier_message_id, s.submitted_at))
-        self._queued(1)
-
-    def message_submitted(self, message_id: int, carrier: str, at: float) -> None:
-        self._submitted.append((at, carrier, message_id))
+        self._segments[(s.message_id, s.seq)] = [
+            s.message_id, s.seq, s.carrier, s.carrier_message_id, s.submitted_at, "", "", None
+        ]
         self._queued(1)
 
     def segment_result(self, r: SegmentResult) -> None:
+        pending = self._segments.get((r.message_id, r.seq))
+        if pending is not None:
+            pending[5], pending[6], pending[7] = r.stat, r.err, r.done_at
+            return
         self._results.append((r.stat, r.err, r.done_at, r.message_id, r.seq))
         self._queued(1)
 
-    def message_final(self, f: MessageFinal) -> None:
-        status = str(f.status)
-        self._finals.append((status, f.code, f.remark, f.final_at, f.message_id))
-        self._receipts.append(
-            (f.message_id, f.app_id, f.phone, status, f.code, f.remark, f.submitted_at, f.final_at, f.context)
+    def message_final(self, f: MessageFinal) -> int:
+        """Record a final state; returns the status report's cursor (its place in pull order)."""
+        cursor = self.next_cursor
+        self.next_cursor = cursor + 1
+        self._finals.append(
+            (str(f.status), f.code, f.remark, f.final_at, f.submitted_at, f.carrier, cursor, f.message_id)
         )
-        self._queued(2)
+        self._queued(1)
+        return cursor
 
     def charge(self, app_id: str, segments: int) -> None:
         self._charges[app_id] = self._charges.get(app_id, 0) + segments
@@ -269,11 +261,9 @@ class Store:
                 await asyncio.sleep(self.max_delay)
             self._wake.clear()
             messages, self._messages = self._messages, []
-            segments, self._segments = self._segments, []
-            submitted, self._submitted = self._submitted, []
+            segments, self._segments = self._segments, {}
             results, self._results = self._results, []
             finals, self._finals = self._finals, []
-            receipts, self._receipts = self._receipts, []
             charges, self._charges = self._charges, {}
             statements, self._statements = self._statements, []
             waiters, self._waiters = self._waiters, []
@@ -281,7 +271,7 @@ class Store:
             self._pending_rows = 0
             self._inflight = True
             try:
-                await self._commit(messages, segments, submitted, results, finals, receipts, charges, statements)
+                await self._commit(messages, segments, results, finals, charges, statements)
             except BaseException as exc:  # a failed commit must not look durable to anyone
                 self.failure = exc
                 log.error("store.commit_failed", error=repr(exc))
@@ -300,7 +290,7 @@ class Store:
                 if not fut.done():
                     fut.set_result(None)
 
-    async def _commit(self, messages, segments, submitted, results, finals, receipts, charges, statements) -> None:
+    async def _commit(self, messages, segments, results, finals, charges, statements) -> None:
         db = self.db
         assert db is not None
         await db.execute("BEGIN")
@@ -308,14 +298,11 @@ class Store:
             if messages:
                 await db.executemany(_INSERT_MESSAGE, messages)
             if segments:
-                await db.executemany(_INSERT_SEGMENT, segments)
-            if submitted:
-                await db.executemany(_MARK_SUBMITTED, submitted)
+                await db.executemany(_INSERT_SEGMENT, segments.values())
             if results:
                 await db.executemany(_SEGMENT_RESULT, results)
             if finals:
                 await db.executemany(_MARK_FINAL, finals)
-                await db.executemany(_INSERT_RECEIPT, receipts)
             if charges:
                 await db.executemany(_CHARGE, [(n, app) for app, n in charges.items()])
             for sql, params in statements:
@@ -340,8 +327,8 @@ class Store:
 
     async def receipts_since(self, app_id: str, cursor: int, limit: int) -> list[ReceiptView]:
         rows = await self.fetchall(
-            "SELECT cursor, message_id, phone, status, code, remark, submitted_at, final_at, context"
-            " FROM receipts WHERE app_id=? AND cursor>? ORDER BY cursor LIMIT ?",
+            "SELECT cursor, id, phone, status, code, remark, submitted_at, final_at, context"
+            " FROM messages WHERE app_id=? AND cursor>? ORDER BY cursor LIMIT ?",
             (app_id, cursor, limit),
         )
         return [

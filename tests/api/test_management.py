@@ -359,3 +359,14 @@ async def test_templates_created_together_get_their_own_ids(rig):
     status, listed = await call(rig, "GET", "/v1/templates", headers=rig.client.auth)
     by_id = {t["id"]: t["text"] for t in listed}
     assert [by_id[i] for i in ids] == texts
+
+
+async def test_same_signature_submitted_twice_at_once_is_created_once(rig):
+    change = {"app_id": "demo", "name": "Twice"}
+    answers = await asyncio.gather(*(call(rig, "POST", "/v1/signatures", headers=rig.client.auth, json=change)
+                                     for _ in range(2)))
+    assert sorted(status for status, _ in answers) == [201, 400]
+    assert [body["code"] for status, body in answers if status == 400] == [1041]
+    # the refused duplicate left the store working
+    status, body = await rig.client.send([NUMBER])
+    assert status == 200 and body["results"][0]["code"] == 0

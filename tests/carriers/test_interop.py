@@ -24,8 +24,10 @@ def smpplib_session(port: int) -> tuple[list[str], list[object]]:
     client.connect()
     try:
         client.bind_transceiver(system_id=SYSTEM_ID, password=PASSWORD)
+        sent = 0
         for text in ("Your code is 1234", LONG_UCS2):
             parts, coding, esm_class = smpplib.gsm.make_parts(text)
+            sent += len(parts)
             for part in parts:
                 client.send_message(
                     source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
@@ -37,7 +39,7 @@ def smpplib_session(port: int) -> tuple[list[str], list[object]]:
                     esm_class=esm_class,
                     registered_delivery=True,
                 )
-        while len(receipts) < len(ids) or len(ids) < 2:
+        while len(receipts) < sent or len(ids) < sent:
             client.read_once()
         client.unbind()
     finally:
