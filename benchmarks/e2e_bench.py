@@ -178,10 +178,10 @@ class Load:
 
 
 def db_progress(db: Path) -> tuple[int, int]:
-    """(messages with a submit, messages final) as the engine has committed them."""
+    """(segments accepted by the carrier, messages final) as the engine has committed them."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        submitted = conn.execute("SELECT COUNT(*) FROM messages WHERE submitted_at IS NOT NULL").fetchone()[0]
-        final = conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
+        submitted = conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+        final = conn.execute("SELECT COUNT(*) FROM messages WHERE cursor IS NOT NULL").fetchone()[0]
     return submitted, final
 
 

@@ -22,7 +22,6 @@ from smsengine.smpp.pdu import (
     DistributionList,
     EnquireLink,
     EnquireLinkResp,
-    GenericNack,
     Pdu,
     QuerySm,
     QuerySmResp,
