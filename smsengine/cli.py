@@ -23,6 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     logs.configure(config.log_level)
+    import sys as _sys
+    _sys.setswitchinterval(0.0002)
     try:
         import uvloop
 
