@@ -106,48 +106,66 @@ class EsmeBind(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
         out: list[bytes] = []
+        closing = self._handle(self.session.receive_data(data), out)
+        if closing:
+            if out:
+                self._write(out)
+            self.close()
+            return
+        self.pump(out)  # freed window slots and our answers leave in one write
+
+    def _handle(self, events: list, out: list[bytes]) -> bool:
+        """Act on the session's events; True when the connection must close."""
+        handle = self._handle_one
+        for event in events:
+            try:
+                if handle(event, out):
+                    return True
+            except Exception:
+                # a bug in our own handling must not take the bind (and its window) down:
+                # log it, skip that one event, and go on with the rest
+                self.link.handler_errors += 1
+                log.exception("carrier.handler_error", carrier=self.link.name, event=type(event).__name__)
+        return False
+
+    def _handle_one(self, event, out: list[bytes]) -> bool:
         dispatcher = self.link.dispatcher
         session = self.session
-        for event in session.receive_data(data):
-            if type(event) is Response:
-                pdu = event.pdu
-                ctx = event.context
-                if type(pdu) is SubmitSmResp or (type(pdu) is GenericNack and not isinstance(ctx, _Control)):
-                    if ctx is None:
-                        continue
-                    status = pdu.command_status
-                    if status == _THROTTLED:
-                        self.throttled(ctx)
-                    else:
-                        dispatcher.submit_resp(self.link, ctx, status, getattr(pdu, "message_id", ""))
-                elif isinstance(ctx, _Control) and ctx.future is not None and not ctx.future.done():
-                    ctx.future.set_result(pdu)
-            elif type(event) is DeliverSm:
+        if type(event) is Response:
+            pdu = event.pdu
+            ctx = event.context
+            if type(pdu) is SubmitSmResp or (type(pdu) is GenericNack and not isinstance(ctx, _Control)):
+                if ctx is None:
+                    return False
+                status = pdu.command_status
+                if status == _THROTTLED:
+                    self.throttled(ctx)
+                else:
+                    dispatcher.submit_resp(self.link, ctx, status, getattr(pdu, "message_id", ""))
+            elif isinstance(ctx, _Control) and ctx.future is not None and not ctx.future.done():
+                ctx.future.set_result(pdu)
+        elif type(event) is DeliverSm:
+            out.append(session.acknowledge(event))
+            self.link.deliver(event)
+        elif type(event) is ProtocolError:
+            if event.reply:
+                out.append(event.reply)
+            if event.context is not None and not isinstance(event.context, _Control):
+                dispatcher.retry(self.link, event.context, f"malformed response: {event.error}")
+            if event.fatal:
+                return True
+        elif type(event) is EnquireLink:
+            out.append(session.send(response_to(event)))
+        elif type(event) is Unbind:
+            out.append(session.send(response_to(event)))
+            return True
+        elif isinstance(event, Pdu) and not event.is_response:
+            # data_sm, alert_notification, outbind: answer politely, nothing to do
+            try:
                 out.append(session.send(response_to(event)))
-                self.link.deliver(event)
-            elif type(event) is ProtocolError:
-                if event.reply:
-                    out.append(event.reply)
-                if event.context is not None and not isinstance(event.context, _Control):
-                    dispatcher.retry(self.link, event.context, f"malformed response: {event.error}")
-                if event.fatal:
-                    self._write(out)
-                    self.close()
-                    return
-            elif type(event) is EnquireLink:
-                out.append(session.send(response_to(event)))
-            elif type(event) is Unbind:
-                out.append(session.send(response_to(event)))
-                self._write(out)
-                self.close()
-                return
-            else:  # data_sm, alert_notification, outbind: answer politely, nothing to do
-                if isinstance(event, Pdu) and not event.is_response:
-                    try:
-                        out.append(session.send(response_to(event)))
-                    except Exception:
-                        pass
-        self.pump(out)  # freed window slots and our answers leave in one write
+            except Exception:
+                pass
+        return False
 
     # -- sending -----------------------------------------------------------------------------------
     def _write(self, chunks: list[bytes]) -> None:
@@ -238,6 +256,7 @@ class CarrierLink:
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self.throttled_count = 0
+        self.handler_errors = 0
         self.bind_failures = 0
         self.reconnects = 0
         self.receipts = 0

@@ -17,18 +17,14 @@ from smsengine.domain.text import Scheme, Segmentation, segment
 from smsengine.engine.correlator import ReceiptCorrelator
 from smsengine.engine.outcomes import (
     SubmitVerdict,
-    is_final_stat,
     combine,
+    is_final_stat,
+    message_outcome,
+    receipt_remark,
     submit_remark,
     submit_verdict,
 )
-from smsengine.engine.records import (
-    MessageFinal,
-    MessageRecord,
-    MessageStatus,
-    SegmentResult,
-    SegmentSubmit,
-)
+from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
 from smsengine.engine.routing import Router
 from smsengine.engine.store import Store
 from smsengine.smpp.receipt import STAT_FOR_STATE
@@ -279,7 +275,7 @@ class Dispatcher:
         charge = 1 if flight.parts == record.segments else record.segments
         flight.unsent -= charge
         self.segments_submitted += charge
-        self.store.segment_submitted(SegmentSubmit(record.id, seq, link.name, message_id, now))
+        self.store.segment_submitted(record.id, seq, link.name, message_id, now)
         self.store.charge(record.app_id, charge)
         if flight.submitted_at is None:
             flight.submitted_at = now
@@ -306,13 +302,18 @@ class Dispatcher:
 
     def _apply_receipt(self, flight: InFlight, seq: int, stat: str, err: str, at: float) -> None:
         record = flight.record
-        if seq in flight.results:
+        results = flight.results
+        if seq in results:
             return
-        flight.results[seq] = (stat, err)
-        self.store.segment_result(SegmentResult(record.id, seq, stat, err, at))
-        if flight.final or len(flight.results) < flight.parts:
+        results[seq] = (stat, err)
+        self.store.segment_result(record.id, seq, stat, err, at)
+        if flight.final or len(results) < flight.parts:
             return
-        status, code, remark = combine([flight.results[s] for s in sorted(flight.results)])
+        if flight.parts == 1:
+            status, code = message_outcome(stat)
+            self._finish(flight, status, code, receipt_remark(stat, err), at)
+            return
+        status, code, remark = combine([results[s] for s in sorted(results)])
         self._finish(flight, status, code, remark, at)
 
     def _fail(self, flight: InFlight, code: ErrorCode, status: MessageStatus, remark: str) -> None:

@@ -36,26 +36,6 @@ class MessageRecord(msgspec.Struct, gc=False):
     status: MessageStatus = MessageStatus.ACCEPTED
 
 
-class SegmentSubmit(msgspec.Struct, gc=False):
-    """A segment the carrier accepted (submit_sm_resp OK): it is never sent again."""
-
-    message_id: int
-    seq: int
-    carrier: str
-    carrier_message_id: str
-    submitted_at: float
-
-
-class SegmentResult(msgspec.Struct, gc=False):
-    """A delivery receipt correlated to its segment."""
-
-    message_id: int
-    seq: int
-    stat: str
-    err: str
-    done_at: float
-
-
 class MessageFinal(msgspec.Struct, gc=False):
     """A message reached a final state: it becomes a receipt for pull and push."""
 

@@ -48,6 +48,8 @@ class Router:
         route = self._route_for(phone)
         if route is None:
             return []
+        if len(route.names) == 1:
+            return route.names
         up = [i for i, name in enumerate(route.names) if route.weights[i] > 0 and self.is_up(name)]
         if not up:
             # nothing up: keep the configured order, the dispatcher waits for a bind to return

@@ -12,14 +12,7 @@ from typing import Any
 import aiosqlite
 import structlog
 
-from smsengine.engine.records import (
-    MessageFinal,
-    MessageRecord,
-    MessageStatus,
-    ReceiptView,
-    SegmentResult,
-    SegmentSubmit,
-)
+from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus, ReceiptView
 
 log = structlog.get_logger("smsengine.store")
 
@@ -223,19 +216,22 @@ class Store:
         self._queued(len(records))
         await self.flush()
 
-    def segment_submitted(self, s: SegmentSubmit) -> None:
-        self._segments[(s.message_id, s.seq)] = [
-            s.message_id, s.seq, s.carrier, s.carrier_message_id, s.submitted_at, "", "", None
-        ]
-        self._queued(1)
+    def segment_submitted(self, message_id: int, seq: int, carrier: str, carrier_message_id: str,
+                          at: float) -> None:
+        """A segment the carrier accepted (submit_sm_resp OK): it is never sent again."""
+        self._segments[(message_id, seq)] = [message_id, seq, carrier, carrier_message_id, at, "", "", None]
+        self._pending_rows += 1
+        self._wake.set()
 
-    def segment_result(self, r: SegmentResult) -> None:
-        pending = self._segments.get((r.message_id, r.seq))
+    def segment_result(self, message_id: int, seq: int, stat: str, err: str, at: float) -> None:
+        """A delivery receipt correlated to its segment."""
+        pending = self._segments.get((message_id, seq))
         if pending is not None:
-            pending[5], pending[6], pending[7] = r.stat, r.err, r.done_at
+            pending[5], pending[6], pending[7] = stat, err, at
             return
-        self._results.append((r.stat, r.err, r.done_at, r.message_id, r.seq))
-        self._queued(1)
+        self._results.append((stat, err, at, message_id, seq))
+        self._pending_rows += 1
+        self._wake.set()
 
     def message_final(self, f: MessageFinal) -> int:
         """Record a final state; returns the status report's cursor (its place in pull order)."""

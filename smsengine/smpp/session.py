@@ -33,9 +33,11 @@ from smsengine.smpp.constants import (
     CommandId,
     CommandStatus,
 )
-from smsengine.smpp.pdu import GenericNack, Pdu, response_class
+from smsengine.smpp.pdu import GenericNack, Pdu, response_class, response_to
 
 _LENGTH = struct.Struct(">I")
+_ACK = struct.Struct(">IIII")
+_ACKNOWLEDGEABLE = frozenset({CommandId.DELIVER_SM})
 
 
 class Role(enum.Enum):
@@ -235,6 +237,16 @@ class Session:
         if command_id in _ANSWERED:
             self._outstanding[pdu.sequence_number] = Outstanding(command_id, context, now)
         return data
+
+    def acknowledge(self, request: Pdu) -> bytes:
+        """The bytes of a plain OK response to a peer's deliver_sm or data_sm (empty message_id):
+        the receipt hot path's answer, without building and encoding a response PDU."""
+        command_id = request.command_id
+        if command_id not in _ACKNOWLEDGEABLE or self.state is State.CLOSED:
+            return self.send(response_to(request))
+        seq = request.sequence_number
+        self._unanswered.pop(seq, None)
+        return _ACK.pack(HEADER_SIZE + 1, command_id | RESPONSE_BIT, 0, seq) + b"\0"
 
     # ---- incoming ----
 

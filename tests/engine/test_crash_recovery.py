@@ -61,11 +61,12 @@ text = "Your verification code is {{1}}, valid for {{2}} minutes."
 
 def start_engine(config: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "SMSENGINE_HTTP__PORT": str(port), "PYTHONPATH": str(ROOT)}
+    log = open(config.with_suffix(".log"), "ab")
     return subprocess.Popen([sys.executable, "-m", "smsengine", "serve", "--config", str(config)],
-                            cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-async def wait_http(port: int, timeout: float = 15.0) -> None:
+async def wait_http(port: int, timeout: float = 15.0, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -76,7 +77,8 @@ async def wait_http(port: int, timeout: float = 15.0) -> None:
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.1)
-    raise AssertionError("engine did not come up")
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"engine did not come up:\n{tail}")
 
 
 def statuses(db: Path) -> dict[str, int]:
@@ -94,7 +96,7 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
         port = free_port()
         engine = start_engine(config, port)
         try:
-            await wait_http(port)
+            await wait_http(port, log=config.with_suffix('.log'))
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
                 client = Client(http)
                 ids = []
@@ -113,7 +115,7 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
             sent_before = sims["slow"].counters.accepted
 
             engine = start_engine(config, port)
-            await wait_http(port)
+            await wait_http(port, log=config.with_suffix('.log'))
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and statuses(db).get("delivered", 0) < 400:
                 await asyncio.sleep(0.2)

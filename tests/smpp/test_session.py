@@ -352,3 +352,18 @@ def test_a_bind_that_timed_out_can_be_retried():
     assert expired.command_id == CommandId.BIND_TRANSCEIVER
     esme.send(BindTransceiver(system_id="acme"), now=31.0)
     assert esme.outstanding_count == 1
+
+
+def test_acknowledge_matches_the_encoded_response():
+    """The receipt hot path's shortcut answers exactly what encoding a DeliverSmResp would."""
+    from smsengine.smpp.codec import encode_pdu
+    from smsengine.smpp.pdu import BindTransceiver, BindTransceiverResp, DeliverSm, DeliverSmResp
+    from smsengine.smpp.session import Role, Session
+
+    esme = Session(Role.ESME)
+    esme.send(BindTransceiver(system_id="a", password="b"))
+    esme.receive_data(encode_pdu(BindTransceiverResp(sequence_number=1, system_id="s")))
+    (event,) = esme.receive_data(encode_pdu(DeliverSm(sequence_number=77, esm_class=4, short_message=b"id:1")))
+    assert esme.unanswered_count == 1
+    assert esme.acknowledge(event) == encode_pdu(DeliverSmResp(sequence_number=77))
+    assert esme.unanswered_count == 0
