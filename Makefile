@@ -22,6 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/domain_bench.py
+	$(PY) benchmarks/smpp_bench.py
+	$(PY) benchmarks/carrier_bench.py
+	$(PY) benchmarks/e2e_bench.py
 
 clean:
 	rm -rf $(VENV) var

@@ -59,6 +59,8 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     message_ids: CarrierIdFormats = msgspec.field(default_factory=CarrierIdFormats)
     concat: Literal["udh", "sar", "payload"] = "udh"
     source_addr: str = "smsengine"
+    # service_type on marketing submits, for SMSCs that treat marketing differently ("" = none)
+    marketing_service_type: str = ""
     enquire_link_s: float = 30.0
     idle_refresh_s: float = 90.0
     response_timeout_s: float = 10.0

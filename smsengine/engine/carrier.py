@@ -204,6 +204,7 @@ class EsmeBind(asyncio.Protocol):
         now = time.monotonic()
         send = session.send
         source = cfg.source_addr
+        marketing = cfg.marketing_service_type
         while room > 0 and queue:
             job = queue.popleft()
             flight = job.inflight
@@ -212,6 +213,7 @@ class EsmeBind(asyncio.Protocol):
             record = flight.record
             part = flight.wire[job.seq - 1]  # type: ignore[index]
             pdu = SubmitSm(
+                service_type=marketing if record.type == "marketing" else "",
                 source_addr_ton=5 if not source.isdigit() else 1,
                 source_addr=source,
                 dest_addr_ton=1,
