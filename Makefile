@@ -17,7 +17,14 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m smsengine serve --config config/engine.toml
 
-test: $(STAMP)
+# an SMSC that is not ours (the npm smpp package) for the interop test, where Node.js is present
+INTEROP := tests/interop/node_modules/.installed
+$(INTEROP): tests/interop/package.json
+	@if command -v npm >/dev/null; then \
+		cd tests/interop && npm install --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: the foreign-SMSC interop test will be skipped"; fi
+
+test: $(STAMP) $(INTEROP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
