@@ -24,6 +24,7 @@ from smsengine.engine.accounts import AccountRegistry, policy_from
 from smsengine.engine.callbacks import CallbackPusher
 from smsengine.engine.carrier import CarrierLink
 from smsengine.engine.dispatcher import Dispatcher
+from smsengine.engine.housekeeping import Housekeeping
 from smsengine.engine.intake import Intake, MessageIds
 from smsengine.engine.metrics import EngineMetrics
 from smsengine.engine.routing import Router
@@ -50,6 +51,7 @@ class Engine:
         self.router = Router(config.routes, is_up=lambda name: name in self.links and self.links[name].up)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, on_final=self._on_final)
         self.callbacks = CallbackPusher(self.store, self.accounts)
+        self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
         self.intake: Intake | None = None  # type: ignore[assignment]
         self.draining = False
         self._template_ids = asyncio.Lock()
@@ -98,6 +100,7 @@ class Engine:
                 asyncio.get_running_loop().create_task(self._reconcile())
         await self.callbacks.start()
         self.metrics.start()
+        self.housekeeping.start()
         app = build_app(self)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -122,6 +125,7 @@ class Engine:
         await asyncio.gather(*(link.drain(drain_timeout) for link in self.links.values()))
         await self.callbacks.stop()
         await self.metrics.stop()
+        await self.housekeeping.stop()
         for link in self.links.values():
             await link.stop()
         await self.dispatcher.stop()

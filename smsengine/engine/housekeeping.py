@@ -1,0 +1,76 @@
+"""Periodic upkeep: expired rate-limit state, and records past their retention period."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+
+from smsengine.domain.limits import RateLimiter
+from smsengine.engine.store import Store
+
+log = structlog.get_logger("smsengine.housekeeping")
+
+_PURGE_BATCH = 10_000
+
+
+class Housekeeping:
+    def __init__(self, store: Store, limiter: RateLimiter, retention_days: int, *,
+                 sweep_every: float = 30.0, purge_every: float = 3600.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.limiter = limiter
+        self.retention_days = retention_days
+        self.sweep_every = sweep_every
+        self.purge_every = purge_every
+        self.clock = clock
+        self.purged = 0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="housekeeping")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        next_purge = 0.0
+        while True:
+            now = self.clock()
+            self.limiter.sweep(now)
+            if now >= next_purge:
+                try:
+                    await self.purge(now)
+                except Exception as exc:
+                    log.warning("housekeeping.purge_failed", error=repr(exc))
+                next_purge = now + self.purge_every
+            await asyncio.sleep(self.sweep_every)
+
+    async def purge(self, now: float) -> int:
+        """Delete final messages (and their segments) older than the retention period, in
+        batches so no single transaction holds the writer for long."""
+        horizon = now - self.retention_days * 86400
+        total = 0
+        while True:
+            rows = await self.store.fetchall(
+                "SELECT id FROM messages WHERE cursor IS NOT NULL AND final_at < ? LIMIT ?", (horizon, _PURGE_BATCH)
+            )
+            if not rows:
+                break
+            ids = [(r[0],) for r in rows]
+            for sql in ("DELETE FROM segments WHERE message_id=?", "DELETE FROM messages WHERE id=?"):
+                for (mid,) in ids:
+                    self.store.execute_later(sql, (mid,))
+            await self.store.flush()
+            total += len(ids)
+        if total:
+            self.purged += total
+            log.info("housekeeping.purged", messages=total, older_than_days=self.retention_days)
+        return total

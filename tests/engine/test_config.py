@@ -1,0 +1,60 @@
+"""Config: the embedded default loads, environment overrides apply, bad files name key and reason."""
+
+import pytest
+
+from smsengine.config import ConfigError, load
+
+
+def test_default_config_is_the_documented_demo():
+    config = load(environ={})
+    assert (config.http.host, config.http.port) == ("127.0.0.1", 8080)
+    assert [c.name for c in config.carriers] == ["ideal", "realistic", "flaky"]
+    assert [c.port for c in config.carriers] == [2775, 2776, 2777]
+    demo = config.accounts[0]
+    assert (demo.app_id, demo.key, demo.type, demo.raw_content) == ("demo", "demo-secret", "organisation", True)
+    assert demo.templates[0].id == 1
+    assert demo.templates[0].text == "Your verification code is {1}, valid for {2} minutes."
+    assert [s.name for s in demo.signatures] == ["smsengine"]
+
+
+def test_environment_overrides():
+    config = load(environ={
+        "SMSENGINE_HTTP__PORT": "9090",
+        "SMSENGINE_STORE__PATH": "/tmp/x.db",
+        "SMSENGINE_SIMULATORS__EMBEDDED": "false",
+        "SMSENGINE_ROUTES": '[{prefix="+", targets=[{carrier="realistic"}]}]',
+    })
+    assert config.http.port == 9090
+    assert config.store.path == "/tmp/x.db"
+    assert config.simulators.embedded is False
+    assert config.routes[0].targets[0].carrier == "realistic"
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[http]\nport = 'eighty'\n", "$.http.port"),
+        ("[http]\nprot = 80\n", "prot"),
+        ("[[carriers]]\nname='a'\n[[routes]]\nprefix='+'\ntargets=[{carrier='b'}]\n", "unknown carrier 'b'"),
+        ("[[carriers]]\nname='a'\nwindow=0\n", "window"),
+        ("not toml at all = = =", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_key_and_reason(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(path, environ={})
+    assert fragment in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_bad_environment_value_is_reported():
+    with pytest.raises(ConfigError) as err:
+        load(environ={"SMSENGINE_HTTP__PORT": "eighty"})
+    assert "$.http.port" in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load(tmp_path / "absent.toml", environ={})

@@ -1,0 +1,37 @@
+"""Retention: final records older than the retention period are purged, the rest kept."""
+
+import time
+
+from smsengine.domain.limits import RateLimiter
+from smsengine.engine.housekeeping import Housekeeping
+from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
+from smsengine.engine.store import Store
+
+
+async def test_purge_removes_only_old_final_messages(tmp_path):
+    store = Store(tmp_path / "h.db")
+    await store.open()
+    try:
+        now = time.time()
+        old, recent = now - 200 * 86400, now - 10 * 86400
+        records = [
+            MessageRecord(id=i, app_id="a", phone=f"+8613800000{i:03d}", content="x", type="regular", chars=1,
+                          segments=1, data_coding=8, created_at=old if i <= 5 else recent)
+            for i in range(1, 11)
+        ]
+        await store.accept(records)
+        for r in records:
+            store.segment_submitted(r.id, 1, "c", f"m{r.id}", r.created_at)
+            if r.id != 3:  # message 3 is old but never became final: it must be kept
+                store.message_final(MessageFinal(r.id, "a", r.phone, MessageStatus.DELIVERED, 0, "DELIVRD",
+                                                 r.created_at, r.created_at + 1))
+        await store.flush()
+        keeper = Housekeeping(store, RateLimiter(), retention_days=180)
+        assert await keeper.purge(now) == 4
+        ids = [row[0] for row in await store.fetchall("SELECT id FROM messages ORDER BY id")]
+        assert ids == [3, 6, 7, 8, 9, 10]
+        segs = [row[0] for row in await store.fetchall("SELECT message_id FROM segments ORDER BY message_id")]
+        assert segs == ids
+        assert await keeper.purge(now) == 0
+    finally:
+        await store.close()
