@@ -101,6 +101,20 @@ def require_account(request: web.Request, app_id: str | None = None) -> str:
     return given_id
 
 
+# SQLite refuses larger Python ints with OverflowError, which would surface as a 500
+_SQLITE_INT_MAX = 2**63 - 1
+
+
+def _query_int(request: web.Request, name: str, default: int) -> int:
+    try:
+        value = int(request.query.get(name) or default)
+    except ValueError:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name} is an integer") from None
+    if abs(value) > _SQLITE_INT_MAX:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name} out of range")
+    return value
+
+
 # -- sending -------------------------------------------------------------------------------------------
 async def send(request: web.Request) -> web.Response:
     engine = engine_of(request)
@@ -118,6 +132,8 @@ async def get_message(request: web.Request) -> web.Response:
         mid = int(request.match_info["message_id"])
     except ValueError:
         raise SmsError(ErrorCode.NOT_FOUND, "message ids are decimal integers") from None
+    if abs(mid) > _SQLITE_INT_MAX:
+        raise SmsError(ErrorCode.NOT_FOUND, "message id out of range")
     row = await engine.store.fetchone(
         "SELECT id, app_id, phone, status, code, remark, content, type, chars, segments, carrier, context,"
         " created_at, scheduled_at, submitted_at, final_at FROM messages WHERE id=?", (mid,)
@@ -139,11 +155,8 @@ async def get_message(request: web.Request) -> web.Response:
 async def receipts(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
-    try:
-        since = int(request.query.get("since", "0"))
-        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-    except ValueError:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, "since and limit are integers") from None
+    since = _query_int(request, "since", 0)
+    limit = max(1, min(1000, _query_int(request, "limit", 100)))
     items = await engine.store.receipts_since(app_id, since, limit)
     page = [s.ReceiptItem(**msgspec.structs.asdict(r)) for r in items]
     return respond(s.ReceiptPage(0, "OK", page, page[-1].cursor if page else since))
@@ -152,7 +165,7 @@ async def receipts(request: web.Request) -> web.Response:
 async def replies(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
-    since = int(request.query.get("since", "0") or 0)
+    since = _query_int(request, "since", 0)
     rows = await engine.store.fetchall(
         "SELECT id, phone, text, carrier, received_at FROM replies WHERE app_id=? AND id>? ORDER BY id LIMIT 500",
         (app_id, since),

@@ -110,6 +110,10 @@ class AccountRegistry:
                 )
             for tpl in cfg.templates:
                 parse_template(tpl.text)  # a bad seeded template fails the start, not a send
+                owner = await self.store.fetchone("SELECT app_id FROM templates WHERE id=?", (tpl.id,))
+                if owner is not None and owner[0] != cfg.app_id:
+                    raise SmsError(ErrorCode.TEMPLATE_INVALID,
+                                   f"template id {tpl.id} of account {cfg.app_id} belongs to {owner[0]}")
                 await self.store.execute_now(
                     "INSERT OR IGNORE INTO templates (id, app_id, text, type, region, status, created_at)"
                     " VALUES (?,?,?,?,?,?,?)",

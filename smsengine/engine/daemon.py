@@ -54,7 +54,8 @@ class Engine:
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
         self.intake: Intake | None = None  # type: ignore[assignment]
         self.draining = False
-        self._template_ids = asyncio.Lock()
+        # accounts, signatures and templates are created one at a time (see their save methods)
+        self._creating = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._simulators: subprocess.Popen | None = None
         self.http_port: int | None = None
@@ -169,8 +170,13 @@ class Engine:
         cfg = AccountConfig(app_id=body.app_id, key=body.key, type=body.type, raw_content=body.raw_content,
                             balance=body.balance, utc_offset_minutes=body.utc_offset_minutes,
                             receipt_url=body.receipt_url)
-        await self.accounts.seed([cfg])
-        await self.accounts.load(only=body.app_id)
+        # checked again under the lock: a second INSERT of the same app_id would fail the whole
+        # group commit, and with it the store
+        async with self._creating:
+            if body.app_id in self.accounts.accounts:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, f"account {body.app_id} exists")
+            await self.accounts.seed([cfg])
+            await self.accounts.load(only=body.app_id)
         self.limiter.set_policy(body.app_id, policy_from(cfg, self.config.default_region))
 
     def find_signature(self, sid: int) -> Signature:
@@ -190,12 +196,17 @@ class Engine:
         import msgspec
 
         if new:
-            await self.store.execute_now(
-                "INSERT INTO signatures (app_id, name, status, created_at) VALUES (?,?,?,?)",
-                (sig.account, sig.name, str(sig.status), time.time()),
-            )
-            row = await self.store.fetchone("SELECT id FROM signatures WHERE app_id=? AND name=?",
-                                            (sig.account, sig.name))
+            # checked again under the lock: a duplicate name reaching the INSERT would fail the
+            # whole group commit, and with it the store
+            async with self._creating:
+                if sig.name in self.accounts.get(sig.account).signatures:
+                    raise SmsError(ErrorCode.SIGNATURE_INVALID, f"signature {sig.name!r} exists")
+                await self.store.execute_now(
+                    "INSERT INTO signatures (app_id, name, status, created_at) VALUES (?,?,?,?)",
+                    (sig.account, sig.name, str(sig.status), time.time()),
+                )
+                row = await self.store.fetchone("SELECT id FROM signatures WHERE app_id=? AND name=?",
+                                                (sig.account, sig.name))
             sig = msgspec.structs.replace(sig, id=row[0])
         else:
             await self.store.execute_now("UPDATE signatures SET status=?, remark=? WHERE id=?",
@@ -209,7 +220,7 @@ class Engine:
         if new:
             # one creation at a time: concurrent INSERTs share a group commit, and MAX(id) read
             # back afterwards would hand every one of them the same id
-            async with self._template_ids:
+            async with self._creating:
                 await self.store.execute_now(
                     "INSERT INTO templates (app_id, text, type, region, status, created_at) VALUES (?,?,?,?,?,?)",
                     (tpl.account, tpl.text, str(tpl.type), str(tpl.region), str(tpl.status), time.time()),

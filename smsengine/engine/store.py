@@ -146,7 +146,8 @@ class Store:
         self.commits = 0
         self.rows_written = 0
         self.last_commit_at = 0.0
-        self.failure: BaseException | None = None
+        self.failure: BaseException | None = None  # the last commit's error, None once one succeeds
+        self.failures = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -249,17 +250,20 @@ class Store:
 
     def execute_later(self, sql: str, params: tuple = ()) -> None:
         """A rare write (admin, unsubscribe) that rides the next group commit."""
-        self._statements.append((sql, params))
+        self._statements.append((sql, params, None))
         self._queued(1)
 
     async def execute_now(self, sql: str, params: tuple = ()) -> None:
-        self.execute_later(sql, params)
+        """A rare write, committed before this returns; raises its own database error if any."""
+        future = asyncio.get_running_loop().create_future()
+        self._statements.append((sql, params, future))
+        self._queued(1)
         await self.flush()
+        if future.done():
+            future.result()
 
     async def flush(self) -> None:
         """Wait until everything queued before this call is committed."""
-        if self.failure is not None:
-            raise RuntimeError("store writer failed") from self.failure
         if not self._pending_rows and not self._statements and not self._inflight:
             return
         fut = asyncio.get_running_loop().create_future()
@@ -285,34 +289,59 @@ class Store:
             self._pending_rows = 0
             self._inflight = True
             try:
-                await self._commit(messages, segments, results, finals, charges, statements)
-            except BaseException as exc:  # a failed commit must not look durable to anyone
+                failed = await self._commit(messages, segments, results, finals, charges, statements)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The whole transaction failed (disk full, I/O error): nothing in it is durable.
+                # Accepts are refused to their callers; state updates go back in the queue for
+                # the next attempt, so what the engine knows in memory still reaches the disk.
+                self.failures += 1
                 self.failure = exc
-                log.error("store.commit_failed", error=repr(exc))
+                log.error("store.commit_failed", error=repr(exc), consecutive=self.failures)
+                self._requeue(segments, results, finals, charges, statements)
                 for fut in waiters:
                     if not fut.done():
                         fut.set_exception(RuntimeError(f"store commit failed: {exc!r}"))
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
+                await asyncio.sleep(min(1.0, 0.05 * self.failures))
                 continue
             finally:
                 self._inflight = False
+            self.failures = 0
+            self.failure = None
             self.commits += 1
             self.rows_written += rows
             self.last_commit_at = time.time()
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
+            for future, exc in failed:
+                if not future.done():
+                    future.set_exception(exc)
 
-    async def _commit(self, messages, segments, results, finals, charges, statements) -> None:
-        await asyncio.get_running_loop().run_in_executor(
+    def _requeue(self, segments, results, finals, charges, statements) -> None:
+        for key, row in segments.items():
+            self._segments.setdefault(key, row)
+        self._results[:0] = results
+        self._finals[:0] = finals
+        for app, n in charges.items():
+            self._charges[app] = self._charges.get(app, 0) + n
+        self._statements[:0] = statements
+        self._pending_rows += len(segments) + len(results) + len(finals) + len(statements)
+        self._wake.set()
+
+    async def _commit(self, messages, segments, results, finals, charges, statements) -> list:
+        return await asyncio.get_running_loop().run_in_executor(
             self._executor, self._commit_sync, messages, segments, results, finals, charges, statements
         )
 
-    def _commit_sync(self, messages, segments, results, finals, charges, statements) -> None:
-        """One transaction, run on the writer thread."""
+    def _commit_sync(self, messages, segments, results, finals, charges, statements) -> list:
+        """One transaction, run on the writer thread. A rare statement (admin, unsubscribe) that
+        fails is rolled back alone, inside a savepoint, and its error goes to its caller: one bad
+        request must not fail everybody's group commit. Returns [(future, error)]."""
         db = self._writer_db
         assert db is not None
+        failed: list = []
         db.execute("BEGIN")
         try:
             if messages:
@@ -325,12 +354,21 @@ class Store:
                 db.executemany(_MARK_FINAL, finals)
             if charges:
                 db.executemany(_CHARGE, [(n, app) for app, n in charges.items()])
-            for sql, params in statements:
-                db.execute(sql, params)
+            for sql, params, future in statements:
+                db.execute("SAVEPOINT one")
+                try:
+                    db.execute(sql, params)
+                except sqlite3.DatabaseError as exc:
+                    db.execute("ROLLBACK TO one")
+                    log.warning("store.statement_failed", sql=sql, error=repr(exc))
+                    if future is not None:
+                        failed.append((future, exc))
+                db.execute("RELEASE one")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return failed
 
     # -- reads ---------------------------------------------------------------------------------
     async def fetchall(self, sql: str, params: tuple = ()) -> list[Any]:

@@ -25,7 +25,7 @@ async def call(rig, method: str, path: str, *, headers: dict | None = None, json
 
 
 async def create_account(rig, app_id: str = "acme", **fields) -> tuple[int, dict]:
-    body = {"app_id": app_id, "key": f"{app_id}-key", **fields}
+    body = {"app_id": app_id, "key": f"{app_id}-key"} | fields
     return await call(rig, "POST", "/v1/accounts", headers=OPERATOR, json=body)
 
 
@@ -370,3 +370,11 @@ async def test_same_signature_submitted_twice_at_once_is_created_once(rig):
     # the refused duplicate left the store working
     status, body = await rig.client.send([NUMBER])
     assert status == 200 and body["results"][0]["code"] == 0
+
+
+async def test_same_account_created_twice_at_once_is_created_once(rig):
+    answers = await asyncio.gather(create_account(rig, key="first-key"), create_account(rig, key="second-key"))
+    assert sorted(status for status, _ in answers) == [201, 400]
+    winner = "first-key" if answers[0][0] == 201 else "second-key"
+    status, _ = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": winner})
+    assert status == 200

@@ -250,7 +250,7 @@ async def test_neither_template_nor_content_is_1004(rig):
 
 
 # -- messages: 1011 --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("message_id", ["987654321", "not-a-number"])
+@pytest.mark.parametrize("message_id", ["987654321", "not-a-number", "-1", "9" * 30])
 async def test_unknown_message_is_404_1011(rig, message_id):
     async with rig.http.get(f"/v1/messages/{message_id}", headers=rig.client.auth) as resp:
         assert resp.status == 404

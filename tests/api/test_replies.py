@@ -1,0 +1,81 @@
+"""Replies (MO) through the API: a handset's reply is listed by /v1/replies, an unsubscribe keyword
+puts the number on the account's list (1015 on the next send) until the account lifts it."""
+
+import asyncio
+import time
+
+import pytest
+
+from carriers.config import MoReplies
+from tests.support.rig import fast_profile, start_rig, stop_rig
+
+NUMBER = "+8613800000001"
+
+
+async def replies(rig, since: int = 0) -> dict:
+    async with rig.http.get("/v1/replies", params={"since": str(since)}, headers=rig.client.auth) as resp:
+        assert resp.status == 200
+        return await resp.json()
+
+
+async def wait_for_replies(rig, count: int, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        page = await replies(rig)
+        if len(page["replies"]) >= count:
+            return page
+        assert time.monotonic() < deadline, page
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("keyword", ["TD", " unsubscribe "])
+async def test_unsubscribe_reply_blocks_later_sends_until_lifted(tmp_path, keyword):
+    profile = fast_profile("ideal", mo=MoReplies(share=1.0, delay=(0.0, 1.0), mix={keyword: 1.0}))
+    rig = await start_rig(tmp_path, [profile])
+    try:
+        _, body = await rig.client.send([NUMBER])
+        assert body["results"][0]["code"] == 0
+        page = await wait_for_replies(rig, 1)
+        (reply,) = page["replies"]
+        assert reply["phone"] == NUMBER and reply["text"].strip().lower() == keyword.strip().lower()
+        assert reply["carrier"] == "ideal" and page["next_cursor"] == reply["cursor"]
+        assert (await replies(rig, page["next_cursor"]))["replies"] == []
+
+        async with rig.http.get("/v1/unsubscribes", headers=rig.client.auth) as resp:
+            assert (await resp.json())["phones"] == [NUMBER]
+        _, body = await rig.client.send([NUMBER, "+8613800000002"])
+        assert [r["code"] for r in body["results"]] == [1015, 0]
+
+        async with rig.http.delete("/v1/unsubscribes", json={"app_id": "demo", "phone": NUMBER},
+                                   headers=rig.client.auth) as resp:
+            assert resp.status == 200
+        _, body = await rig.client.send([NUMBER])
+        assert body["results"][0]["code"] == 0
+    finally:
+        await stop_rig(rig)
+
+
+async def test_ordinary_reply_is_stored_and_does_not_unsubscribe(tmp_path):
+    profile = fast_profile("ideal", mo=MoReplies(share=1.0, delay=(0.0, 1.0), mix={"OK thanks": 1.0}))
+    rig = await start_rig(tmp_path, [profile])
+    try:
+        await rig.client.send([NUMBER])
+        page = await wait_for_replies(rig, 1)
+        assert page["replies"][0]["text"] == "OK thanks"
+        _, body = await rig.client.send([NUMBER])
+        assert body["results"][0]["code"] == 0
+    finally:
+        await stop_rig(rig)
+
+
+@pytest.mark.parametrize("since", ["x", "9" * 30])
+async def test_non_integer_or_huge_cursor_is_1004(tmp_path, since):
+    rig = await start_rig(tmp_path, [fast_profile("ideal")])
+    try:
+        async with rig.http.get("/v1/replies", params={"since": since}, headers=rig.client.auth) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["code"] == 1004
+        page = await replies(rig)
+        assert page == {"code": 0, "message": "OK", "replies": [], "next_cursor": 0}
+    finally:
+        await stop_rig(rig)
