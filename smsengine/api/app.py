@@ -158,7 +158,7 @@ async def receipts(request: web.Request) -> web.Response:
     since = _query_int(request, "since", 0)
     limit = max(1, min(1000, _query_int(request, "limit", 100)))
     items = await engine.store.receipts_since(app_id, since, limit)
-    page = [s.ReceiptItem(**msgspec.structs.asdict(r)) for r in items]
+    page = items
     return respond(s.ReceiptPage(0, "OK", page, page[-1].cursor if page else since))
 
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from smsengine.engine.records import ReceiptView
+
 
 class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
     app_id: str
@@ -67,16 +69,8 @@ class MessageView(msgspec.Struct):
     final_at: float | None
 
 
-class ReceiptItem(msgspec.Struct):
-    cursor: int
-    message_id: str
-    phone: str
-    status: str
-    code: int
-    remark: str
-    submitted_at: float | None
-    final_at: float
-    context: str = ""
+# a status report as pulled and pushed: the store's own record of it
+ReceiptItem = ReceiptView
 
 
 class ReceiptPage(msgspec.Struct):

@@ -12,6 +12,7 @@ import structlog
 
 from smsengine.engine.accounts import AccountRegistry
 from smsengine.engine.store import Store
+from smsengine.engine.lifecycle import cancel_tasks
 
 log = structlog.get_logger("smsengine.callbacks")
 
@@ -39,12 +40,7 @@ class CallbackPusher:
         self._task = asyncio.create_task(self._run(), name="callbacks")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_tasks(self._task)
         if self._session is not None:
             await self._session.close()
 

@@ -33,6 +33,7 @@ from smsengine.smpp.pdu import (
 )
 from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt
 from smsengine.smpp.session import ProtocolError, Response, Role, Session
+from smsengine.engine.lifecycle import cancel_tasks
 
 if TYPE_CHECKING:
     from smsengine.engine.dispatcher import Dispatcher, Job
@@ -469,7 +470,5 @@ class CarrierLink:
                 except Exception:
                     pass
             bind.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_tasks(*self._tasks)
         self._tasks.clear()

@@ -28,6 +28,7 @@ from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
 from smsengine.engine.routing import Router
 from smsengine.engine.store import Store
 from smsengine.smpp.receipt import STAT_FOR_STATE
+from smsengine.engine.lifecycle import cancel_tasks
 
 if TYPE_CHECKING:
     from smsengine.engine.accounts import AccountRegistry
@@ -122,15 +123,7 @@ class Dispatcher:
         self._retrier = asyncio.create_task(self._run_retries(), name="dispatch-retries")
 
     async def stop(self) -> None:
-        for task in (self._scheduler, self._retrier):
-            if task is not None:
-                task.cancel()
-        for task in (self._scheduler, self._retrier):
-            if task is not None:
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+        await cancel_tasks(self._scheduler, self._retrier)
 
     # -- intake side ------------------------------------------------------------------------------
     def enqueue(self, records: list[MessageRecord], done: dict[int, dict[int, tuple[str, str]]] | None = None) -> None:

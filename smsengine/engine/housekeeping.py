@@ -10,6 +10,7 @@ import structlog
 
 from smsengine.domain.limits import RateLimiter
 from smsengine.engine.store import Store
+from smsengine.engine.lifecycle import cancel_tasks
 
 log = structlog.get_logger("smsengine.housekeeping")
 
@@ -33,12 +34,7 @@ class Housekeeping:
         self._task = asyncio.create_task(self._run(), name="housekeeping")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_tasks(self._task)
 
     async def _run(self) -> None:
         next_purge = 0.0

@@ -11,6 +11,7 @@ from bisect import bisect_left
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from smsengine.engine.lifecycle import cancel_tasks
 
 if TYPE_CHECKING:
     from smsengine.engine.daemon import Engine
@@ -121,12 +122,7 @@ class EngineMetrics:
         self._task = asyncio.create_task(self._run(), name="metrics-drain")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_tasks(self._task)
 
     def render(self) -> tuple[bytes, str]:
         self.drain()

@@ -13,6 +13,7 @@ import aiosqlite
 import structlog
 
 from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus, ReceiptView
+from smsengine.engine.lifecycle import cancel_tasks
 
 log = structlog.get_logger("smsengine.store")
 
@@ -169,11 +170,7 @@ class Store:
         self._closing = True
         if self._writer is not None:
             await self.flush()
-            self._writer.cancel()
-            try:
-                await self._writer
-            except asyncio.CancelledError:
-                pass
+            await cancel_tasks(self._writer)
             self._writer = None
         if self._writer_db is not None and self._executor is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._writer_db.close)
