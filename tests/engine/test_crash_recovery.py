@@ -131,3 +131,47 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
                 engine.wait(10)
             except subprocess.TimeoutExpired:
                 engine.kill()
+
+
+async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_resending(tmp_path):
+    """Everything was acknowledged by the carrier before the engine died, nothing was final:
+    after the restart not one segment goes out again, and every message still ends final
+    (query_sm reconciliation or receipts the carrier kept for the rebind)."""
+    from carriers.config import Delays
+    from smsengine.engine.daemon import Engine
+    from tests.support.rig import engine_config
+
+    profile = fast_profile("held", time_scale=1.0, delays=Delays(regular=(1.5, 1.5)))
+    async with SimulatorGroup([profile]) as sims:
+        config = engine_config(tmp_path, sims.ports)
+        engine = Engine(config, base_dir=tmp_path)
+        await engine.start()
+        await engine.links["held"].wait_up(5)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{engine.http_port}") as http:
+            status, body = await Client(http).send([f"+86135{i:08d}" for i in range(100)])
+            assert status == 200
+        deadline = time.monotonic() + 5
+        while sims["held"].counters.accepted < 100 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await engine.store.flush()
+        # die without a goodbye: binds vanish, nothing is drained or unbound
+        for link in engine.links.values():
+            link._stopping = True
+            for bind in list(link.binds):
+                bind.transport.abort()
+        await engine.dispatcher.stop()
+        await engine.store.close()
+        await engine._runner.cleanup()
+        assert statuses(tmp_path / "engine.db") == {"accepted": 100}
+
+        engine = Engine(config, base_dir=tmp_path)
+        await engine.start()
+        try:
+            deadline = time.monotonic() + 15
+            while statuses(tmp_path / "engine.db").get("delivered", 0) < 100 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert statuses(tmp_path / "engine.db") == {"delivered": 100}
+            assert sims["held"].counters.accepted == 100  # nothing was sent twice
+            assert sims["held"].counters.queries == 100  # each open segment was asked about
+        finally:
+            await engine.stop(drain_timeout=1.0)
