@@ -7,17 +7,24 @@ from typing import Protocol
 
 import msgspec
 
+from smsengine.smpp.codec import encode_pdu
+from smsengine.smpp.constants import HEADER_SIZE
 from smsengine.smpp.pdu import DeliverSm
 
 from carriers.counters import CarrierCounters
 
 
 class Outgoing(msgspec.Struct, gc=False):
-    """A deliver_sm on its way; `stat` is the receipt stat, None for an MO message."""
+    """A deliver_sm on its way, as its encoded body (a redelivery only needs a new header);
+    `stat` is the receipt stat, None for an MO message."""
 
-    pdu: DeliverSm
+    body: bytes
     stat: str | None
     system_id: str
+
+    @classmethod
+    def of(cls, pdu: DeliverSm, stat: str | None, system_id: str) -> Outgoing:
+        return cls(encode_pdu(pdu)[HEADER_SIZE:], stat, system_id)
 
 
 class Receiver(Protocol):

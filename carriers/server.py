@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from smsengine.domain.concatenation import ReferenceRotor, parse_udh
-from smsengine.smpp.constants import CommandStatus, MessageState, Tag
+from smsengine.smpp.constants import CommandId, CommandStatus, MessageState, Tag
 from smsengine.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
@@ -54,6 +54,7 @@ _log = structlog.get_logger("carriers")
 _RECEIVING = (State.BOUND_RX, State.BOUND_TRX)
 _DELIVER_RETRY_S = 1.0  # a deliver_sm answered with an error is offered again after this long
 _UDHI = 0x40
+_DELIVER_SM = int(CommandId.DELIVER_SM)
 _NO_TLVS: dict = {}  # shared by responses that carry none; never mutated
 
 
@@ -187,8 +188,8 @@ class SmscConnection(asyncio.Protocol):
         return self.receiving and self.session.outstanding_count < self.server.deliver_window
 
     def deliver(self, item: Outgoing) -> None:
-        item.pdu.sequence_number = 0  # a redelivery gets a fresh sequence number
-        self._write(self.session.send(item.pdu, item, self._loop.time()))
+        # a fresh sequence number each time, so a redelivery after a rebind is a new PDU
+        self._write(self.session.send_encoded(_DELIVER_SM, item.body, item, self._loop.time()))
         counters = self.server.counters
         if item.stat is None:
             counters.mo_sent += 1
@@ -472,13 +473,13 @@ class CarrierServer:
     def _receipt_due(self, record: MessageRecord) -> None:
         if record.cancelled:
             return
-        pdu = self.writer.receipt(record, self.wall(self.loop.time()))
-        self.router.deliver(Outgoing(pdu, record.outcome.stat, record.system_id))
+        body = self.writer.receipt_body(record, self.wall(self.loop.time()))
+        self.router.deliver(Outgoing(body, record.outcome.stat, record.system_id))
 
     def _mo_due(self, arg: tuple[MessageRecord, MoReply]) -> None:
         record, reply = arg
         for pdu in mo_pdus(reply.text, record.destination, record.source, self.rotor):
-            self.router.deliver(Outgoing(pdu, None, record.system_id))
+            self.router.deliver(Outgoing.of(pdu, None, record.system_id))
 
     # ---- housekeeping: once a second ----
 

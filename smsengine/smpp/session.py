@@ -238,6 +238,18 @@ class Session:
             self._outstanding[pdu.sequence_number] = Outstanding(command_id, context, now)
         return data
 
+    def send_encoded(self, command_id: int, body: bytes, context: Any = None, now: float = 0.0) -> bytes:
+        """A request whose body (everything after the header) is already encoded: the hot paths
+        that pre-build PDUs (the simulators' receipts) skip building a PDU object per message.
+        The sequence number and window tracking are exactly as for `send`."""
+        states = self._may_send.get(command_id)
+        if states is None or self.state not in states:
+            raise SessionError(f"command {command_id:#x} is not allowed for an {self.role.value.upper()} in state "
+                               f"{self.state.value}")
+        seq = self.next_sequence()
+        self._outstanding[seq] = Outstanding(command_id, context, now)
+        return _ACK.pack(HEADER_SIZE + len(body), command_id, 0, seq) + body
+
     def acknowledge(self, request: Pdu) -> bytes:
         """The bytes of a plain OK response to a peer's deliver_sm or data_sm (empty message_id):
         the receipt hot path's answer, without building and encoding a response PDU."""
