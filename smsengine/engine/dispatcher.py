@@ -38,6 +38,9 @@ log = structlog.get_logger("smsengine.dispatcher")
 
 # Replies that unsubscribe (SPEC §7), compared upper-cased and trimmed. R and STOP too, because
 # approved templates may instruct "拒收请回复R" or "Text STOP to opt out".
+# transient failures of one segment on one carrier before the route's next carrier takes over
+FAILOVER_AFTER = 2
+
 UNSUBSCRIBE_KEYWORDS = frozenset({"T", "N", "TD", "UNSUBSCRIBE", "QX", "0000", "R", "STOP"})
 
 
@@ -112,6 +115,7 @@ class Dispatcher:
         self.finals: dict[str, int] = {}
         self.submit_errors: dict[int, int] = {}
         self.retries = 0
+        self.failovers = 0
         self.latency_submit: list[float] = []  # accept → first submit, drained by metrics
         self.latency_final: list[float] = []
 
@@ -184,6 +188,13 @@ class Dispatcher:
         if link is None:
             self._fail(flight, ErrorCode.NO_ROUTE, MessageStatus.FAILED, "no carrier route for this destination")
         return link  # a carrier that is down keeps the jobs until a bind returns
+
+    def _alternative(self, flight: InFlight, avoid: str) -> CarrierLink | None:
+        for name in self.router.candidates(flight.record.phone):
+            link = self.links.get(name)
+            if name != avoid and link is not None and link.up:
+                return link
+        return None
 
     def _prepare(self, flight: InFlight, link: CarrierLink, cache: dict | None = None) -> None:
         """The wire form of the message for this carrier's concatenation method."""
@@ -379,7 +390,15 @@ class Dispatcher:
             for job in ready:
                 if job.inflight.final:
                     continue
-                by_link.setdefault(job.inflight.carrier, []).append(job)
+                carrier = job.inflight.carrier
+                if job.attempt >= FAILOVER_AFTER:
+                    # repeated transient errors: the next carrier of the route takes over, if any
+                    alternative = self._alternative(job.inflight, carrier)
+                    if alternative is not None:
+                        self._prepare(job.inflight, alternative)
+                        self.failovers += 1
+                        carrier = alternative.name
+                by_link.setdefault(carrier, []).append(job)
             for name, jobs in by_link.items():
                 link = self.links.get(name)
                 if link is not None and link.is_up():

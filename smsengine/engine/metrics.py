@@ -36,6 +36,8 @@ class _EngineCollector:
                                   value=d.segments_submitted)
         yield CounterMetricFamily("smsengine_submit_retries", "segment resends after transient errors",
                                   value=d.retries)
+        yield CounterMetricFamily("smsengine_failovers", "segments moved to the route's next carrier",
+                                  value=d.failovers)
         rejected = CounterMetricFamily("smsengine_recipients_rejected", "recipients refused at intake",
                                        labels=["code"])
         for code, n in sorted(engine.intake.rejections.items()):

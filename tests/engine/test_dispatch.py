@@ -102,3 +102,37 @@ async def test_receipt_that_beats_its_submit_response_is_not_lost(tmp_path):
         assert rig.engine.dispatcher.correlator.parked() == 0
     finally:
         await stop_rig(rig)
+
+
+async def test_repeated_transient_errors_fail_over_to_the_next_carrier(tmp_path):
+    from smsengine.config import RouteConfig, RouteTarget
+
+    broken = fast_profile("broken", system_error_rate=1.0)  # every submit: ESME_RSYSERR
+    backup = fast_profile("backup")
+    routes = [RouteConfig(prefix="+", targets=[RouteTarget("broken", 1), RouteTarget("backup", 0)])]
+    rig = await start_rig(tmp_path, [broken, backup], routes=routes)
+    try:
+        await send_all(rig, numbers(20))
+        await wait_engine_final(rig.engine, 20)
+        assert (await store_outcomes(rig)) == Counter({("delivered", 0): 20})
+        assert rig.simulators["backup"].counters.accepted == 20
+        # each message tried the first carrier twice (a retry, then the failover)
+        assert rig.simulators["broken"].counters.rejected[CommandStatus.ESME_RSYSERR] == 40
+        assert rig.engine.dispatcher.failovers == 20
+    finally:
+        await stop_rig(rig)
+
+
+async def test_permanent_timeouts_end_in_60008(tmp_path):
+    broken = fast_profile("broken", system_error_rate=1.0)
+    rig = await start_rig(tmp_path, [broken], carrier_changes={"broken": {"max_retries": 2}})
+    try:
+        ids = await send_all(rig, numbers(5))
+        views = await rig.client.wait_final(ids)
+        assert {v["code"] for v in views.values()} == {60008}
+        assert all("after 3 attempts" in v["remark"] for v in views.values())
+        assert rig.simulators["broken"].counters.rejected[CommandStatus.ESME_RSYSERR] == 15
+        row = await rig.engine.store.fetchone("SELECT balance FROM accounts WHERE app_id='demo'")
+        assert row[0] == 10_000_000  # nothing was submitted, so nothing was charged
+    finally:
+        await stop_rig(rig)
