@@ -105,7 +105,8 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     daily_max: int = 10
     hourly_max: int | None = None
     international_daily_max: int = 1000
-    alarm_threshold: int | None = None
+    alarm_threshold: int | None = None  # accepted messages per local day that raise an alarm
+    alarm_url: str = ""  # where the alarm is POSTed (besides the log line and the metric)
     allow_list: list[str] = []
 
 

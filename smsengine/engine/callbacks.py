@@ -34,15 +34,38 @@ class CallbackPusher:
         self._failures: dict[str, int] = {}
         self.pushed = 0
         self.failed_posts = 0
+        self.alarms_sent = 0
+        self._alarms: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         self._task = asyncio.create_task(self._run(), name="callbacks")
 
     async def stop(self) -> None:
-        await cancel_tasks(self._task)
+        await cancel_tasks(self._task, *self._alarms)
         if self._session is not None:
             await self._session.close()
+
+    def alarm(self, url: str, event: dict) -> None:
+        """POST one alarm event, a few attempts with backoff; alarms are rare, so a task each."""
+        task = asyncio.get_running_loop().create_task(self._post_alarm(url, event))
+        self._alarms.add(task)
+        task.add_done_callback(self._alarms.discard)
+
+    async def _post_alarm(self, url: str, event: dict) -> None:
+        for attempt in range(4):
+            try:
+                assert self._session is not None
+                async with self._session.post(url, data=_encode(event),
+                                              headers={"Content-Type": "application/json"}) as resp:
+                    if resp.status < 300:
+                        self.alarms_sent += 1
+                        return
+                    error = f"HTTP {resp.status}"
+            except Exception as exc:
+                error = repr(exc)
+            log.warning("callbacks.alarm_failed", url=url, attempt=attempt + 1, error=error)
+            await asyncio.sleep(0.5 * 2**attempt)
 
     async def _cursor(self, app_id: str) -> int:
         row = await self.store.fetchone("SELECT pushed_cursor FROM accounts WHERE app_id=?", (app_id,))

@@ -47,6 +47,7 @@ class Engine:
         self.accounts = AccountRegistry(self.store, config.default_region)
         self.metrics = EngineMetrics(self)
         self.limiter = RateLimiter(on_alarm=self._alarm)
+        self._alarm_urls = {a.app_id: a.limits.alarm_url for a in config.accounts if a.limits.alarm_url}
         self.links: dict[str, CarrierLink] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.links and self.links[name].up)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, on_final=self._on_final)
@@ -61,8 +62,13 @@ class Engine:
         self.http_port: int | None = None
 
     def _alarm(self, app_id: str, day: int, count: int) -> None:
+        """An account crossed its daily alarm threshold: log, metric, and its alarm URL if set."""
         self.metrics.alarms += 1
         log.warning("limits.alarm", app_id=app_id, accepted_today=count)
+        url = self._alarm_urls.get(app_id)
+        if url:
+            self.callbacks.alarm(url, {"event": "daily_threshold", "app_id": app_id, "accepted_today": count,
+                                       "time": time.time()})
 
     def _on_final(self, final) -> None:
         self.callbacks.wake.set()

@@ -170,8 +170,6 @@ class Intake:
             account.app_id, [(p, content_key) for p in candidates], now,
             international=region is TemplateRegion.INTERNATIONAL,
         )
-        if reservation.alarm:
-            log.warning("limits.alarm", app_id=account.app_id)
         accepted: list[str] = []
         unpaid: list[int] = []
         for i, (phone, code) in enumerate(zip(candidates, reservation.codes)):

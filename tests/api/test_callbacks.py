@@ -149,3 +149,45 @@ async def test_unreachable_endpoint_gets_the_receipts_once_it_answers(rig):
         assert receiver.acknowledged_ids() == ids
     finally:
         await receiver.stop()
+
+
+async def test_alarm_threshold_posts_to_the_alarm_url(tmp_path):
+    """SPEC §4: crossing the account's daily alarm threshold logs, counts and calls back."""
+    from smsengine.config import LimitsConfig
+    from tests.support.rig import demo_account
+
+    alarms: list[dict] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        alarms.append(await request.json())
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/alarm", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    limits = LimitsConfig(daily_max=100, same_content_max=100, alarm_threshold=5,
+                          alarm_url=f"http://{host}:{port}/alarm")
+    rig = await start_rig(tmp_path, [fast_profile("ideal")], accounts=[demo_account(limits=limits)])
+    try:
+        status, _ = await rig.client.send([f"+86138{i:08d}" for i in range(4)])
+        assert status == 200
+        await asyncio.sleep(0.2)
+        assert alarms == []  # 4 of 5: no alarm yet
+        await rig.client.send([f"+86139{i:08d}" for i in range(3)])
+        deadline = time.monotonic() + 5
+        while not alarms and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(alarms) == 1
+        assert alarms[0]["app_id"] == "demo" and alarms[0]["event"] == "daily_threshold"
+        assert alarms[0]["accepted_today"] >= 5
+        await rig.client.send([f"+86137{i:08d}" for i in range(3)])
+        await asyncio.sleep(0.3)
+        assert len(alarms) == 1  # once per account per day
+        assert rig.engine.metrics.alarms == 1
+    finally:
+        await stop_rig(rig)
+        await runner.cleanup()
