@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import sys
 import time
@@ -42,6 +43,13 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
+    profile_to = os.environ.get("SMSENGINE_PROFILE")
+    if profile_to:  # a cProfile of the whole run, written at shutdown (for benchmarks)
+        import cProfile
+
+        cProfile.runctx("asyncio.run(serve(config))", globals(), {"serve": serve, "config": config},
+                        filename=profile_to)
+        return 0
     asyncio.run(serve(config))
     return 0
 

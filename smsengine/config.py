@@ -138,13 +138,15 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 ENV_PREFIX = "SMSENGINE_"
+# SMSENGINE_* variables that are not config keys: SMSENGINE_PROFILE=FILE writes a cProfile of serve
+NOT_CONFIG = frozenset({"SMSENGINE_CONFIG", "SMSENGINE_PROFILE"})
 
 
 def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:
     """SMSENGINE_HTTP__PORT=9090 sets http.port; values are parsed as TOML scalars when they can
     be (numbers, booleans, quoted strings), else taken as plain strings."""
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "SMSENGINE_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_CONFIG:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         try:

@@ -14,7 +14,7 @@ import structlog
 from smsengine.config import CarrierConfig
 from smsengine.domain import gsm7
 from smsengine.domain.concatenation import ConcatMethod, parse_udh
-from smsengine.smpp.constants import CommandStatus, Tag, is_delivery_receipt
+from smsengine.smpp.constants import CommandStatus, Tag
 from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import (
     BindReceiver,
@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("smsengine.carrier")
 
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
+# plain ints on the receipt path: IntEnum members hash in Python, ints in C
+_TAG_RECEIPTED_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+_TAG_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
+_MESSAGE_TYPE_BITS = 0x3C  # esm_class bits 5-2: the message type (SMPP 3.4 §5.2.12)
+_DELIVERY_RECEIPT = 0x04
 
 
 def _same(message_id: str) -> str:
@@ -306,15 +311,18 @@ class CarrierLink:
 
     # -- inbound -------------------------------------------------------------------------------------
     def deliver(self, pdu: DeliverSm) -> None:
-        if is_delivery_receipt(pdu.esm_class):
+        kind = pdu.esm_class & _MESSAGE_TYPE_BITS
+        if kind and kind != _DELIVERY_RECEIPT:
+            return  # SME acknowledgements, intermediate notifications: nothing to record
+        if kind:
             self.receipts += 1
             tlvs = pdu.tlvs
             text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
             receipt = parse_receipt(text) if text else None
-            message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or (receipt.id if receipt else "")
+            message_id = tlvs.get(_TAG_RECEIPTED_ID) or (receipt.id if receipt else "")
             stat = receipt.stat if receipt and receipt.stat else ""
-            if not stat and Tag.MESSAGE_STATE in tlvs:
-                stat = STAT_FOR_STATE.get(tlvs[Tag.MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
+            if not stat and _TAG_MESSAGE_STATE in tlvs:
+                stat = STAT_FOR_STATE.get(tlvs[_TAG_MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
             err = receipt.err if receipt else ""
             if message_id and stat:
                 self.dispatcher.receipt(self, str(message_id), stat, err or "000")

@@ -18,6 +18,7 @@ from smsengine.engine.correlator import ReceiptCorrelator
 from smsengine.engine.outcomes import (
     SubmitVerdict,
     combine,
+    final_outcome,
     is_final_stat,
     message_outcome,
     receipt_remark,
@@ -295,7 +296,7 @@ class Dispatcher:
 
     def receipt(self, link: CarrierLink, message_id: str, stat: str, err: str) -> None:
         """A delivery receipt from `link`; parked if its submit_sm_resp is not recorded yet."""
-        if not is_final_stat(stat):
+        if final_outcome(stat) is None:
             return
         now = self.clock()
         key = link.receipt_key(message_id)
@@ -314,7 +315,7 @@ class Dispatcher:
         if flight.final or len(results) < flight.parts:
             return
         if flight.parts == 1:
-            status, code = message_outcome(stat)
+            status, code = final_outcome(stat) or message_outcome(stat)
             self._finish(flight, status, code, receipt_remark(stat, err), at)
             return
         status, code, remark = combine([results[s] for s in sorted(results)])
@@ -334,7 +335,8 @@ class Dispatcher:
         flight.final = True
         record = flight.record
         self.inflight.pop(record.id, None)
-        self.finals[status] = self.finals.get(status, 0) + 1
+        key = status.value  # a plain str key: enum members hash in Python
+        self.finals[key] = self.finals.get(key, 0) + 1
         self.latency_final.append(at - flight.accepted_at)
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),

@@ -61,20 +61,49 @@ ERR_REASONS: dict[str, str] = {
 }
 
 
-def is_final_stat(stat: str) -> bool:
-    return stat_outcome(stat).is_final
-
-
-def message_outcome(stat: str) -> tuple[MessageStatus, ErrorCode]:
+def _classify(stat: str) -> tuple[MessageStatus, ErrorCode] | None:
     outcome = stat_outcome(stat)
+    if not outcome.is_final:
+        return None
     if stat.upper().startswith("REJECT"):
         return MessageStatus.FAILED, ErrorCode.CARRIER_REJECTED
     return _OUTCOME.get(outcome, (MessageStatus.FAILED, ErrorCode.CARRIER_UNDELIVERED))
 
 
+# Carriers use a handful of stats and err codes: classify and word each pair once (bounded).
+_STAT_MEMO: dict[str, tuple[MessageStatus, ErrorCode] | None] = {}
+_REMARK_MEMO: dict[tuple[str, str], str] = {}
+_MEMO_LIMIT = 4096
+
+
+def final_outcome(stat: str) -> tuple[MessageStatus, ErrorCode] | None:
+    """(status, code) for a final receipt stat; None while the message is still on its way."""
+    try:
+        return _STAT_MEMO[stat]
+    except KeyError:
+        result = _classify(stat)
+        if len(_STAT_MEMO) < _MEMO_LIMIT:
+            _STAT_MEMO[stat] = result
+        return result
+
+
+def is_final_stat(stat: str) -> bool:
+    return final_outcome(stat) is not None
+
+
+def message_outcome(stat: str) -> tuple[MessageStatus, ErrorCode]:
+    return final_outcome(stat) or (MessageStatus.FAILED, ErrorCode.CARRIER_UNDELIVERED)
+
+
 def receipt_remark(stat: str, err: str) -> str:
-    reason = ERR_REASONS.get(err)
-    return f"{stat} err:{err}" + (f" ({reason})" if reason else "")
+    key = (stat, err)
+    remark = _REMARK_MEMO.get(key)
+    if remark is None:
+        reason = ERR_REASONS.get(err)
+        remark = f"{stat} err:{err}" + (f" ({reason})" if reason else "")
+        if len(_REMARK_MEMO) < _MEMO_LIMIT:
+            _REMARK_MEMO[key] = remark
+    return remark
 
 
 def combine(results: list[tuple[str, str]]) -> tuple[MessageStatus, ErrorCode, str]:
