@@ -14,7 +14,8 @@ import structlog
 from smsengine.config import CarrierConfig
 from smsengine.domain import gsm7
 from smsengine.domain.concatenation import ConcatMethod, parse_udh
-from smsengine.smpp.constants import CommandStatus, Tag
+from smsengine.smpp.codec import submit_sm_head
+from smsengine.smpp.constants import CommandId, CommandStatus, Tag
 from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import (
     BindReceiver,
@@ -26,7 +27,6 @@ from smsengine.smpp.pdu import (
     Pdu,
     QuerySm,
     QuerySmResp,
-    SubmitSm,
     SubmitSmResp,
     Unbind,
     response_to,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("smsengine.carrier")
 
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
+_SUBMIT_SM = int(CommandId.SUBMIT_SM)
 # plain ints on the receipt path: IntEnum members hash in Python, ints in C
 _TAG_RECEIPTED_ID = int(Tag.RECEIPTED_MESSAGE_ID)
 _TAG_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
@@ -208,30 +209,16 @@ class EsmeBind(asyncio.Protocol):
         cfg = self.link.config
         room = cfg.window - session.outstanding_count
         now = time.monotonic()
-        send = session.send
-        source = cfg.source_addr
-        marketing = cfg.marketing_service_type
+        send = session.send_encoded
+        regular, marketing = self.link.heads
         while room > 0 and queue:
             job = queue.popleft()
             flight = job.inflight
             if flight.final or job.seq in flight.submitted:
                 continue
             record = flight.record
-            part = flight.wire[job.seq - 1]  # type: ignore[index]
-            pdu = SubmitSm(
-                service_type=marketing if record.type == "marketing" else "",
-                source_addr_ton=5 if not source.isdigit() else 1,
-                source_addr=source,
-                dest_addr_ton=1,
-                dest_addr_npi=1,
-                destination_addr=record.phone.lstrip("+"),
-                esm_class=part.esm_class,
-                registered_delivery=1,
-                data_coding=record.data_coding,
-                short_message=part.short_message,
-                tlvs=part.tlvs,
-            )
-            out.append(send(pdu, job, now))
+            body = (marketing if record.type == "marketing" else regular) + record.phone[1:].encode() + b"\0"
+            out.append(send(_SUBMIT_SM, body + flight.wire[job.seq - 1], job, now))  # type: ignore[index]
             room -= 1
         if out:
             self._write(out)
@@ -255,6 +242,12 @@ class CarrierLink:
         self.dispatcher = dispatcher
         self.concat = ConcatMethod(config.concat)
         self.id_formats = config.message_ids
+        # submit_sm bodies up to the destination, regular and marketing, encoded once per carrier
+        ton = 1 if config.source_addr.isdigit() else 5
+        self.heads = (
+            submit_sm_head("", ton, 0, config.source_addr, 1, 1),
+            submit_sm_head(config.marketing_service_type, ton, 0, config.source_addr, 1, 1),
+        )
         # ids kept as given cost nothing to normalise: skip the call on the hot path
         plain = MessageIdFormat()
         self.resp_key = _same if config.message_ids.submit_resp == plain else config.message_ids.resp_key

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from smsengine.domain.concatenation import ConcatMethod, ReferenceRotor, WirePart, wire_parts
+from smsengine.domain.concatenation import ConcatMethod, ReferenceRotor, wire_parts
 from smsengine.domain.errors import MESSAGES, ErrorCode
-from smsengine.domain.text import Scheme, Segmentation, segment
+from smsengine.domain.text import Scheme, segment
 from smsengine.engine.correlator import ReceiptCorrelator
 from smsengine.engine.outcomes import (
     SubmitVerdict,
@@ -28,6 +28,7 @@ from smsengine.engine.outcomes import (
 from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
 from smsengine.engine.routing import Router
 from smsengine.engine.store import Store
+from smsengine.smpp.codec import submit_sm_tail
 from smsengine.smpp.receipt import STAT_FOR_STATE
 from smsengine.engine.lifecycle import cancel_tasks
 
@@ -58,7 +59,7 @@ class InFlight:
         self.parts = parts
         self.carrier: str = ""
         self.reference = 0
-        self.wire: list[WirePart] | None = None
+        self.wire: list[bytes] | None = None  # per part: the submit_sm body after the destination
         self.concat: ConcatMethod | None = None
         self.submitted: dict[int, str] = {}  # seq → carrier message id
         self.results: dict[int, tuple[str, str]] = {}  # seq → (stat, err)
@@ -162,7 +163,7 @@ class Dispatcher:
     def _route_many(self, flights: list[InFlight]) -> None:
         """Route a batch: one queue hand-off per carrier, one segmentation per distinct text."""
         by_link: dict[str, list[Job]] = {}
-        cache: dict[tuple[str, bool], Segmentation] = {}
+        cache: dict[tuple, list[bytes]] = {}
         for flight in flights:
             link = self._pick(flight)
             if link is None:
@@ -198,7 +199,8 @@ class Dispatcher:
         return None
 
     def _prepare(self, flight: InFlight, link: CarrierLink, cache: dict | None = None) -> None:
-        """The wire form of the message for this carrier's concatenation method."""
+        """The wire form of the message for this carrier: each part's submit_sm body after the
+        destination, encoded once (and shared by every single-part message of a batch)."""
         flight.carrier = link.name
         if flight.wire is not None and flight.concat is link.concat:
             return
@@ -208,16 +210,22 @@ class Dispatcher:
             flight.reference = self.rotor.next(record.phone)
         flight.concat = link.concat
         domestic = record.phone.startswith("+86")
-        key = (record.content, domestic)
-        seg = cache.get(key) if cache is not None else None
-        if seg is None:
-            seg = segment(record.content, Scheme.DOMESTIC if domestic else Scheme.GSM,
-                          max_chars=max(500, len(record.content)))
-            if cache is not None:
-                cache[key] = seg
-        flight.wire = wire_parts(seg, link.concat, flight.reference)
+        key = (record.content, domestic, link.concat)
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None and record.segments == 1:
+            flight.wire = cached
+            flight.parts = 1
+            return
+        seg = segment(record.content, Scheme.DOMESTIC if domestic else Scheme.GSM,
+                      max_chars=max(500, len(record.content)))
+        parts = wire_parts(seg, link.concat, flight.reference)
+        flight.wire = [
+            submit_sm_tail(p.esm_class, 1, seg.data_coding, p.short_message, p.tlvs) for p in parts
+        ]
         # message_payload: one PDU carries every segment (still billed per segment)
-        flight.parts = len(flight.wire)
+        flight.parts = len(parts)
+        if cache is not None and record.segments == 1:
+            cache[key] = flight.wire
 
     def _route(self, flight: InFlight, seqs: list[int] | None = None) -> None:
         """Put the message's unsent segments (or just `seqs`) on the best carrier that is up."""

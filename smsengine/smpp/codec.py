@@ -521,6 +521,27 @@ def _encode_short_message_fast(pdu: Any) -> bytes:
     return _HEADER.pack(HEADER_SIZE + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number) + body
 
 
+def submit_sm_head(service_type: str, source_addr_ton: int, source_addr_npi: int, source_addr: str,
+                   dest_addr_ton: int, dest_addr_npi: int) -> bytes:
+    """The submit_sm body up to destination_addr, for senders that encode it once per bind."""
+    service = service_type.encode("latin-1")
+    source = source_addr.encode("latin-1")
+    if len(service) > 5 or len(source) > 20 or 0 in service or 0 in source:
+        raise PduEncodeError("service_type or source_addr too long or contains NUL")
+    return b"%b\0%c%c%b\0%c%c" % (service, source_addr_ton, source_addr_npi, source, dest_addr_ton, dest_addr_npi)
+
+
+def submit_sm_tail(esm_class: int, registered_delivery: int, data_coding: int, short_message: bytes,
+                   tlvs: dict[int, Any]) -> bytes:
+    """The submit_sm body after destination_addr (no schedule or validity, default priority), so
+    one text going to many numbers is encoded once: body = head + destination + NUL + tail."""
+    if len(short_message) > MAX_SHORT_MESSAGE:
+        raise PduEncodeError(f"short_message longer than {MAX_SHORT_MESSAGE} octets")
+    tail = b"%c\0\0\0\0%c\0%c\0%c%b" % (esm_class, registered_delivery, data_coding, len(short_message),
+                                          short_message)
+    return tail + encode_tlvs(tlvs) if tlvs else tail
+
+
 def _encode_message_id_fast(pdu: Any) -> bytes:
     message_id = pdu.message_id.encode("latin-1")
     if len(message_id) > 64 or 0 in message_id or pdu.tlvs:

@@ -351,3 +351,21 @@ def test_response_to_pairs_request_and_response():
     assert response_to(EnquireLink(3), S.ESME_RSYSERR).command_id == CommandId.ENQUIRE_LINK_RESP
     with pytest.raises(ValueError):
         response_to(resp)
+
+
+def test_submit_sm_head_and_tail_assemble_the_encoded_pdu():
+    """The engine's pre-encoded submit_sm path produces exactly the codec's bytes."""
+    from smsengine.smpp.codec import submit_sm_head, submit_sm_tail
+    from smsengine.smpp.constants import HEADER_SIZE
+
+    for service, tlvs, sm, esm in (
+        ("", {}, b"hello", 0),
+        ("MKT", {0x020C: 0x1234, 0x020E: 3, 0x020F: 1}, "中".encode("utf-16-be") * 60, 0),
+        ("", {}, bytes([5, 0, 3, 7, 2, 1]) + b"x" * 153, 0x40),
+        ("", {0x0424: b"payload" * 100}, b"", 0),
+    ):
+        pdu = SubmitSm(sequence_number=9, service_type=service, source_addr_ton=5, source_addr="smsengine",
+                       dest_addr_ton=1, dest_addr_npi=1, destination_addr="8613800138000", esm_class=esm,
+                       registered_delivery=1, data_coding=8, short_message=sm, tlvs=tlvs)
+        body = submit_sm_head(service, 5, 0, "smsengine", 1, 1) + b"8613800138000\0" + submit_sm_tail(esm, 1, 8, sm, tlvs)
+        assert body == encode_pdu(pdu)[HEADER_SIZE:]
