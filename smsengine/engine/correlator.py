@@ -11,17 +11,22 @@ class _Expiring(Generic[K]):
     """A dict whose entries expire `max_age` seconds after insertion. Insertion order is time
     order, so expiry pops from the front and never scans live entries."""
 
-    __slots__ = ("max_age", "entries")
+    __slots__ = ("max_age", "entries", "_next_expiry")
 
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
         self.entries: dict[Any, tuple[K, float]] = {}
+        self._next_expiry = 0.0
 
     def put(self, key: Any, value: K, now: float) -> None:
         entries = self.entries
         entries.pop(key, None)  # re-inserted keys move to the back, keeping time order
         entries[key] = (value, now)
-        self.expire(now)
+        # at most one expiry pass per second: finding the oldest live entry walks past the
+        # slots that matched entries left behind, which is cheap once, not on every put
+        if now >= self._next_expiry:
+            self._next_expiry = now + 1.0
+            self.expire(now)
 
     def expire(self, now: float) -> None:
         entries = self.entries

@@ -107,6 +107,7 @@ class Dispatcher:
         self._retrier: asyncio.Task | None = None
         self.on_final = on_final
         self.last_sender: dict[str, str] = {}  # phone → app that last sent to it, for replies
+        self._older_senders: dict[str, str] = {}
         self.max_senders = 1_000_000
         self.unattributed_replies = 0
         self.unsubscribes = 0
@@ -425,7 +426,7 @@ class Dispatcher:
 
     def mo(self, link: CarrierLink, phone: str, text: str) -> None:
         """A reply from a handset: stored for its account; unsubscribe keywords act at once."""
-        app_id = self.last_sender.get(phone)
+        app_id = self.sender_of(phone)
         if app_id is None:
             self.unattributed_replies += 1
             return
@@ -438,12 +439,18 @@ class Dispatcher:
                 self.unsubscribes += 1
                 log.debug("mo.unsubscribe", app_id=app_id, phone=phone)
 
+    def sender_of(self, phone: str) -> str | None:
+        return self.last_sender.get(phone) or self._older_senders.get(phone)
+
     def _remember_sender(self, phone: str, app_id: str) -> None:
+        """Bounded memory in two generations: when the current one is full it becomes the older
+        one and the previous older one is dropped (a reply comes within days, not millions of
+        messages later)."""
         senders = self.last_sender
-        senders.pop(phone, None)
         senders[phone] = app_id
         if len(senders) > self.max_senders:
-            del senders[next(iter(senders))]
+            self._older_senders = senders
+            self.last_sender = {}
 
     async def reconcile(self) -> int:
         """After a restart: ask carriers (query_sm) about segments sent before the crash whose
