@@ -79,6 +79,7 @@ class EsmeBind(asyncio.Protocol):
         self.writable = True
         self.last_rx = time.monotonic()
         self.last_tx = time.monotonic()
+        self.last_traffic = time.monotonic()  # last submit or deliver: what "idle" means
         self._pump_scheduled = False
 
     @property
@@ -152,6 +153,7 @@ class EsmeBind(asyncio.Protocol):
             elif isinstance(ctx, _Control) and ctx.future is not None and not ctx.future.done():
                 ctx.future.set_result(pdu)
         elif type(event) is DeliverSm:
+            self.last_traffic = self.last_rx
             out.append(session.acknowledge(event))
             self.link.deliver(event)
         elif type(event) is ProtocolError:
@@ -220,6 +222,7 @@ class EsmeBind(asyncio.Protocol):
             body = (marketing if record.type == "marketing" else regular) + record.phone[1:].encode() + b"\0"
             out.append(send(_SUBMIT_SM, body + flight.wire[job.seq - 1], job, now))  # type: ignore[index]
             room -= 1
+        self.last_traffic = now
         if out:
             self._write(out)
 
@@ -425,7 +428,12 @@ class CarrierLink:
                         bind.close()
                 else:
                     self.dispatcher.retry(self, ctx, "no submit_sm_resp in time")
-            if now - bind.last_rx > cfg.idle_refresh_s:
+            if now - bind.last_rx > cfg.response_timeout_s + cfg.enquire_link_s:
+                log.warning("carrier.silent_peer", carrier=self.name)
+                bind.close()
+            elif now - bind.last_traffic > cfg.idle_refresh_s:
+                # no messages either way for a while: rebind before a NAT or firewall on the
+                # path forgets the connection and the next submit goes into the void
                 log.info("carrier.idle_refresh", carrier=self.name)
                 bind.close()
             elif now - max(bind.last_tx, bind.last_rx) > cfg.enquire_link_s:
