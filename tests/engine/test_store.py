@@ -60,3 +60,34 @@ async def test_messages_survive_a_reopen(tmp_path):
         assert rec.id == 7 and done == {1: ("c", "abc")}
     finally:
         await store.close()
+
+
+async def test_batched_json_writes_keep_every_value_exact(tmp_path):
+    """The writer hands SQLite whole batches as JSON: types, unicode, NULLs and floats survive."""
+    from smsengine.engine.records import MessageFinal, MessageStatus
+
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    try:
+        created = 1795300000.123456
+        rec = MessageRecord(id=42, app_id="a", phone="+8613800138000", content='【签名】引号" \\ 😀 \n end',
+                            type="marketing", chars=20, segments=2, data_coding=8, created_at=created,
+                            scheduled_at=None, context='{"k": 1}', template_id=None)
+        await store.accept([rec])
+        store.segment_submitted(42, 1, "c", "0a1b", created + 0.5)
+        await store.flush()  # seq 1 committed before its receipt: the result is an UPDATE
+        store.segment_result(42, 1, "DELIVRD", "000", created + 1.25)
+        store.segment_submitted(42, 2, "c", "0a1c", created + 0.5)
+        store.segment_result(42, 2, "UNDELIV", "001", created + 1.5)  # folded into the insert
+        store.message_final(MessageFinal(42, "a", rec.phone, MessageStatus.FAILED, 60002, "UNDELIV err:001",
+                                         created + 0.5, created + 1.5, carrier="c"))
+        await store.flush()
+        row = await store.fetchone(
+            "SELECT content, context, template_id, scheduled_at, created_at, typeof(id), status, code, remark,"
+            " submitted_at, final_at, carrier, cursor FROM messages WHERE id=42")
+        assert row == (rec.content, '{"k": 1}', None, None, created, "integer", "failed", 60002,
+                       "UNDELIV err:001", created + 0.5, created + 1.5, "c", 1)
+        segs = await store.fetchall("SELECT seq, carrier_message_id, stat, err, done_at FROM segments ORDER BY seq")
+        assert segs == [(1, "0a1b", "DELIVRD", "000", created + 1.25), (2, "0a1c", "UNDELIV", "001", created + 1.5)]
+    finally:
+        await store.close()
