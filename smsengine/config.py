@@ -70,6 +70,10 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 10.0
     supports_query_sm: bool = True
+    # vendor command_status codes to treat like ESME_RTHROTTLED / like a transient error
+    # (anything else non-zero and unknown fails the message at once)
+    throttle_statuses: list[int] = []
+    transient_statuses: list[int] = []
     queue_size: int = 50_000
 
 

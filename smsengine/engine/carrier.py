@@ -71,7 +71,8 @@ class EsmeBind(asyncio.Protocol):
         self.link = link
         self.mode = mode  # "trx" | "tx" | "rx"
         self.index = index
-        self.session = Session(Role.ESME)
+        # lenient: a carrier's over-long address in a receipt must not cost us the receipt
+        self.session = Session(Role.ESME, lenient=True)
         self.transport: asyncio.Transport | None = None
         self.bound = False
         self.closed = asyncio.get_running_loop().create_future()
@@ -146,7 +147,7 @@ class EsmeBind(asyncio.Protocol):
                 if ctx is None:
                     return False
                 status = pdu.command_status
-                if status == _THROTTLED:
+                if status == _THROTTLED or status in self.link.throttle_statuses:
                     self.throttled(ctx)
                 else:
                     dispatcher.submit_resp(self.link, ctx, status, getattr(pdu, "message_id", ""))
@@ -245,6 +246,8 @@ class CarrierLink:
         self.dispatcher = dispatcher
         self.concat = ConcatMethod(config.concat)
         self.id_formats = config.message_ids
+        self.throttle_statuses = frozenset(config.throttle_statuses)
+        self.transient_statuses = frozenset(config.transient_statuses)
         # submit_sm bodies up to the destination, regular and marketing, encoded once per carrier
         ton = 1 if config.source_addr.isdigit() else 5
         self.heads = (

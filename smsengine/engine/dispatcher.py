@@ -241,7 +241,7 @@ class Dispatcher:
     # -- carrier side -------------------------------------------------------------------------------
     def submit_resp(self, link: CarrierLink, job: Job, status: int, message_id: str) -> None:
         flight = job.inflight
-        verdict = submit_verdict(status)
+        verdict = submit_verdict(status, link.throttle_statuses, link.transient_statuses)
         if verdict is SubmitVerdict.OK:
             self._submitted(link, flight, job.seq, message_id)
             return

@@ -28,12 +28,14 @@ _TRANSIENT = frozenset(
 )
 
 
-def submit_verdict(status: int) -> SubmitVerdict:
+def submit_verdict(status: int, throttle: frozenset[int] = frozenset(),
+                   transient: frozenset[int] = frozenset()) -> SubmitVerdict:
+    """What a submit_sm_resp status means; `throttle` and `transient` add a carrier's own codes."""
     if status == 0:
         return SubmitVerdict.OK
-    if status == CommandStatus.ESME_RTHROTTLED:
+    if status == CommandStatus.ESME_RTHROTTLED or status in throttle:
         return SubmitVerdict.THROTTLED
-    if status in _TRANSIENT:
+    if status in _TRANSIENT or status in transient:
         return SubmitVerdict.TRANSIENT
     return SubmitVerdict.PERMANENT
 

@@ -267,14 +267,14 @@ def _truncated(name: str) -> MalformedPduError:
     return MalformedPduError(_S.ESME_RINVCMDLEN, f"PDU ends inside {name}")
 
 
-def _read_cstring(data: bytes, p: int, end: int, field: Field) -> tuple[str, int]:
+def _read_cstring(data: bytes, p: int, end: int, field: Field, lenient: bool = False) -> tuple[str, int]:
     _, name, size, status = field
     nul = data.find(0, p, end)
     if nul < 0:
-        if end - p >= size:
+        if end - p >= size and not lenient:
             raise MalformedPduError(status, f"{name} longer than {size - 1} octets")
         raise _truncated(name)
-    if nul - p >= size:
+    if nul - p >= size and not lenient:
         raise MalformedPduError(status, f"{name} longer than {size - 1} octets")
     return data[p:nul].decode("latin-1"), nul + 1
 
@@ -324,7 +324,8 @@ def _read_unsuccess(data: bytes, p: int, end: int) -> tuple[list, int]:
     return smes, p
 
 
-def _decode_general(cls: type[Pdu], data: bytes, p: int, end: int, seq: int, status: int) -> Pdu:
+def _decode_general(cls: type[Pdu], data: bytes, p: int, end: int, seq: int, status: int,
+                    lenient: bool = False) -> Pdu:
     layout = LAYOUTS[cls.command_id]
     if p == end and cls.is_response:
         # SMPP 3.4: a response carrying an error status has no body.
@@ -333,7 +334,7 @@ def _decode_general(cls: type[Pdu], data: bytes, p: int, end: int, seq: int, sta
     for field in layout:
         kind = field[0]
         if kind == CSTRING:
-            value, p = _read_cstring(data, p, end, field)
+            value, p = _read_cstring(data, p, end, field, lenient)
         elif kind == U8:
             value = _read_u8(data, p, end, field[1])
             p += 1
@@ -582,24 +583,28 @@ def read_header(data: bytes, pos: int = 0) -> tuple[int, int, int, int]:
     return _HEADER.unpack_from(data, pos)
 
 
-def decode_frame(data: bytes, pos: int, end: int) -> Pdu:
-    """Decode the PDU in data[pos:end]; the caller has framed it (end - pos == its command_length >= 16)."""
+def decode_frame(data: bytes, pos: int, end: int, lenient: bool = False) -> Pdu:
+    """Decode the PDU in data[pos:end]; the caller has framed it (end - pos == its command_length >= 16).
+
+    `lenient` accepts C-strings longer than SMPP allows (a 21-digit source_addr, a long
+    service_type): real SMSCs send them, and refusing a receipt over it loses the receipt."""
     _, command_id, status, seq = _HEADER.unpack_from(data, pos)
     try:
         decoder, cls = _DECODERS[command_id]
         return decoder(cls, data, pos + HEADER_SIZE, end, seq, status)
     except Exception:
-        return _decode_precisely(data, pos, end, command_id, status, seq)
+        return _decode_precisely(data, pos, end, command_id, status, seq, lenient)
 
 
-def _decode_precisely(data: bytes, pos: int, end: int, command_id: int, status: int, seq: int) -> Pdu:
+def _decode_precisely(data: bytes, pos: int, end: int, command_id: int, status: int, seq: int,
+                      lenient: bool = False) -> Pdu:
     cls = PDU_CLASSES.get(command_id)
     if cls is None:
         raise UnknownCommandError(
             _S.ESME_RINVCMDID, f"command_id {command_id:#010x}", command_id=command_id, sequence_number=seq
         )
     try:
-        return _decode_general(cls, data, pos + HEADER_SIZE, end, seq, status)
+        return _decode_general(cls, data, pos + HEADER_SIZE, end, seq, status, lenient)
     except PduError as exc:
         exc.command_id, exc.sequence_number = command_id, seq
         raise

@@ -134,8 +134,10 @@ REQUESTS_BY_ROLE: dict[Role, dict[int, frozenset[State]]] = {
 class Session:
     """The protocol state of one connection, for either role."""
 
-    def __init__(self, role: Role, *, max_pdu_size: int = DEFAULT_MAX_PDU_SIZE, first_sequence: int = 1) -> None:
+    def __init__(self, role: Role, *, max_pdu_size: int = DEFAULT_MAX_PDU_SIZE, first_sequence: int = 1,
+                 lenient: bool = False) -> None:
         self.role = role
+        self.lenient = lenient  # accept over-long C-strings from the peer (see codec.decode_frame)
         self.peer_role = Role.SMSC if role is Role.ESME else Role.ESME
         self.state = State.OPEN
         self.max_pdu_size = max_pdu_size
@@ -294,7 +296,7 @@ class Session:
                 break
             end = pos + length
             try:
-                pdu = decode_frame(data, pos, end)
+                pdu = decode_frame(data, pos, end, self.lenient)
             except PduError as exc:
                 append(self._bad_pdu(exc))
             else:

@@ -136,3 +136,28 @@ async def test_permanent_timeouts_end_in_60008(tmp_path):
         assert row[0] == 10_000_000  # nothing was submitted, so nothing was charged
     finally:
         await stop_rig(rig)
+
+
+async def test_vendor_status_codes_follow_the_carrier_config(tmp_path):
+    """A vendor code is permanent unless the carrier's config names it transient."""
+    from tests.support.vendor_status import VENDOR_TRY_LATER
+
+    profile = fast_profile("vendor", behaviour="tests.support.vendor_status:VendorTryLater")
+    rig = await start_rig(tmp_path, [profile])
+    try:
+        ids = await send_all(rig, numbers(5))
+        views = await rig.client.wait_final(ids)
+        assert {v["code"] for v in views.values()} == {60001}
+        assert all(f"{VENDOR_TRY_LATER:#x}" in v["remark"] for v in views.values())
+    finally:
+        await stop_rig(rig)
+
+    rig = await start_rig(tmp_path / "2", [profile],
+                          carrier_changes={"vendor": {"transient_statuses": [VENDOR_TRY_LATER]}})
+    try:
+        ids = await send_all(rig, numbers(5))
+        views = await rig.client.wait_final(ids)
+        assert {v["status"] for v in views.values()} == {"delivered"}
+        assert rig.engine.dispatcher.retries == 5
+    finally:
+        await stop_rig(rig)

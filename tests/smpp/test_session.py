@@ -367,3 +367,25 @@ def test_acknowledge_matches_the_encoded_response():
     assert esme.unanswered_count == 1
     assert esme.acknowledge(event) == encode_pdu(DeliverSmResp(sequence_number=77))
     assert esme.unanswered_count == 0
+
+
+def test_lenient_session_accepts_over_long_addresses_a_strict_one_refuses():
+    """Real SMSCs send 21+ digit source addresses in receipts; the engine must not lose them."""
+    from smsengine.smpp.codec import encode_pdu
+    from smsengine.smpp.pdu import BindTransceiver, BindTransceiverResp, DeliverSm
+    from smsengine.smpp.session import ProtocolError, Role, Session
+
+    long_source = "8" * 24
+    body = encode_pdu(DeliverSm(sequence_number=5, source_addr="x", esm_class=4, short_message=b"id:1 stat:DELIVRD"))
+    # rewrite source_addr "x" to 24 digits by hand (our encoder refuses to produce it)
+    raw = body.replace(b"\x00x\x00", b"\x00" + long_source.encode() + b"\x00", 1)
+    raw = len(raw).to_bytes(4, "big") + raw[4:]
+    outcomes = {}
+    for lenient in (False, True):
+        esme = Session(Role.ESME, lenient=lenient)
+        esme.send(BindTransceiver(system_id="a", password="b"))
+        esme.receive_data(encode_pdu(BindTransceiverResp(sequence_number=1, system_id="s")))
+        (event,) = esme.receive_data(raw)
+        outcomes[lenient] = event
+    assert isinstance(outcomes[False], ProtocolError)
+    assert isinstance(outcomes[True], DeliverSm) and outcomes[True].source_addr == long_source
