@@ -50,7 +50,11 @@ def _serve(args: argparse.Namespace) -> int:
         cProfile.runctx("asyncio.run(serve(config))", globals(), {"serve": serve, "config": config},
                         filename=profile_to)
         return 0
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except (OSError, RuntimeError) as exc:  # a port in use, simulators that would not start
+        print(f"smsengine: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -129,6 +129,7 @@ class Engine:
         self.draining = True
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
         await asyncio.gather(*(link.drain(drain_timeout) for link in self.links.values()))
         await self.callbacks.stop()
         await self.metrics.stop()
@@ -136,7 +137,8 @@ class Engine:
         for link in self.links.values():
             await link.stop()
         await self.dispatcher.stop()
-        await self.store.close()
+        if self.store.db is not None:
+            await self.store.close()
         if self._simulators is not None:
             self._simulators.terminate()
             try:
@@ -242,7 +244,11 @@ class Engine:
 
 async def serve(config: EngineConfig) -> None:
     engine = Engine(config)
-    await engine.start()
+    try:
+        await engine.start()
+    except BaseException:
+        await engine.stop(drain_timeout=0.0)  # undo what did start, then report why
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
