@@ -213,6 +213,7 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     sims0, _ = proc_stats(sims_pid)
     client0 = sum(os.times()[:2])
     t0 = time.monotonic()
+    t0_wall = time.time()
     sender = asyncio.create_task(load.run(start, total, concurrency, rate))
     sent_time = None
     target_final = first_id + total
@@ -239,11 +240,16 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
             progress("  giving up after 600 s")
             break
     end = time.monotonic()
-    # the final count is the durable one: the time the last receipt was committed
     cpu, rss = proc_stats(engine_pid)
     sims_cpu = proc_stats(sims_pid)[0] - sims0
     client_cpu = sum(os.times()[:2]) - client0
-    elapsed = end - t0
+    polled = end - t0
+    # the end is when the engine decided the last final state (its own clock, in the store),
+    # not the next tick of this once-a-second progress loop
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        last_final = conn.execute("SELECT MAX(final_at) FROM messages WHERE id BETWEEN ? AND ?",
+                                  (first_id + 1, first_id + total)).fetchone()[0]
+    elapsed = (last_final - t0_wall) if last_final else polled
     lat = latencies(db, first_id + 1, first_id + total)
     result = {
         "messages": total,
@@ -253,10 +259,10 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
         "accepted_per_s": round((load.accepted - accepted_before) / (sent_time or elapsed)),
         "end_to_end_messages_per_s": round(total / elapsed),
         "engine_cpu_seconds": round(cpu - cpu0, 1),
-        "engine_cpu_utilisation": round((cpu - cpu0) / elapsed, 2),
+        "engine_cpu_utilisation": round((cpu - cpu0) / polled, 2),
         "engine_rss_mb": round(rss, 1),
-        "simulator_cpu_utilisation": round(sims_cpu / elapsed, 2),
-        "load_client_cpu_utilisation": round(client_cpu / elapsed, 2),
+        "simulator_cpu_utilisation": round(sims_cpu / polled, 2),
+        "load_client_cpu_utilisation": round(client_cpu / polled, 2),
         **lat,
     }
     progress(f"{name}: {result['accepted_per_s']:,} accepted/s, {result['end_to_end_messages_per_s']:,} end-to-end/s,"

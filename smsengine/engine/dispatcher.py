@@ -211,7 +211,7 @@ class Dispatcher:
             flight.reference = self.rotor.next(record.phone)
         flight.concat = link.concat
         domestic = record.phone.startswith("+86")
-        key = (record.content, domestic, link.concat)
+        key = (record.content, domestic, link.concat.value)
         cached = cache.get(key) if cache is not None else None
         if cached is not None and record.segments == 1:
             flight.wire = cached

@@ -46,6 +46,10 @@ class Role(enum.Enum):
 
 
 class State(enum.Enum):
+    # Members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum's Python-level hash of the name (states are checked on every PDU).
+    __hash__ = object.__hash__
+
     OPEN = "open"
     BOUND_TX = "bound_tx"
     BOUND_RX = "bound_rx"
