@@ -217,7 +217,10 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     sender = asyncio.create_task(load.run(start, total, concurrency, rate))
     sent_time = None
     target_final = first_id + total
-    last = (t0, 0, 0, 0)
+    submitted0, final0 = db_progress(db)
+    timeline.append({"phase": name, "t": 0.0, "accepted": 0, "submitted": submitted0, "final": final0,
+                     "engine_cpu_s": 0.0, "engine_rss_mb": round(proc_stats(engine_pid)[1], 1)})
+    last = (t0, 0, submitted0, final0)
     while True:
         await asyncio.sleep(1.0)
         now = time.monotonic()
@@ -287,9 +290,8 @@ def plot(timeline: list[dict], phases: dict, path: Path) -> None:
         t = [p["t"] for p in pts]
         for key, style in (("accepted", "-"), ("submitted", "--"), ("final", ":")):
             values = [p[key] for p in pts]
-            rates = [(values[i] - (values[i - 1] if i else (values[0] if key != "accepted" else 0))) /
-                     max(1e-9, t[i] - (t[i - 1] if i else 0)) for i in range(len(values))]
-            ax1.plot(t, rates, style, label=f"{name} {key}/s")
+            rates = [(values[i] - values[i - 1]) / max(1e-9, t[i] - t[i - 1]) for i in range(1, len(values))]
+            ax1.plot(t[1:], rates, style, label=f"{name} {key}/s")
     ax1.set_xlabel("seconds")
     ax1.set_ylabel("messages per second")
     ax1.set_title("throughput over time")
