@@ -55,7 +55,7 @@ def openapi_document() -> dict:
             "/v1/messages/{message_id}": {"get": op("A message's status", "MessageView", security=_ACCOUNT_AUTH)},
             "/v1/receipts": {"get": op("Status reports after a cursor", "ReceiptPage", security=_ACCOUNT_AUTH)},
             "/v1/replies": {"get": op("Replies (MO) after a cursor", None, security=_ACCOUNT_AUTH)},
-            "/v1/accounts": {"post": op("Create an account", "AccountView", "AccountCreate", _ADMIN, "201")},
+            "/v1/accounts": {"post": op("Create an account", "AccountView", "AccountConfig", _ADMIN, "201")},
             "/v1/accounts/{app_id}": {
                 "get": op("An account", "AccountView", security=_ACCOUNT_AUTH),
                 "patch": op("Set receipt_url (account) or state/balance (operator)", "AccountView",

@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from smsengine.config import AccountConfig
 from smsengine.engine.records import ReceiptView
 
 
@@ -80,14 +81,9 @@ class ReceiptPage(msgspec.Struct):
     next_cursor: int
 
 
-class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
-    key: str
-    type: Literal["individual", "organisation"] = "organisation"
-    raw_content: bool = False
-    balance: int = 0
-    utc_offset_minutes: int = 480
-    receipt_url: str = ""
+# An account created by the operator is described exactly as one in the config file: key, type,
+# balance, limits, and optionally signatures and templates seeded as already reviewed.
+AccountCreate = AccountConfig
 
 
 class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):

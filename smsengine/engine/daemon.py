@@ -14,8 +14,7 @@ import structlog
 from aiohttp import web
 
 from smsengine.api.app import build_app
-from smsengine.api.schemas import AccountCreate
-from smsengine.config import EngineConfig
+from smsengine.config import AccountConfig, EngineConfig
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
 from smsengine.domain.signatures import Signature
@@ -172,20 +171,14 @@ class Engine:
                     await asyncio.sleep(0.1)
 
     # -- management (API) -------------------------------------------------------------------------------------
-    async def create_account(self, body: AccountCreate) -> None:
-        from smsengine.config import AccountConfig
-
-        cfg = AccountConfig(app_id=body.app_id, key=body.key, type=body.type, raw_content=body.raw_content,
-                            balance=body.balance, utc_offset_minutes=body.utc_offset_minutes,
-                            receipt_url=body.receipt_url)
-        # checked again under the lock: a second INSERT of the same app_id would fail the whole
-        # group commit, and with it the store
+    async def create_account(self, cfg: AccountConfig) -> None:
+        # checked again under the lock: two creations of one app_id must not both reach the INSERT
         async with self._creating:
-            if body.app_id in self.accounts.accounts:
-                raise SmsError(ErrorCode.REQUEST_MALFORMED, f"account {body.app_id} exists")
+            if cfg.app_id in self.accounts.accounts:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, f"account {cfg.app_id} exists")
             await self.accounts.seed([cfg])
-            await self.accounts.load(only=body.app_id)
-        self.limiter.set_policy(body.app_id, policy_from(cfg, self.config.default_region))
+            await self.accounts.load(only=cfg.app_id)
+        self.limiter.set_policy(cfg.app_id, policy_from(cfg, self.config.default_region))
 
     def find_signature(self, sid: int) -> Signature:
         for account in self.accounts.accounts.values():

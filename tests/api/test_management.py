@@ -39,6 +39,20 @@ async def test_operator_creates_an_account(rig):
     assert status == 200 and view["balance"] == 50
 
 
+async def test_operator_creates_an_account_with_limits_and_reviewed_templates(rig):
+    """The create body is the config's account table: limits, signatures, templates included."""
+    status, _ = await create_account(
+        rig, balance=10, limits={"daily_max": 1, "same_content_max": 5},
+        signatures=[{"name": "Acme"}], templates=[{"id": 901, "text": "Code {1}"}],
+    )
+    assert status == 201
+    client = Client(rig.http, app_id="acme", key="acme-key")
+    status, body = await client.send([NUMBER], template_id=901, params=["42"], sign="Acme")
+    assert status == 200 and body["results"][0]["code"] == 0
+    status, body = await client.send([NUMBER], template_id=901, params=["43"], sign="Acme")
+    assert body["results"][0]["code"] == 1025  # the account's own daily limit of 1
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-Admin-Token": "guess"}, {"X-App-Id": "demo", "X-App-Key": "demo-secret"}])
 async def test_creating_an_account_needs_the_operator_token(rig, headers):
     status, body = await call(rig, "POST", "/v1/accounts", headers=headers, json={"app_id": "acme", "key": "k"})
