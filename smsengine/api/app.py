@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
+from yarl import URL
 
 from smsengine.api import schemas as s
 from smsengine.api.openapi import openapi_document
@@ -70,8 +71,25 @@ async def catalogue_errors(request: web.Request, handler):
         return error_response(exc)
 
 
+def check_callback_url(url: str) -> None:
+    """"" clears the URL; anything else must be an absolute http(s) URL with a host."""
+    if not url:
+        return
+    try:
+        parsed = URL(url)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"receipt_url must be an http(s) URL, got {url!r}")
+
+
 def engine_of(request: web.Request) -> Engine:
     return request.app[ENGINE]  # type: ignore[return-value]
+
+
+def is_operator(request: web.Request) -> bool:
+    token = engine_of(request).config.http.admin_token
+    return bool(token) and hmac.compare_digest(token, request.headers.get("X-Admin-Token", ""))
 
 
 def require_admin(request: web.Request) -> None:
@@ -134,13 +152,14 @@ async def get_message(request: web.Request) -> web.Response:
         raise SmsError(ErrorCode.NOT_FOUND, "message ids are decimal integers") from None
     if abs(mid) > _SQLITE_INT_MAX:
         raise SmsError(ErrorCode.NOT_FOUND, "message id out of range")
+    caller = None if is_operator(request) else require_account(request)
     row = await engine.store.fetchone(
         "SELECT id, app_id, phone, status, code, remark, content, type, chars, segments, carrier, context,"
         " created_at, scheduled_at, submitted_at, final_at FROM messages WHERE id=?", (mid,)
     )
-    if row is None:
+    # another account's message answers like a missing one: ids must not reveal other traffic
+    if row is None or (caller is not None and row[1] != caller):
         raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
-    require_account(request, row[1])
     view = s.MessageView(str(row[0]), *row[1:])
     if view.status == "accepted":
         # in flight: the segments a carrier accepted say whether and when it was submitted
@@ -210,6 +229,7 @@ async def patch_account(request: web.Request) -> web.Response:
         require_admin(request)
     account = engine.accounts.get(app_id)
     if body.receipt_url is not None:
+        check_callback_url(body.receipt_url)
         account.receipt_url = body.receipt_url
         engine.store.execute_later("UPDATE accounts SET receipt_url=? WHERE app_id=?", (body.receipt_url, app_id))
     if body.state is not None:

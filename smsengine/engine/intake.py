@@ -24,6 +24,7 @@ from smsengine.engine.store import Store
 log = structlog.get_logger("smsengine.intake")
 
 MAX_NUMBERS = 200
+MAX_SCHEDULE_AHEAD = 30 * 86400.0
 _OK_MESSAGE = MESSAGES[ErrorCode.OK]
 
 
@@ -112,6 +113,9 @@ class Intake:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "phone_numbers is empty")
         if len(given) > MAX_NUMBERS:
             raise SmsError(ErrorCode.TOO_MANY_NUMBERS, f"{len(given)} numbers")
+        if req.schedule_at is not None and req.schedule_at > now + MAX_SCHEDULE_AHEAD:
+            # a send far in the future would hold its balance reservation all that time
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, "schedule_at is more than 30 days ahead")
         if self.source_limit is not None and source:
             code = self.source_limit.admit(source, now, float(len(given)))
             if code:

@@ -104,6 +104,14 @@ async def test_account_sets_its_receipt_url(rig):
     assert body["receipt_url"] == "http://127.0.0.1:9/receipts"
 
 
+@pytest.mark.parametrize("url", ["not a url", "ftp://host/x", "/relative/path", "http://"])
+async def test_receipt_url_must_be_http(rig, url):
+    status, body = await call(rig, "PATCH", "/v1/accounts/demo", headers=rig.client.auth, json={"receipt_url": url})
+    assert status == 400 and body["code"] == 1004
+    status, body = await call(rig, "GET", "/v1/accounts/demo", headers=rig.client.auth)
+    assert body["receipt_url"] == ""  # unchanged
+
+
 async def test_new_account_sends_after_its_signature_is_approved(rig):
     await create_account(rig, balance=10, raw_content=True)
     acme = Client(rig.http, "acme", "acme-key")

@@ -260,9 +260,12 @@ async def test_unknown_message_is_404_1011(rig, message_id):
 async def test_another_accounts_message_is_not_shown(rig):
     _, body = await rig.client.send([mainland(10)])
     mid = body["results"][0]["message_id"]
+    # another account sees what it would see for an id that does not exist
     async with rig.http.get(f"/v1/messages/{mid}", headers=client(rig, "strict").auth) as resp:
-        assert resp.status == 403
-        assert (await resp.json())["code"] == 1006
+        assert resp.status == 404
+        assert (await resp.json())["code"] == 1011
+    async with rig.http.get(f"/v1/messages/{mid}", headers={"X-Admin-Token": ADMIN}) as resp:
+        assert resp.status == 200  # the operator sees every account's messages
     async with rig.http.get(f"/v1/messages/{mid}", headers={"X-App-Id": "demo", "X-App-Key": "wrong"}) as resp:
         assert resp.status == 401
         assert (await resp.json())["code"] == 1001
@@ -565,6 +568,13 @@ async def test_message_view_fields(rig):
 
 
 # -- scheduled send ---------------------------------------------------------------------------------------------
+async def test_schedule_more_than_30_days_ahead_is_refused(rig):
+    status, body = await rig.client.send([mainland(77)], schedule_at=time.time() + 31 * 86400)
+    assert status == 400 and body["code"] == 1004 and "30 days" in body["message"]
+    status, body = await rig.client.send([mainland(77)], schedule_at=time.time() + 29 * 86400)
+    assert status == 200 and body["results"][0]["code"] == 0
+
+
 async def test_scheduled_message_waits_for_its_time(rig):
     schedule_at = time.time() + 1.5
     _, body = await rig.client.send([mainland(46)], schedule_at=schedule_at)
