@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -157,18 +156,6 @@ class LoadBind(asyncio.Protocol):
             totals.done.set()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
     loop = asyncio.get_running_loop()
     totals = Totals()
@@ -183,7 +170,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
     statuses = [await proto.bound for proto in protocols]
     if any(statuses):
         raise SystemExit(f"bind failed: {statuses}")
-    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    cpu0, t0 = benchenv.cpu_seconds(pid), time.perf_counter()
     client0 = time.process_time()
     for proto in protocols:
         proto.pump()
@@ -194,8 +181,8 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
             await asyncio.wait_for(totals.done.wait(), 1.0)
         except asyncio.TimeoutError:
             pass
-        now, cpu = time.perf_counter(), cpu_seconds(pid)
-        rss = rss_mb(pid)
+        now, cpu = time.perf_counter(), benchenv.cpu_seconds(pid)
+        rss = benchenv.rss_mb(pid)
         peak_rss = max(peak_rss, rss)
         span = now - last[0]
         benchenv.progress(
@@ -207,7 +194,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
         if now - t0 > 600:
             raise SystemExit("gave up after 600 s")
     elapsed = time.perf_counter() - t0
-    cpu_used = cpu_seconds(pid) - cpu0
+    cpu_used = benchenv.cpu_seconds(pid) - cpu0
     client_cpu = time.process_time() - client0
     for proto in protocols:
         proto.transport.close()
@@ -222,7 +209,7 @@ async def drive(port: int, pid: int, n: int, binds: int, window: int) -> dict:
         "simulator_cpu_s": round(cpu_used, 2),
         "simulator_cpu_share": round(cpu_used / elapsed, 3),
         "simulator_submits_per_cpu_s": round(n / cpu_used) if cpu_used else None,
-        "simulator_rss_mb": round(max(peak_rss, rss_mb(pid)), 1),
+        "simulator_rss_mb": round(max(peak_rss, benchenv.rss_mb(pid)), 1),
         "load_client_cpu_share": round(client_cpu / elapsed, 3),
     }
 

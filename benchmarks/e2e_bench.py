@@ -25,7 +25,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import RESULTS, progress, write  # noqa: E402
+from benchenv import RESULTS, cpu_seconds, progress, rss_mb, write  # noqa: E402
 
 from smsengine.domain.auth import request_sig  # noqa: E402
 
@@ -39,16 +39,9 @@ def free_port() -> int:
 
 
 def proc_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds used, RSS MiB) of a process, from /proc."""
+    """(CPU seconds used, RSS MiB) of a process; zeros once it has gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        cpu = (int(fields[11]) + int(fields[12])) / ticks
-        rss = 0.0
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-        return cpu, rss
+        return cpu_seconds(pid), rss_mb(pid)
     except (OSError, IndexError, ValueError):
         return 0.0, 0.0
 

@@ -18,7 +18,7 @@ _GSM_PREVIEW = bytes(
     b if (0x20 <= b < 0x7F and b not in b"$@[\\]^_`{|}~") else 0x3F for b in range(256)
 )
 GSM_NETWORK = 3  # network_error_code network type: GSM (SMPP 3.4 §5.3.2.31)
-# Plain ints (IntEnum members hash in Python) and raw bytes values (the codec writes bytes verbatim).
+# Tags as plain ints for struct packing; TLV values as raw bytes (the codec writes bytes verbatim).
 _RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
 _MESSAGE_STATE = int(Tag.MESSAGE_STATE)
 _NETWORK_ERROR_CODE = int(Tag.NETWORK_ERROR_CODE)

@@ -354,7 +354,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     engine = engine_of(request)
-    carriers = {name: link.is_up() for name, link in engine.dispatcher.links.items()}
+    carriers = {name: link.up for name, link in engine.dispatcher.links.items()}
     store_ok = engine.store.failure is None
     try:
         await engine.store.execute_now("UPDATE accounts SET app_id=app_id WHERE 0")

@@ -90,10 +90,6 @@ def septet_length(text: str) -> int:
     return len(text) + extension_count(text)
 
 
-def septet_width(char: str) -> int:
-    return 2 if char in EXTENSION_CHARS else 1
-
-
 def encode(text: str) -> bytes:
     """Unpacked septets, one per byte, as SMPP carriers expect for data_coding 0."""
     data = try_encode(text)

@@ -15,7 +15,7 @@ from smsengine.config import CarrierConfig
 from smsengine.domain import gsm7
 from smsengine.domain.concatenation import ConcatMethod, parse_udh
 from smsengine.smpp.codec import submit_sm_head
-from smsengine.smpp.constants import CommandId, CommandStatus, Tag
+from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, CommandId, CommandStatus, EsmClass, Tag
 from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import (
     BindReceiver,
@@ -42,11 +42,6 @@ log = structlog.get_logger("smsengine.carrier")
 
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
 _SUBMIT_SM = int(CommandId.SUBMIT_SM)
-# plain ints on the receipt path: IntEnum members hash in Python, ints in C
-_TAG_RECEIPTED_ID = int(Tag.RECEIPTED_MESSAGE_ID)
-_TAG_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
-_MESSAGE_TYPE_BITS = 0x3C  # esm_class bits 5-2: the message type (SMPP 3.4 §5.2.12)
-_DELIVERY_RECEIPT = 0x04
 
 
 def _same(message_id: str) -> str:
@@ -272,9 +267,6 @@ class CarrierLink:
         self._rr = 0
         self.up = False  # some bind can submit; kept current as binds come and go
 
-    def is_up(self) -> bool:
-        return self.up
-
     def _binds_changed(self) -> None:
         self.up = any(b.bound and b.can_submit for b in self.binds)
 
@@ -310,18 +302,18 @@ class CarrierLink:
 
     # -- inbound -------------------------------------------------------------------------------------
     def deliver(self, pdu: DeliverSm) -> None:
-        kind = pdu.esm_class & _MESSAGE_TYPE_BITS
-        if kind and kind != _DELIVERY_RECEIPT:
+        kind = pdu.esm_class & ESM_MESSAGE_TYPE_MASK
+        if kind and kind != EsmClass.DELIVERY_RECEIPT:
             return  # SME acknowledgements, intermediate notifications: nothing to record
         if kind:
             self.receipts += 1
             tlvs = pdu.tlvs
             text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
             receipt = parse_receipt(text) if text else None
-            message_id = tlvs.get(_TAG_RECEIPTED_ID) or (receipt.id if receipt else "")
+            message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or (receipt.id if receipt else "")
             stat = receipt.stat if receipt and receipt.stat else ""
-            if not stat and _TAG_MESSAGE_STATE in tlvs:
-                stat = STAT_FOR_STATE.get(tlvs[_TAG_MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
+            if not stat and Tag.MESSAGE_STATE in tlvs:
+                stat = STAT_FOR_STATE.get(tlvs[Tag.MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
             err = receipt.err if receipt else ""
             if message_id and stat:
                 self.dispatcher.receipt(self, str(message_id), stat, err or "000")
@@ -362,10 +354,10 @@ class CarrierLink:
     async def wait_up(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.is_up():
+            if self.up:
                 return True
             await asyncio.sleep(0.02)
-        return self.is_up()
+        return self.up
 
     async def _maintain(self, mode: str, index: int) -> None:
         cfg = self.config
@@ -470,7 +462,7 @@ class CarrierLink:
     async def drain(self, timeout: float) -> None:
         """Wait for the queue to empty and every window to be answered."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self.queue or self.window_used()) and self.is_up():
+        while time.monotonic() < deadline and (self.queue or self.window_used()) and self.up:
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:

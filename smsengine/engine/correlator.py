@@ -60,7 +60,6 @@ class ReceiptCorrelator(Generic[K]):
     def __init__(self, max_age: float = 72 * 3600.0, park_age: float = 600.0) -> None:
         self._sent: _Expiring[K] = _Expiring(max_age)
         self._parked: _Expiring[Any] = _Expiring(park_age)
-        self.parked_total = 0
         self.matched_early = 0
 
     def register(self, carrier: str, message_id: str, key: K, now: float) -> Any | None:
@@ -78,11 +77,7 @@ class ReceiptCorrelator(Generic[K]):
         key = self._sent.pop((carrier, message_id))
         if key is None:
             self._parked.put((carrier, message_id), receipt, now)
-            self.parked_total += 1
         return key
-
-    def lookup(self, carrier: str, message_id: str) -> K | None:
-        return self._sent.get((carrier, message_id))
 
     def pending(self) -> int:
         return len(self._sent)

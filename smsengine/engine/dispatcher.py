@@ -72,13 +72,12 @@ class InFlight:
 class Job:
     """One segment to submit; `attempt` counts transient failures and timeouts."""
 
-    __slots__ = ("inflight", "seq", "attempt", "not_before")
+    __slots__ = ("inflight", "seq", "attempt")
 
     def __init__(self, inflight: InFlight, seq: int, attempt: int = 0) -> None:
         self.inflight = inflight
         self.seq = seq
         self.attempt = attempt
-        self.not_before = 0.0
 
 
 class Dispatcher:
@@ -111,8 +110,6 @@ class Dispatcher:
         self.max_senders = 1_000_000
         self.unattributed_replies = 0
         self.unsubscribes = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
         # counters for metrics
         self.segments_submitted = 0
         self.finals: dict[str, int] = {}
@@ -157,8 +154,6 @@ class Dispatcher:
                 self._schedule_wake.set()
             else:
                 ready.append(flight)
-        if records:
-            self.idle.clear()
         self._route_many(ready)
 
     def _route_many(self, flights: list[InFlight]) -> None:
@@ -324,7 +319,7 @@ class Dispatcher:
         if flight.final or len(results) < flight.parts:
             return
         if flight.parts == 1:
-            status, code = final_outcome(stat) or message_outcome(stat)
+            status, code = message_outcome(stat)
             self._finish(flight, status, code, receipt_remark(stat, err), at)
             return
         status, code, remark = combine([results[s] for s in sorted(results)])
@@ -344,8 +339,7 @@ class Dispatcher:
         flight.final = True
         record = flight.record
         self.inflight.pop(record.id, None)
-        key = status.value  # a plain str key: enum members hash in Python
-        self.finals[key] = self.finals.get(key, 0) + 1
+        self.finals[status] = self.finals.get(status, 0) + 1
         self.latency_final.append(at - flight.accepted_at)
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),
@@ -355,8 +349,6 @@ class Dispatcher:
         self.store.message_final(final)
         if self.on_final is not None:
             self.on_final(final)
-        if not self.inflight:
-            self.idle.set()
 
     # -- timers -------------------------------------------------------------------------------------
     async def _run_scheduled(self) -> None:
@@ -412,7 +404,7 @@ class Dispatcher:
                 by_link.setdefault(carrier, []).append(job)
             for name, jobs in by_link.items():
                 link = self.links.get(name)
-                if link is not None and link.is_up():
+                if link is not None and link.up:
                     link.submit_many(jobs, front=True)
                 else:
                     self.requeue(jobs)

@@ -28,11 +28,6 @@ MAX_SCHEDULE_AHEAD = 30 * 86400.0
 _OK_MESSAGE = MESSAGES[ErrorCode.OK]
 
 
-def scheme_for(phone: str) -> Scheme:
-    """Domestic counting for +86, GSM 03.38 for everything else."""
-    return Scheme.DOMESTIC if phone.startswith("+86") else Scheme.GSM
-
-
 class MessageIds:
     """Engine message ids: increasing integers, resumed from the store at start."""
 

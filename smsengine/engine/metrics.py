@@ -62,6 +62,8 @@ class _EngineCollector:
         yield from (queue, window, binds, throttled, receipts)
         yield CounterMetricFamily("smsengine_store_commits", "group commits", value=engine.store.commits)
         yield CounterMetricFamily("smsengine_unsubscribes", "numbers unsubscribed by reply", value=d.unsubscribes)
+        yield CounterMetricFamily("smsengine_replies_unattributed", "replies from numbers no account sent to",
+                                  value=d.unattributed_replies)
         yield CounterMetricFamily("smsengine_limit_alarms", "accounts over their alarm threshold",
                                   value=self.metrics.alarms)
 

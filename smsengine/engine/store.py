@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -162,8 +161,6 @@ class Store:
         self._inflight = False
         self.next_cursor = 1
         self.commits = 0
-        self.rows_written = 0
-        self.last_commit_at = 0.0
         self.failure: BaseException | None = None  # the last commit's error, None once one succeeds
         self.failures = 0
 
@@ -235,8 +232,7 @@ class Store:
                           at: float) -> None:
         """A segment the carrier accepted (submit_sm_resp OK): it is never sent again."""
         self._segments[(message_id, seq)] = [message_id, seq, carrier, carrier_message_id, at, "", "", None]
-        self._pending_rows += 1
-        self._wake.set()
+        self._queued(1)
 
     def segment_result(self, message_id: int, seq: int, stat: str, err: str, at: float) -> None:
         """A delivery receipt correlated to its segment."""
@@ -245,8 +241,7 @@ class Store:
             pending[5], pending[6], pending[7] = stat, err, at
             return
         self._results.append((stat, err, at, message_id, seq))
-        self._pending_rows += 1
-        self._wake.set()
+        self._queued(1)
 
     def message_final(self, f: MessageFinal) -> int:
         """Record a final state; returns the status report's cursor (its place in pull order)."""
@@ -299,7 +294,6 @@ class Store:
             charges, self._charges = self._charges, {}
             statements, self._statements = self._statements, []
             waiters, self._waiters = self._waiters, []
-            rows = self._pending_rows
             self._pending_rows = 0
             self._inflight = True
             try:
@@ -324,8 +318,6 @@ class Store:
             self.failures = 0
             self.failure = None
             self.commits += 1
-            self.rows_written += rows
-            self.last_commit_at = time.time()
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
