@@ -25,6 +25,7 @@ $(INTEROP): tests/interop/package.json
 	else echo "npm not found: the foreign-SMSC interop test will be skipped"; fi
 
 test: $(STAMP) $(INTEROP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(STAMP)

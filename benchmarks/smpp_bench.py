@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -11,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchenv import progress, write  # noqa: E402
 
-from smsengine.smpp.codec import decode_pdu, encode_pdu  # noqa: E402
-from smsengine.smpp.constants import EsmClass, MessageState, Tag  # noqa: E402
+from smsengine.smpp.codec import decode_pdu, encode_pdu, submit_sm_body, submit_sm_head, submit_sm_tail  # noqa: E402
+from smsengine.smpp.constants import CommandId, EsmClass, MessageState, Tag  # noqa: E402
 from smsengine.smpp.pdu import BindTransceiver, DeliverSm, SubmitSm, SubmitSmResp, response_to  # noqa: E402
 from smsengine.smpp.receipt import parse_receipt  # noqa: E402
 from smsengine.smpp.session import Role, Session  # noqa: E402
@@ -106,6 +107,17 @@ def bench_codec(results: dict) -> None:
 
     case(results, "encode_submit_sm_resp", encode_resp, ITEMS)
 
+    head = submit_sm_head("", 5, 0, "Acme", 1, 1)
+    tails = [submit_sm_tail(0, 1, 8, p.short_message, {}) for p in pdus]
+    numbers = [p.destination_addr for p in pdus]
+    assert [submit_sm_body(head, n, t) for n, t in zip(numbers, tails)] == [w[16:] for w in wires]
+
+    def build_bodies():
+        for number, tail in zip(numbers, tails):
+            submit_sm_body(head, number, tail)
+
+    case(results, "submit_sm_body", build_bodies, ITEMS, note="the engine's per-message submit_sm: head, number, tail")
+
     receipt_wires = [encode_pdu(r) for r in receipts(ITEMS)]
     texts = [decode_pdu(w).short_message.decode("ascii") for w in receipt_wires]
 
@@ -144,6 +156,58 @@ def bench_framing(results: dict) -> None:
         assert count == ITEMS * 3
 
     case(results, "session_framing_submit_sm", run, ITEMS * 3, note=f"{CHUNK}-byte chunks, {len(stream)} bytes")
+
+
+def bound_sessions() -> tuple[Session, Session]:
+    esme, smsc = Session(Role.ESME), Session(Role.SMSC)
+    [bind] = smsc.receive_data(esme.send(BindTransceiver(system_id="bench")))
+    esme.receive_data(smsc.send(response_to(bind)))
+    return esme, smsc
+
+
+def bench_session(results: dict) -> None:
+    """The per-message session work on each side: what the engine's binds and the simulators do per PDU."""
+    pdus = submit_sms(ITEMS)
+    bodies = [encode_pdu(p)[16:] for p in pdus]
+    submit_sm = int(CommandId.SUBMIT_SM)
+    esme, smsc = bound_sessions()
+    submits = [smsc.receive_data(esme.send_encoded(submit_sm, body, i))[0] for i, body in enumerate(bodies)]
+    resp_stream = b"".join(smsc.send(response_to(p, message_id=f"{i:016x}")) for i, p in enumerate(submits))
+    # the engine reads answers as they come: a few PDUs per read
+    resp_chunks = [resp_stream[i : i + 1024] for i in range(0, len(resp_stream), 1024)]
+    submit_stream = b"".join(encode_pdu(p) for p in pdus)
+    submit_chunks = [submit_stream[i : i + 4096] for i in range(0, len(submit_stream), 4096)]
+    receipt_wires = [encode_pdu(r) for r in receipts(ITEMS)]
+
+    def esme_submit_and_match():
+        esme, _ = bound_sessions()
+        send = esme.send_encoded
+        for i, body in enumerate(bodies):
+            send(submit_sm, body, i, 0.0)
+        matched = 0
+        for chunk in resp_chunks:
+            matched += len(esme.receive_data(chunk))
+        assert matched == ITEMS and esme.outstanding_count == 0
+
+    def smsc_receive_and_answer():
+        _, smsc = bound_sessions()
+        send = smsc.send
+        for chunk in submit_chunks:
+            for pdu in smsc.receive_data(chunk):
+                send(SubmitSmResp(pdu.sequence_number, 0, {}, "0123456789abcdef"))
+        assert smsc.unanswered_count == 0
+
+    def esme_receipts():
+        esme, _ = bound_sessions()
+        for wire in receipt_wires:
+            for pdu in esme.receive_data(wire):
+                esme.acknowledge(pdu)
+
+    case(results, "session_esme_send_encoded_and_match_resp", esme_submit_and_match, ITEMS,
+         note="send_encoded, then the submit_sm_resp stream in 1 KiB reads")
+    case(results, "session_smsc_receive_and_answer", smsc_receive_and_answer, ITEMS,
+         note="submit_sm in 4 KiB reads, each answered with send(SubmitSmResp)")
+    case(results, "session_esme_receipt_and_acknowledge", esme_receipts, ITEMS, note="one deliver_sm per read")
 
 
 def bench_aiosmpplib(results: dict) -> None:
@@ -191,10 +255,16 @@ def bench_aiosmpplib(results: dict) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/smpp.json")
+    args = parser.parse_args()
     results: dict = {}
     bench_codec(results)
     bench_framing(results)
+    bench_session(results)
     bench_aiosmpplib(results)
+    if args.no_write:
+        return
     write(
         "smpp",
         {

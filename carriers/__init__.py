@@ -1,0 +1,1 @@
+"""The SMPP carrier simulators: `python -m carriers`, composed by `carriers.group`."""

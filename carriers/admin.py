@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from carriers.counters import registry_for
-
-if TYPE_CHECKING:
-    from carriers.server import CarrierServer
+from carriers.behaviour import Behaviour
+from carriers.counters import CarrierCounters, registry_for
 
 
-def admin_app(server: CarrierServer) -> web.Application:
-    registry = registry_for(server.name, server.counters)
+class AdminView(Protocol):
+    """What the admin app reads from a running carrier (a `CarrierServer`, wired by `carriers.group`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def counters(self) -> CarrierCounters: ...
+
+    @property
+    def behaviour(self) -> Behaviour: ...
+
+
+def admin_app(carrier: AdminView) -> web.Application:
+    registry = registry_for(carrier.name, carrier.counters)
 
     async def number_status(request: web.Request) -> web.Response:
-        status = server.behaviour.number_status(request.match_info["number"])
+        status = carrier.behaviour.number_status(request.match_info["number"])
         return web.json_response({"number": status.number, "status": status.status, "fate": status.fate})
 
     async def counters(request: web.Request) -> web.Response:
-        return web.json_response({"carrier": server.name, **server.counters.snapshot()})
+        return web.json_response({"carrier": carrier.name, **carrier.counters.snapshot()})
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -33,9 +44,9 @@ def admin_app(server: CarrierServer) -> web.Application:
     return app
 
 
-async def start_admin(server: CarrierServer, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_admin(carrier: AdminView, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve the admin app; returns the runner (cleanup() stops it) and the bound port."""
-    runner = web.AppRunner(admin_app(server), access_log=None)
+    runner = web.AppRunner(admin_app(carrier), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

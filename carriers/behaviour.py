@@ -1,4 +1,4 @@
-"""The one interface through which a simulated carrier decides things: `Behaviour`, plus plugin loading.
+"""The one interface through which a simulated carrier decides things: `Behaviour`.
 
 The server owns sockets, sessions, message ids, timers and receipt delivery. Every *decision* —
 the submit_sm_resp status, a number's fate and receipt timing, whether a recipient replies, when
@@ -12,16 +12,15 @@ To plug your own, name a class in the profile and give it an options table:
     behaviour = "carriers.examples.daily_cap:DailyCapBehaviour"
     options = { per_day = 3 }
 
-The class is built as `cls(profile, options)`; subclassing ProfileBehaviour and overriding one
-method keeps everything else of the profile. Times a behaviour returns are in *simulated*
-seconds (the server multiplies them by the profile's `time_scale`), except `response_delay`,
-which is real seconds on the wire.
+`carriers.plugins.load_behaviour` builds the class as `cls(profile, options)`; subclassing
+ProfileBehaviour and overriding one method keeps everything else of the profile. Times a
+behaviour returns are in *simulated* seconds (the server multiplies them by the profile's
+`time_scale`), except `response_delay`, which is real seconds on the wire.
 """
 
 from __future__ import annotations
 
 import abc
-import importlib
 from typing import Any
 
 import msgspec
@@ -29,7 +28,7 @@ import msgspec
 from smsengine.domain import gsm7
 from smsengine.smpp.pdu import SubmitSm
 
-from carriers.config import CarrierConfigError, CarrierProfile
+from carriers.config import CarrierProfile
 from carriers.fates import Fate, Outcome
 
 
@@ -142,21 +141,3 @@ class Behaviour(abc.ABC):
     @abc.abstractmethod
     def number_status(self, number: str) -> NumberStatus:
         """What a number-status lookup (empty-number screening) says about `number`."""
-
-
-def load_behaviour(profile: CarrierProfile) -> Behaviour:
-    """The profile's behaviour: its plugin class when one is named, the built-in profile otherwise."""
-    if not profile.behaviour:
-        from carriers.profile import ProfileBehaviour
-
-        return ProfileBehaviour(profile, profile.options)
-    module_name, _, class_name = profile.behaviour.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise CarrierConfigError(
-            f"carriers[{profile.name}].behaviour: cannot load {profile.behaviour!r} ({exc})"
-        ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, Behaviour)):
-        raise CarrierConfigError(f"carriers[{profile.name}].behaviour: {profile.behaviour!r} is not a Behaviour")
-    return cls(profile, profile.options)

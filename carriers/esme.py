@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from smsengine.smpp.constants import CommandStatus
-from smsengine.smpp.pdu import (
+from smsengine.smpp import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
+    CommandStatus,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
     EnquireLinkResp,
     Pdu,
+    PeerError,
+    Response,
+    Role,
+    Session,
     Unbind,
     UnbindResp,
 )
-from smsengine.smpp.session import ProtocolError, Response, Role, Session
 
 BindMode = Literal["transmitter", "receiver", "transceiver"]
 _BINDS = {"transmitter": BindTransmitter, "receiver": BindReceiver, "transceiver": BindTransceiver}
@@ -44,7 +47,7 @@ class EsmeClient(asyncio.Protocol):
         self.delivered: asyncio.Queue[DeliverSm] = asyncio.Queue()
         self.deliver_status = deliver_status  # what to answer deliver_sm with (non-zero: refuse them)
         self.closed = asyncio.Event()
-        self.errors: list[ProtocolError] = []
+        self.errors: list[PeerError] = []
         self.enquire_links_answered = 0
         self._out: list[bytes] = []
         self._loop = asyncio.get_running_loop()
@@ -81,7 +84,7 @@ class EsmeClient(asyncio.Protocol):
             elif kind is EnquireLink:
                 self.enquire_links_answered += 1
                 self._write(self.session.send(EnquireLinkResp(event.sequence_number)))  # type: ignore[union-attr]
-            elif kind is ProtocolError:
+            elif kind is PeerError:
                 self.errors.append(event)  # type: ignore[arg-type]
                 if event.reply:  # type: ignore[union-attr]
                     self._write(event.reply)  # type: ignore[union-attr]

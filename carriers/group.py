@@ -1,11 +1,22 @@
-"""Several simulated carriers in one process: what `python -m carriers` and the engine's embedded mode run."""
+"""Several simulated carriers in one process, each with its admin HTTP: the composition root of the simulators.
+
+What `python -m carriers` and the engine's tests run. It picks each profile's behaviour, starts
+the SMPP server, and wires the admin app (which reads the server through `admin.AdminView`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import structlog
+from aiohttp import web
+
+from carriers.admin import start_admin
 from carriers.config import DEFAULT_CARRIERS_CONFIG, CarrierProfile, load_carriers_config, with_ports
+from carriers.plugins import load_behaviour
 from carriers.server import CarrierServer
+
+_log = structlog.get_logger("carriers")
 
 
 class SimulatorGroup:
@@ -19,6 +30,7 @@ class SimulatorGroup:
             ]
         self.profiles = profiles
         self.servers: dict[str, CarrierServer] = {}
+        self._admins: dict[str, tuple[web.AppRunner, int]] = {}
 
     @classmethod
     def from_file(cls, path: str | Path = DEFAULT_CARRIERS_CONFIG, *, ephemeral: bool = False) -> SimulatorGroup:
@@ -30,7 +42,8 @@ class SimulatorGroup:
 
     @property
     def admin_ports(self) -> dict[str, int | None]:
-        return {name: server.admin_port for name, server in self.servers.items()}
+        """The bound admin HTTP port of every carrier; None for one without an admin server."""
+        return {name: self._admins[name][1] if name in self._admins else None for name in self.servers}
 
     def __getitem__(self, name: str) -> CarrierServer:
         return self.servers[name]
@@ -38,7 +51,11 @@ class SimulatorGroup:
     async def start(self) -> SimulatorGroup:
         try:
             for profile in self.profiles:
-                self.servers[profile.name] = await CarrierServer(profile).start()
+                server = await CarrierServer(profile, load_behaviour(profile)).start()
+                self.servers[profile.name] = server
+                if profile.admin_port is not None:
+                    self._admins[profile.name] = admin = await start_admin(server, profile.host, profile.admin_port)
+                    _log.info("carrier.admin_listening", carrier=profile.name, host=profile.host, port=admin[1])
         except BaseException:
             await self.close()
             raise
@@ -46,6 +63,9 @@ class SimulatorGroup:
 
     async def close(self) -> None:
         for name in reversed(list(self.servers)):
+            admin = self._admins.pop(name, None)
+            if admin is not None:
+                await admin[0].cleanup()
             await self.servers.pop(name).close()
 
     async def __aenter__(self) -> SimulatorGroup:

@@ -6,9 +6,8 @@ import bisect
 import itertools
 import random
 
-from smsengine.domain.concatenation import ConcatMethod, ReferenceRotor, wire_parts
 from smsengine.domain.text import Scheme, segment
-from smsengine.smpp.pdu import DeliverSm
+from smsengine.smpp import ConcatMethod, DeliverSm, ReferenceRotor, wire_parts
 
 # The keywords SPEC §7 treats as unsubscribe requests; a reply mix should contain some of them.
 UNSUBSCRIBE_KEYWORDS = ("T", "N", "TD", "Unsubscribe", "QX", "0000")
@@ -46,5 +45,5 @@ def mo_pdus(text: str, recipient: str, original_source: str, rotor: ReferenceRot
             data_coding=seg.data_coding,
             short_message=part.short_message,
         )
-        for part in wire_parts(seg, ConcatMethod.UDH, reference)
+        for part in wire_parts(seg.payloads, ConcatMethod.UDH, reference)
     ]

@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import structlog
 
-from smsengine.domain.concatenation import ReferenceRotor, parse_udh
-from smsengine.smpp.constants import CommandId, CommandStatus, MessageState, Tag
-from smsengine.smpp.pdu import (
+from smsengine.smpp import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
     CancelSm,
     CancelSmResp,
+    CommandId,
+    CommandStatus,
     DataSm,
     DataSmResp,
     DeliverSmResp,
     DistributionList,
     EnquireLink,
     EnquireLinkResp,
+    MessageState,
     Pdu,
+    PeerError,
     QuerySm,
     QuerySmResp,
+    ReferenceRotor,
     ReplaceSm,
     ReplaceSmResp,
+    Response,
+    Role,
+    Session,
+    State,
     SubmitMulti,
     SubmitMultiResp,
     SubmitSm,
@@ -34,11 +40,11 @@ from smsengine.smpp.pdu import (
     Unbind,
     UnbindResp,
     UnsuccessSme,
+    parse_part,
     response_to,
 )
-from smsengine.smpp.session import ProtocolError, Response, Role, Session, State
 
-from carriers.behaviour import Behaviour, MoReply, SubmitContext, SubmitDecision, load_behaviour
+from carriers.behaviour import Behaviour, MoReply, SubmitContext, SubmitDecision
 from carriers.config import CarrierProfile
 from carriers.counters import CarrierCounters
 from carriers.delivery import DeliveryRouter, Outgoing
@@ -53,7 +59,6 @@ _S = CommandStatus
 _log = structlog.get_logger("carriers")
 _RECEIVING = (State.BOUND_RX, State.BOUND_TRX)
 _DELIVER_RETRY_S = 1.0  # a deliver_sm answered with an error is offered again after this long
-_UDHI = 0x40
 _DELIVER_SM = int(CommandId.DELIVER_SM)
 _NO_TLVS: dict = {}  # shared by responses that carry none; never mutated
 
@@ -61,24 +66,6 @@ _NO_TLVS: dict = {}  # shared by responses that carry none; never mutated
 def smpp_time(wall: float) -> str:
     """SMPP absolute time "YYMMDDhhmmss000+" (tenths 0, UTC offset 00): query_sm_resp final_date."""
     return time.strftime("%y%m%d%H%M%S", time.localtime(wall)) + "000+"
-
-
-def message_parts(pdu: SubmitSm) -> tuple[bytes, tuple[int, int, int] | None]:
-    """(content without UDH, (reference, total, sequence) or None) from UDH, SAR TLVs or message_payload."""
-    body = pdu.short_message
-    tlvs = pdu.tlvs
-    if pdu.esm_class & _UDHI:
-        parsed = parse_udh(body)
-        if parsed is not None:
-            return parsed[3], (parsed[0], parsed[1], parsed[2])
-    if tlvs:
-        payload = tlvs.get(Tag.MESSAGE_PAYLOAD)
-        if payload is not None and not body:
-            body = payload
-        total = tlvs.get(Tag.SAR_TOTAL_SEGMENTS)
-        if total is not None:
-            return body, (tlvs.get(Tag.SAR_MSG_REF_NUM, 0), total, tlvs.get(Tag.SAR_SEGMENT_SEQNUM, 1))
-    return body, None
 
 
 class SmscConnection(asyncio.Protocol):
@@ -169,8 +156,8 @@ class SmscConnection(asyncio.Protocol):
                 handler(event)
             elif type(event) is Response:
                 self._response(event)  # type: ignore[arg-type]
-            elif type(event) is ProtocolError:
-                self._protocol_error(event)  # type: ignore[arg-type]
+            elif type(event) is PeerError:
+                self._peer_error(event)  # type: ignore[arg-type]
             else:
                 self._reply(response_to(event, _S.ESME_RINVCMDID))  # type: ignore[arg-type]
 
@@ -201,7 +188,7 @@ class SmscConnection(asyncio.Protocol):
 
     # ---- requests ----
 
-    def _protocol_error(self, event: ProtocolError) -> None:
+    def _peer_error(self, event: PeerError) -> None:
         server = self.server
         if event.reply:
             if event.reply[4:8] == b"\x80\x00\x00\x00":
@@ -278,7 +265,7 @@ class SmscConnection(asyncio.Protocol):
         if self.late >= server.window:
             self._refuse(pdu, server.window_status)
             return
-        body, part = message_parts(pdu)
+        body, part = parse_part(pdu.short_message, pdu.esm_class, pdu.tlvs)
         now = self._loop.time()
         ctx = SubmitContext(pdu, self.system_id, pdu.destination_addr, body, part, now)
         decision = server.behaviour.on_submit(ctx)
@@ -306,7 +293,7 @@ class SmscConnection(asyncio.Protocol):
         """Each SME destination is decided like a submit_sm; all share one message id (and its receipts)."""
         server = self.server
         now = self._loop.time()
-        body, part = message_parts(pdu)  # type: ignore[arg-type]
+        body, part = parse_part(pdu.short_message, pdu.esm_class, pdu.tlvs)
         number = server.ids.next_number()
         resp_id = server.ids.resp(number)
         unsuccess: list[UnsuccessSme] = []
@@ -364,13 +351,15 @@ class SmscConnection(asyncio.Protocol):
 
 
 class CarrierServer:
-    """A simulated carrier: SMPP listener, optional admin HTTP, behaviour, message table, receipt scheduler."""
+    """A simulated carrier: SMPP listener, behaviour, message table, receipt scheduler.
 
-    def __init__(self, profile: CarrierProfile, behaviour: Behaviour | None = None) -> None:
+    Its admin HTTP (profile.admin_port) is not its business: `carriers.group` starts one beside it."""
+
+    def __init__(self, profile: CarrierProfile, behaviour: Behaviour) -> None:
         self.profile = profile
         self.name = profile.name
         self.smsc_id = profile.name[:15]
-        self.behaviour = behaviour if behaviour is not None else load_behaviour(profile)
+        self.behaviour = behaviour
         self.accounts = {account.system_id: account.password for account in profile.accounts}
         self.counters = CarrierCounters()
         self.ids = MessageIdMaker(profile.seed, profile.message_ids.resp, profile.message_ids.receipt)
@@ -388,10 +377,8 @@ class CarrierServer:
         self._wall_offset = 0.0
         self._server: asyncio.Server | None = None
         self._tick: asyncio.TimerHandle | None = None
-        self._admin: Any = None
         self.host = profile.host
         self.port = 0
-        self.admin_port: int | None = None
 
     # ---- life cycle ----
 
@@ -403,12 +390,8 @@ class CarrierServer:
             lambda: SmscConnection(self), self.profile.host, self.profile.port, backlog=1024
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        if self.profile.admin_port is not None:
-            from carriers.admin import start_admin
-
-            self._admin, self.admin_port = await start_admin(self, self.profile.host, self.profile.admin_port)
         self._tick = self.loop.call_later(1.0, self._every_second)
-        _log.info("carrier.listening", carrier=self.name, host=self.host, port=self.port, admin_port=self.admin_port)
+        _log.info("carrier.listening", carrier=self.name, host=self.host, port=self.port)
         return self
 
     async def close(self) -> None:
@@ -422,9 +405,6 @@ class CarrierServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        if self._admin is not None:
-            await self._admin.cleanup()
-            self._admin = None
         if self.timers is not None:
             self.timers.close()
         _log.info("carrier.stopped", carrier=self.name)
@@ -508,21 +488,3 @@ class CarrierServer:
                 connection.probe()
         self._tick = self.loop.call_later(1.0, self._every_second)
 
-
-async def start_carrier(
-    profile: CarrierProfile,
-    host: str | None = None,
-    port: int | None = None,
-    admin_port: int | None = -1,
-    behaviour: Behaviour | None = None,
-) -> CarrierServer:
-    """Start one simulated carrier on the running loop. port=0 / admin_port=0 pick ephemeral ports
-    (read them back from `.port` / `.admin_port`); admin_port=None runs no admin server."""
-    from carriers.config import with_ports
-
-    profile = with_ports(profile, port, admin_port)
-    if host is not None:
-        import msgspec
-
-        profile = msgspec.structs.replace(profile, host=host)
-    return await CarrierServer(profile, behaviour).start()

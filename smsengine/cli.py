@@ -28,7 +28,7 @@ def _tune_runtime() -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from smsengine import logs
-    from smsengine.engine.daemon import serve
+    from smsengine.server import serve
 
     try:
         config = load(args.config)

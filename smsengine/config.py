@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from smsengine.domain.accounts import Balance, UtcOffsetMinutes
+from smsengine.domain.templates import TemplateId
 from smsengine.smpp.message_id import CarrierIdFormats
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "engine.toml"
@@ -96,7 +98,7 @@ class SignatureSeed(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TemplateSeed(msgspec.Struct, forbid_unknown_fields=True):
-    id: int
+    id: TemplateId
     text: str
     type: Literal["regular", "marketing"] = "regular"
     region: Literal["mainland", "international"] = "mainland"
@@ -121,8 +123,8 @@ class AccountConfig(msgspec.Struct, forbid_unknown_fields=True):
     key: str
     type: Literal["individual", "organisation"] = "organisation"
     raw_content: bool = False
-    balance: int = 0
-    utc_offset_minutes: int = 480
+    balance: Balance = 0
+    utc_offset_minutes: UtcOffsetMinutes = 480
     receipt_url: str = ""
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     signatures: list[SignatureSeed] = []

@@ -12,6 +12,7 @@ from yarl import URL
 
 from smsengine.api import schemas as s
 from smsengine.api.openapi import openapi_document
+from smsengine.config import AccountConfig
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import normalise
 from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
@@ -23,6 +24,7 @@ from smsengine.domain.templates import (
     new_template,
     reject_template,
 )
+from smsengine.engine.store import StoreError
 
 if TYPE_CHECKING:
     from smsengine.engine.daemon import Engine
@@ -69,6 +71,9 @@ async def catalogue_errors(request: web.Request, handler):
         return await handler(request)
     except SmsError as exc:
         return error_response(exc)
+    except StoreError:
+        # logged by the store; the caller learns only that nothing was changed
+        return error_response(SmsError(ErrorCode.INTERNAL, "store unavailable"))
 
 
 def check_callback_url(url: str) -> None:
@@ -87,23 +92,26 @@ def engine_of(request: web.Request) -> Engine:
     return request.app[ENGINE]  # type: ignore[return-value]
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time; as bytes, because compare_digest refuses non-ASCII str (a 500, not a 401)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def is_operator(request: web.Request) -> bool:
+    """The request carries the operator's X-Admin-Token (never true when none is configured)."""
     token = engine_of(request).config.http.admin_token
-    return bool(token) and hmac.compare_digest(token, request.headers.get("X-Admin-Token", ""))
+    return bool(token) and same_secret(token, request.headers.get("X-Admin-Token", ""))
 
 
 def require_admin(request: web.Request) -> None:
-    token = engine_of(request).config.http.admin_token
-    given = request.headers.get("X-Admin-Token", "")
-    if not token or not hmac.compare_digest(token, given):
+    if not is_operator(request):
         raise SmsError(ErrorCode.NO_PERMISSION, "operator token required (X-Admin-Token)")
 
 
 def require_account(request: web.Request, app_id: str | None = None) -> str:
     """Account-scoped calls carry X-App-Id and X-App-Key; the operator token works for any app."""
     engine = engine_of(request)
-    token = engine.config.http.admin_token
-    if token and hmac.compare_digest(token, request.headers.get("X-Admin-Token", "")):
+    if is_operator(request):
         if app_id is None:
             app_id = request.headers.get("X-App-Id") or request.query.get("app_id")
         if not app_id:
@@ -112,15 +120,15 @@ def require_account(request: web.Request, app_id: str | None = None) -> str:
         return app_id
     given_id = request.headers.get("X-App-Id", "")
     account = engine.accounts.accounts.get(given_id)
-    if account is None or not hmac.compare_digest(account.key, request.headers.get("X-App-Key", "")):
+    if account is None or not same_secret(account.key, request.headers.get("X-App-Key", "")):
         raise SmsError(ErrorCode.SIG_INVALID, "X-App-Id / X-App-Key do not match an account")
     if app_id is not None and app_id != given_id:
         raise SmsError(ErrorCode.NO_PERMISSION, "another account's resource")
     return given_id
 
 
-# SQLite refuses larger Python ints with OverflowError, which would surface as a 500
-_SQLITE_INT_MAX = 2**63 - 1
+# ids and cursors are stored as signed 64-bit integers: a larger one is refused here, not by the store
+_STORED_INT_MAX = 2**63 - 1
 
 
 def _query_int(request: web.Request, name: str, default: int) -> int:
@@ -128,7 +136,7 @@ def _query_int(request: web.Request, name: str, default: int) -> int:
         value = int(request.query.get(name) or default)
     except ValueError:
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name} is an integer") from None
-    if abs(value) > _SQLITE_INT_MAX:
+    if abs(value) > _STORED_INT_MAX:
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name} out of range")
     return value
 
@@ -139,7 +147,6 @@ async def send(request: web.Request) -> web.Response:
     if engine.draining:
         raise SmsError(ErrorCode.INTERNAL, "shutting down, not accepting")
     req = await decode_body(request, s.SendRequest)
-    engine.metrics.requests += 1
     response = await engine.intake.send(req, request.remote or "")
     return respond(response)
 
@@ -150,25 +157,14 @@ async def get_message(request: web.Request) -> web.Response:
         mid = int(request.match_info["message_id"])
     except ValueError:
         raise SmsError(ErrorCode.NOT_FOUND, "message ids are decimal integers") from None
-    if abs(mid) > _SQLITE_INT_MAX:
+    if abs(mid) > _STORED_INT_MAX:
         raise SmsError(ErrorCode.NOT_FOUND, "message id out of range")
     caller = None if is_operator(request) else require_account(request)
-    row = await engine.store.fetchone(
-        "SELECT id, app_id, phone, status, code, remark, content, type, chars, segments, carrier, context,"
-        " created_at, scheduled_at, submitted_at, final_at FROM messages WHERE id=?", (mid,)
-    )
+    message = await engine.store.message_view(mid)
     # another account's message answers like a missing one: ids must not reveal other traffic
-    if row is None or (caller is not None and row[1] != caller):
+    if message is None or (caller is not None and message.app_id != caller):
         raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
-    view = s.MessageView(str(row[0]), *row[1:])
-    if view.status == "accepted":
-        # in flight: the segments a carrier accepted say whether and when it was submitted
-        seg = await engine.store.fetchone(
-            "SELECT MIN(submitted_at), MIN(carrier) FROM segments WHERE message_id=?", (mid,)
-        )
-        if seg and seg[0] is not None:
-            view.status, view.submitted_at, view.carrier = "submitted", seg[0], seg[1]
-    return respond(view)
+    return respond(message)
 
 
 async def receipts(request: web.Request) -> web.Response:
@@ -185,12 +181,8 @@ async def replies(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
     since = _query_int(request, "since", 0)
-    rows = await engine.store.fetchall(
-        "SELECT id, phone, text, carrier, received_at FROM replies WHERE app_id=? AND id>? ORDER BY id LIMIT 500",
-        (app_id, since),
-    )
-    items = [{"cursor": r[0], "phone": r[1], "text": r[2], "carrier": r[3], "received_at": r[4]} for r in rows]
-    return respond({"code": 0, "message": "OK", "replies": items, "next_cursor": rows[-1][0] if rows else since})
+    items = await engine.store.replies_since(app_id, since, 500)
+    return respond(s.ReplyPage(0, "OK", items, items[-1].cursor if items else since))
 
 
 # -- accounts ------------------------------------------------------------------------------------------
@@ -200,18 +192,16 @@ def _account_view(engine: Engine, app_id: str, balance: int) -> s.AccountView:
 
 
 async def _stored_balance(engine: Engine, app_id: str) -> int:
-    await engine.store.flush()
-    row = await engine.store.fetchone("SELECT balance FROM accounts WHERE app_id=?", (app_id,))
-    return int(row[0]) if row else 0
+    return await engine.store.balance_of(app_id) or 0
 
 
 async def create_account(request: web.Request) -> web.Response:
     require_admin(request)
     engine = engine_of(request)
     body = await decode_body(request, s.AccountCreate)
-    if body.app_id in engine.accounts.accounts:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"account {body.app_id} exists")
-    await engine.create_account(body)
+    check_callback_url(body.receipt_url)
+    account = await engine.accounts.create_account(msgspec.convert(msgspec.to_builtins(body), AccountConfig))
+    engine.limiter.set_policy(account.app_id, account.policy)
     return respond(_account_view(engine, body.app_id, body.balance), 201)
 
 
@@ -227,18 +217,13 @@ async def patch_account(request: web.Request) -> web.Response:
     body = await decode_body(request, s.AccountPatch)
     if body.state is not None or body.add_balance is not None:
         require_admin(request)
-    account = engine.accounts.get(app_id)
     if body.receipt_url is not None:
         check_callback_url(body.receipt_url)
-        account.receipt_url = body.receipt_url
-        engine.store.execute_later("UPDATE accounts SET receipt_url=? WHERE app_id=?", (body.receipt_url, app_id))
+        await engine.accounts.set_receipt_url(app_id, body.receipt_url)
     if body.state is not None:
-        account.state = body.state
-        engine.store.execute_later("UPDATE accounts SET state=? WHERE app_id=?", (body.state, app_id))
+        await engine.accounts.set_state(app_id, body.state)
     if body.add_balance is not None:
-        account.available += body.add_balance
-        engine.store.execute_later("UPDATE accounts SET balance=balance+? WHERE app_id=?", (body.add_balance, app_id))
-    await engine.store.flush()
+        await engine.accounts.add_balance(app_id, body.add_balance)
     engine.callbacks.wake.set()
     return respond(_account_view(engine, app_id, await _stored_balance(engine, app_id)))
 
@@ -258,10 +243,7 @@ async def create_signature(request: web.Request) -> web.Response:
     app_id = require_account(request, body.app_id)
     account = engine.accounts.get(app_id)
     check_signature_quota(len(account.signatures))
-    if body.name in account.signatures:
-        raise SmsError(ErrorCode.SIGNATURE_INVALID, f"signature {body.name!r} exists")
-    sig = new_signature(0, app_id, body.name)
-    sig = await engine.save_signature(sig, new=True)
+    sig = await engine.accounts.add_signature(new_signature(0, app_id, body.name))
     return respond(_sig_view(sig), 201)
 
 
@@ -277,9 +259,9 @@ async def review_signature(request: web.Request) -> web.Response:
     sid = int(request.match_info["id"])
     approve = request.match_info["decision"] == "approve"
     body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
-    sig = engine.find_signature(sid)
+    sig = engine.accounts.find_signature(sid)
     sig = approve_signature(sig) if approve else reject_signature(sig, body.remark)
-    return respond(_sig_view(await engine.save_signature(sig, new=False)))
+    return respond(_sig_view(await engine.accounts.save_signature_review(sig)))
 
 
 async def create_template(request: web.Request) -> web.Response:
@@ -289,7 +271,7 @@ async def create_template(request: web.Request) -> web.Response:
     account = engine.accounts.get(app_id)
     check_template_quota(len(account.templates))
     tpl = new_template(0, app_id, body.text, MessageType(body.type), TemplateRegion(body.region))
-    tpl = await engine.save_template(tpl, new=True)
+    tpl = await engine.accounts.add_template(tpl)
     return respond(_tpl_view(tpl), 201)
 
 
@@ -305,9 +287,9 @@ async def review_template(request: web.Request) -> web.Response:
     tid = int(request.match_info["id"])
     approve = request.match_info["decision"] == "approve"
     body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
-    tpl = engine.find_template(tid)
+    tpl = engine.accounts.find_template(tid)
     tpl = approve_template(tpl) if approve else reject_template(tpl, body.remark)
-    return respond(_tpl_view(await engine.save_template(tpl, new=False)))
+    return respond(_tpl_view(await engine.accounts.save_template_review(tpl)))
 
 
 # -- unsubscribe list -------------------------------------------------------------------------------
@@ -354,12 +336,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     engine = engine_of(request)
-    carriers = {name: link.up for name, link in engine.dispatcher.links.items()}
-    store_ok = engine.store.failure is None
-    try:
-        await engine.store.execute_now("UPDATE accounts SET app_id=app_id WHERE 0")
-    except Exception:
-        store_ok = False
+    carriers = {name: link.up for name, link in engine.pools.items()}
+    # from the writer's own state: a probe must not cost a write (nor queue one behind a stuck disk)
+    store_ok = engine.store.writable
     healthy = store_ok and any(carriers.values())
     return respond(
         {"healthy": healthy, "store_writable": store_ok, "carriers": carriers, "time": time.time()},

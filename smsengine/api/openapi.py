@@ -25,7 +25,7 @@ _ADMIN = [{"admin": []}]
 @cache
 def openapi_document() -> dict:
     types = [
-        s.SendRequest, s.SendResponse, s.ErrorResponse, s.MessageView, s.ReceiptPage, s.AccountCreate,
+        s.SendRequest, s.SendResponse, s.ErrorResponse, s.MessageView, s.ReceiptPage, s.ReplyPage, s.AccountCreate,
         s.AccountPatch, s.AccountView, s.SignatureCreate, s.SignatureView, s.TemplateCreate, s.TemplateView,
         s.ReviewDecision, s.UnsubscribeChange,
     ]
@@ -54,8 +54,8 @@ def openapi_document() -> dict:
             "/v1/sms/send": {"post": op("Send one message to up to 200 numbers", "SendResponse", "SendRequest", [])},
             "/v1/messages/{message_id}": {"get": op("A message's status", "MessageView", security=_ACCOUNT_AUTH)},
             "/v1/receipts": {"get": op("Status reports after a cursor", "ReceiptPage", security=_ACCOUNT_AUTH)},
-            "/v1/replies": {"get": op("Replies (MO) after a cursor", None, security=_ACCOUNT_AUTH)},
-            "/v1/accounts": {"post": op("Create an account", "AccountView", "AccountConfig", _ADMIN, "201")},
+            "/v1/replies": {"get": op("Replies (MO) after a cursor", "ReplyPage", security=_ACCOUNT_AUTH)},
+            "/v1/accounts": {"post": op("Create an account", "AccountView", "AccountCreate", _ADMIN, "201")},
             "/v1/accounts/{app_id}": {
                 "get": op("An account", "AccountView", security=_ACCOUNT_AUTH),
                 "patch": op("Set receipt_url (account) or state/balance (operator)", "AccountView",

@@ -6,44 +6,15 @@ from typing import Literal
 
 import msgspec
 
-from smsengine.config import AccountConfig
-from smsengine.engine.records import ReceiptView
+from smsengine.domain.accounts import Balance, BalanceChange, UtcOffsetMinutes
+from smsengine.domain.templates import TemplateId
+from smsengine.engine import records, requests
 
 
-class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
-    random: int
-    time: int
-    phone_numbers: list[str]
-    # optional in the schema so that a missing sig is SIG_MISSING (1003), not REQUEST_MALFORMED
-    sig: str = ""
-    type: Literal["regular", "marketing"] = "regular"
-    template_id: int | None = None
-    params: list[str | int] = []
-    content: str | None = None
-    sign: str | None = None
-    # echoed back in receipts (the caller's own correlation data)
-    context: str = ""
-    # unix seconds; in the future means "send then"
-    schedule_at: float | None = None
-
-
-class SendResult(msgspec.Struct):
-    phone: str
-    code: int
-    message: str
-    message_id: str = ""
-    chars: int = 0
-    segments: int = 0
-    fee: int = 0
-
-
-class SendResponse(msgspec.Struct):
-    code: int
-    message: str
-    results: list[SendResult] = []
-    duplicates: int = 0
-    duplicate_numbers: list[str] = []
+# the send request and its results are the intake's own contract, served as is
+SendRequest = requests.SendRequest
+SendResult = requests.SendResult
+SendResponse = requests.SendResponse
 
 
 class ErrorResponse(msgspec.Struct):
@@ -51,27 +22,10 @@ class ErrorResponse(msgspec.Struct):
     message: str
 
 
-class MessageView(msgspec.Struct):
-    message_id: str
-    app_id: str
-    phone: str
-    status: str
-    code: int
-    remark: str
-    content: str
-    type: str
-    chars: int
-    segments: int
-    carrier: str
-    context: str
-    created_at: float
-    scheduled_at: float | None
-    submitted_at: float | None
-    final_at: float | None
-
-
-# a status report as pulled and pushed: the store's own record of it
-ReceiptItem = ReceiptView
+# a message, a status report and a reply as the API shows them: the store's own views of them
+MessageView = records.MessageView
+ReceiptItem = records.ReceiptView
+ReplyItem = records.ReplyView
 
 
 class ReceiptPage(msgspec.Struct):
@@ -81,15 +35,57 @@ class ReceiptPage(msgspec.Struct):
     next_cursor: int
 
 
-# An account created by the operator is described exactly as one in the config file: key, type,
-# balance, limits, and optionally signatures and templates seeded as already reviewed.
-AccountCreate = AccountConfig
+class ReplyPage(msgspec.Struct):
+    code: int
+    message: str
+    replies: list[ReplyItem]
+    next_cursor: int
+
+
+# An account created by the operator is described as one in the config file is: key, type,
+# balance, limits, and optionally signatures and templates seeded as already reviewed. These are
+# the API's own structs (the config may change without changing the API); the handler converts.
+class AccountLimits(msgspec.Struct, forbid_unknown_fields=True):
+    same_content_max: int = 1
+    same_content_window_s: float = 30.0
+    daily_max: int = 10
+    hourly_max: int | None = None
+    international_daily_max: int = 1000
+    alarm_threshold: int | None = None
+    alarm_url: str = ""
+    allow_list: list[str] = []
+
+
+class SeededSignature(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    status: Literal["pending", "approved", "rejected"] = "approved"
+
+
+class SeededTemplate(msgspec.Struct, forbid_unknown_fields=True):
+    id: TemplateId
+    text: str
+    type: Literal["regular", "marketing"] = "regular"
+    region: Literal["mainland", "international"] = "mainland"
+    status: Literal["pending", "approved", "rejected"] = "approved"
+
+
+class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
+    app_id: str
+    key: str
+    type: Literal["individual", "organisation"] = "organisation"
+    raw_content: bool = False
+    balance: Balance = 0
+    utc_offset_minutes: UtcOffsetMinutes = 480
+    receipt_url: str = ""
+    limits: AccountLimits = msgspec.field(default_factory=AccountLimits)
+    signatures: list[SeededSignature] = []
+    templates: list[SeededTemplate] = []
 
 
 class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
     receipt_url: str | None = None
     state: Literal["active", "suspended"] | None = None
-    add_balance: int | None = None
+    add_balance: BalanceChange | None = None
 
 
 class AccountView(msgspec.Struct):

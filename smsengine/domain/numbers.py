@@ -19,7 +19,10 @@ _RAW = re.compile(r"\+?[0-9]{2,20}")
 _SLOW_CACHE_SIZE = 1 << 16
 
 
-class Region(enum.Enum):
+class Region(enum.StrEnum):
+    """Where a number is: mainland China (+86) or anywhere else; templates, signatures and
+    segmentation all follow it."""
+
     MAINLAND = "mainland"
     INTERNATIONAL = "international"
 

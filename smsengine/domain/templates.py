@@ -6,11 +6,13 @@ import enum
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Annotated
 
 import msgspec
 
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
+from smsengine.domain.numbers import Region
 from smsengine.domain.review import ReviewStatus, decide, ensure_editable
 
 DEFAULT_MAX_TEMPLATE_LENGTH = 500
@@ -18,6 +20,8 @@ DEFAULT_MAX_PARAM_LENGTH = 12
 DEFAULT_TEMPLATE_CAP = 200
 
 TemplateStatus = ReviewStatus
+# template ids are stored as signed 64-bit integers
+TemplateId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
 class MessageType(enum.StrEnum):
@@ -25,9 +29,9 @@ class MessageType(enum.StrEnum):
     MARKETING = "marketing"
 
 
-class TemplateRegion(enum.StrEnum):
-    MAINLAND = "mainland"  # +86 destinations only
-    INTERNATIONAL = "international"  # every destination except +86
+# A template is for mainland (+86) destinations or for every other one: the one region rule
+# lives in domain.numbers. (TemplateRegion is kept as the name templates have always used.)
+TemplateRegion = Region
 
 
 class CompiledTemplate(msgspec.Struct, frozen=True):

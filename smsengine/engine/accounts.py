@@ -3,19 +3,21 @@ loaded from the store at start and written back through it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import msgspec
 import structlog
 
 from smsengine.config import AccountConfig
-from smsengine.domain.accounts import AccountType
+from smsengine.domain.accounts import BALANCE_MAX, AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.limits import LimitPolicy
 from smsengine.domain.numbers import normalise
 from smsengine.domain.review import ReviewStatus
 from smsengine.domain.signatures import Signature
 from smsengine.domain.templates import MessageType, Template, TemplateRegion, parse_template
-from smsengine.engine.store import Store
+from smsengine.engine.store import AccountRow, Store, TemplateRow
 
 log = structlog.get_logger("smsengine.accounts")
 
@@ -59,12 +61,16 @@ def policy_from(cfg: AccountConfig, default_region: str) -> LimitPolicy:
     )
 
 
-def template_from_row(row) -> Template:
-    tid, app_id, text, type_, region, status, remark = row
+def template_from_row(row: TemplateRow) -> Template:
     return Template(
-        id=tid, account=app_id, text=text, type=MessageType(type_), region=TemplateRegion(region),
-        compiled=parse_template(text), status=ReviewStatus(status), remark=remark,
+        id=row.id, account=row.app_id, text=row.text, type=row.type, region=row.region,
+        compiled=parse_template(row.text), status=row.status, remark=row.remark,
     )
+
+
+def row_from_config(cfg: AccountConfig) -> AccountRow:
+    return AccountRow(cfg.app_id, cfg.key, AccountType(cfg.type), cfg.raw_content, cfg.balance, "active",
+                      cfg.utc_offset_minutes, cfg.receipt_url)
 
 
 class AccountRegistry:
@@ -73,6 +79,10 @@ class AccountRegistry:
         self.default_region = default_region
         self.accounts: dict[str, Account] = {}
         self.policies: dict[str, LimitPolicy] = {}
+        self._alarm_urls: dict[str, str] = {}
+        # accounts are created one at a time: the exists check and the seeding of a new one (its
+        # template ids are checked against other accounts') must not interleave with another's
+        self._creating = asyncio.Lock()
 
     def get(self, app_id: str) -> Account:
         account = self.accounts.get(app_id)
@@ -80,92 +90,143 @@ class AccountRegistry:
             raise SmsError(ErrorCode.APP_NOT_FOUND, app_id)
         return account
 
+    def alarm_url(self, app_id: str) -> str:
+        """Where the account's daily-threshold alarm is POSTed ("" = only the log and the metric)."""
+        return self._alarm_urls.get(app_id, "")
+
+    # -- start --------------------------------------------------------------------------------------
     async def seed(self, seeds: list[AccountConfig]) -> None:
         """Create configured accounts that do not exist yet; existing ones keep their stored
         balance and state, but key, type and limits follow the config."""
         now = time.time()
         for cfg in seeds:
-            row = await self.store.fetchone("SELECT app_id FROM accounts WHERE app_id=?", (cfg.app_id,))
-            if row is None:
-                await self.store.execute_now(
-                    "INSERT INTO accounts (app_id, key, type, raw_content, balance, utc_offset_minutes,"
-                    " receipt_url, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (cfg.app_id, cfg.key, cfg.type, int(cfg.raw_content), cfg.balance,
-                     cfg.utc_offset_minutes, cfg.receipt_url, now),
-                )
-            else:
-                await self.store.execute_now(
-                    "UPDATE accounts SET key=?, type=?, raw_content=?, utc_offset_minutes=? WHERE app_id=?",
-                    (cfg.key, cfg.type, int(cfg.raw_content), cfg.utc_offset_minutes, cfg.app_id),
-                )
-                if cfg.receipt_url:
-                    await self.store.execute_now(
-                        "UPDATE accounts SET receipt_url=? WHERE app_id=? AND receipt_url=''",
-                        (cfg.receipt_url, cfg.app_id),
-                    )
+            row = row_from_config(cfg)
+            if not await self.store.insert_account(row, now):
+                await self.store.update_account_seed(row)
             for sig in cfg.signatures:
-                await self.store.execute_now(
-                    "INSERT OR IGNORE INTO signatures (app_id, name, status, created_at) VALUES (?,?,?,?)",
-                    (cfg.app_id, sig.name, sig.status, now),
-                )
+                await self.store.insert_signature(cfg.app_id, sig.name, ReviewStatus(sig.status), now)
             for tpl in cfg.templates:
                 parse_template(tpl.text)  # a bad seeded template fails the start, not a send
-                owner = await self.store.fetchone("SELECT app_id FROM templates WHERE id=?", (tpl.id,))
-                if owner is not None and owner[0] != cfg.app_id:
+                owner = await self.store.template_owner(tpl.id)
+                if owner is not None and owner != cfg.app_id:
                     raise SmsError(ErrorCode.TEMPLATE_INVALID,
-                                   f"template id {tpl.id} of account {cfg.app_id} belongs to {owner[0]}")
-                await self.store.execute_now(
-                    "INSERT OR IGNORE INTO templates (id, app_id, text, type, region, status, created_at)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (tpl.id, cfg.app_id, tpl.text, tpl.type, tpl.region, tpl.status, now),
-                )
+                                   f"template id {tpl.id} of account {cfg.app_id} belongs to {owner}")
+                await self.store.insert_template(cfg.app_id, tpl.text, MessageType(tpl.type),
+                                                 TemplateRegion(tpl.region), ReviewStatus(tpl.status), now,
+                                                 template_id=tpl.id)
             self.policies[cfg.app_id] = policy_from(cfg, self.default_region)
+            self._alarm_urls[cfg.app_id] = cfg.limits.alarm_url
 
     async def load(self, only: str | None = None) -> None:
         """Build the in-memory accounts from the store (all of them, or just `only`)."""
-        where, params = (" WHERE app_id=?", (only,)) if only else ("", ())
-        rows = await self.store.fetchall(
-            "SELECT app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url FROM accounts"
-            + where, params
-        )
-        for app_id, key, type_, raw, balance, state, offset, url in rows:
-            policy = self.policies.get(app_id) or LimitPolicy(utc_offset_minutes=offset)
-            self.accounts[app_id] = Account(app_id, key, AccountType(type_), bool(raw), balance, state,
-                                            offset, url, policy)
-        for sid, app_id, name, status, remark in await self.store.fetchall(
-            "SELECT id, app_id, name, status, remark FROM signatures" + where, params
-        ):
-            if app_id in self.accounts:
-                self.accounts[app_id].signatures[name] = Signature(
-                    id=sid, account=app_id, name=name, status=ReviewStatus(status), remark=remark
+        rows = await self.store.account_rows(only)
+        for r in rows:
+            policy = self.policies.get(r.app_id) or LimitPolicy(utc_offset_minutes=r.utc_offset_minutes)
+            self.accounts[r.app_id] = Account(r.app_id, r.key, r.type, r.raw_content, r.balance, r.state,
+                                              r.utc_offset_minutes, r.receipt_url, policy)
+        for sig in await self.store.signature_rows(only):
+            if sig.app_id in self.accounts:
+                self.accounts[sig.app_id].signatures[sig.name] = Signature(
+                    id=sig.id, account=sig.app_id, name=sig.name, status=sig.status, remark=sig.remark
                 )
-        for row in await self.store.fetchall(
-            "SELECT id, app_id, text, type, region, status, remark FROM templates" + where, params
-        ):
-            if row[1] in self.accounts:
-                self.accounts[row[1]].templates[row[0]] = template_from_row(row)
-        for app_id, phone in await self.store.fetchall("SELECT app_id, phone FROM unsubscribes" + where, params):
-            if app_id in self.accounts:
-                self.accounts[app_id].unsubscribed.add(phone)
+        for tpl in await self.store.template_rows(only):
+            if tpl.app_id in self.accounts:
+                self.accounts[tpl.app_id].templates[tpl.id] = template_from_row(tpl)
+        for unsubscribed in await self.store.unsubscribe_rows(only):
+            if unsubscribed.app_id in self.accounts:
+                self.accounts[unsubscribed.app_id].unsubscribed.add(unsubscribed.phone)
         # segments of accepted-but-unsent messages are still reserved against the balance
-        for app_id, reserved in await self.store.fetchall(
-            "SELECT m.app_id, SUM(m.segments - (SELECT COUNT(*) FROM segments s WHERE s.message_id = m.id))"
-            " FROM messages m WHERE m.status IN ('accepted', 'submitted')"
-            + (" AND m.app_id=?" if only else "") + " GROUP BY m.app_id", params
-        ):
-            if app_id in self.accounts and reserved:
-                self.accounts[app_id].available -= int(reserved)
+        for app_id, reserved in (await self.store.reserved_segments_by_account(only)).items():
+            if app_id in self.accounts:
+                self.accounts[app_id].available -= reserved
         log.info("accounts.loaded", accounts=len(rows))
 
+    # -- management (operator and account API) --------------------------------------------------------
+    async def create_account(self, cfg: AccountConfig) -> Account:
+        """A new account described like a configured one (limits, reviewed signatures and
+        templates); REQUEST_MALFORMED if the app_id exists."""
+        async with self._creating:
+            if cfg.app_id in self.accounts:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, f"account {cfg.app_id} exists")
+            await self.seed([cfg])
+            await self.load(only=cfg.app_id)
+        return self.accounts[cfg.app_id]
+
+    async def set_receipt_url(self, app_id: str, url: str) -> None:
+        await self.store.set_receipt_url(app_id, url)
+        self.get(app_id).receipt_url = url
+
+    async def set_state(self, app_id: str, state: str) -> None:
+        await self.store.set_state(app_id, state)
+        self.get(app_id).state = state
+
+    async def add_balance(self, app_id: str, segments: int) -> None:
+        """Top up (negative: take back); the stored balance must stay within BALANCE_MAX."""
+        account = self.get(app_id)
+        stored = await self.store.balance_of(app_id) or 0
+        if abs(stored + segments) > BALANCE_MAX:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, f"the balance would leave ±{BALANCE_MAX}")
+        await self.store.add_balance(app_id, segments)
+        account.available += segments
+
+    def refund(self, app_id: str, segments: int) -> None:
+        """Segments reserved at accept and never charged (the message failed before they were
+        submitted) go back to what the account may spend; the stored balance never lost them."""
+        account = self.accounts.get(app_id)
+        if account is not None and segments > 0:
+            account.available += segments
+
+    def find_signature(self, sid: int) -> Signature:
+        for account in self.accounts.values():
+            for sig in account.signatures.values():
+                if sig.id == sid:
+                    return sig
+        raise SmsError(ErrorCode.NOT_FOUND, f"no signature {sid}")
+
+    def find_template(self, tid: int) -> Template:
+        for account in self.accounts.values():
+            if tid in account.templates:
+                return account.templates[tid]
+        raise SmsError(ErrorCode.NOT_FOUND, f"no template {tid}")
+
+    async def add_signature(self, sig: Signature) -> Signature:
+        """Store a new signature (its id is ignored); SIGNATURE_INVALID if the name is taken."""
+        account = self.get(sig.account)
+        sid = await self.store.insert_signature(sig.account, sig.name, sig.status, time.time())
+        if sid is None:
+            raise SmsError(ErrorCode.SIGNATURE_INVALID, f"signature {sig.name!r} exists")
+        sig = msgspec.structs.replace(sig, id=sid)
+        account.signatures[sig.name] = sig
+        return sig
+
+    async def save_signature_review(self, sig: Signature) -> Signature:
+        """Store a reviewer's decision (made by the domain's approve/reject)."""
+        await self.store.update_signature_review(sig.id, sig.status, sig.remark)
+        self.get(sig.account).signatures[sig.name] = sig
+        return sig
+
+    async def add_template(self, tpl: Template) -> Template:
+        """Store a new template under the next free id (its own id is ignored)."""
+        account = self.get(tpl.account)
+        tid = await self.store.insert_template(tpl.account, tpl.text, tpl.type, tpl.region, tpl.status, time.time())
+        assert tid is not None  # no id given, so none can be taken
+        tpl = msgspec.structs.replace(tpl, id=tid)
+        account.templates[tid] = tpl
+        return tpl
+
+    async def save_template_review(self, tpl: Template) -> Template:
+        """Store a reviewer's decision (made by the domain's approve/reject)."""
+        await self.store.update_template_review(tpl.id, tpl.status, tpl.remark)
+        self.get(tpl.account).templates[tpl.id] = tpl
+        return tpl
+
+    # -- unsubscribe lists: the in-memory set decides at once, the store follows with the next commit --
     def unsubscribe(self, app_id: str, phone: str) -> bool:
         account = self.accounts.get(app_id)
         if account is None or phone in account.unsubscribed:
             return False
         account.unsubscribed.add(phone)
-        self.store.execute_later(
-            "INSERT OR IGNORE INTO unsubscribes (app_id, phone, created_at) VALUES (?,?,?)",
-            (app_id, phone, time.time()),
-        )
+        self.store.add_unsubscribe(app_id, phone, time.time())
         return True
 
     def resubscribe(self, app_id: str, phone: str) -> bool:
@@ -173,5 +234,5 @@ class AccountRegistry:
         if phone not in account.unsubscribed:
             return False
         account.unsubscribed.discard(phone)
-        self.store.execute_later("DELETE FROM unsubscribes WHERE app_id=? AND phone=?", (app_id, phone))
+        self.store.remove_unsubscribe(app_id, phone)
         return True

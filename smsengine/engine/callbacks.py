@@ -67,10 +67,6 @@ class CallbackPusher:
             log.warning("callbacks.alarm_failed", url=url, attempt=attempt + 1, error=error)
             await asyncio.sleep(0.5 * 2**attempt)
 
-    async def _cursor(self, app_id: str) -> int:
-        row = await self.store.fetchone("SELECT pushed_cursor FROM accounts WHERE app_id=?", (app_id,))
-        return int(row[0]) if row else 0
-
     async def _run(self) -> None:
         while True:
             try:
@@ -102,7 +98,7 @@ class CallbackPusher:
         log.warning("callbacks.failed", app_id=app_id, attempt=n, retry_in=delay, error=repr(exc))
 
     async def _push(self, app_id: str, url: str) -> bool:
-        cursor = await self._cursor(app_id)
+        cursor = await self.store.pushed_cursor(app_id)
         receipts = await self.store.receipts_since(app_id, cursor, self.batch)
         if not receipts:
             return False
@@ -112,9 +108,7 @@ class CallbackPusher:
             if resp.status >= 300:
                 raise RuntimeError(f"HTTP {resp.status}")
         last = receipts[-1].cursor
-        await self.store.execute_now(
-            "UPDATE accounts SET pushed_cursor=? WHERE app_id=? AND pushed_cursor<?", (last, app_id, last)
-        )
+        await self.store.set_pushed_cursor(app_id, last)
         self._failures.pop(app_id, None)
         self._retry_at.pop(app_id, None)
         self.pushed += len(receipts)

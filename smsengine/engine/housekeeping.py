@@ -14,18 +14,17 @@ from smsengine.engine.lifecycle import cancel_tasks
 
 log = structlog.get_logger("smsengine.housekeeping")
 
-_PURGE_BATCH = 10_000
-
 
 class Housekeeping:
     def __init__(self, store: Store, limiter: RateLimiter, retention_days: int, *,
-                 sweep_every: float = 30.0, purge_every: float = 3600.0,
+                 sweep_every: float = 30.0, purge_every: float = 3600.0, purge_batch: int = 10_000,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.limiter = limiter
         self.retention_days = retention_days
         self.sweep_every = sweep_every
         self.purge_every = purge_every
+        self.purge_batch = purge_batch
         self.clock = clock
         self.purged = 0
         self._task: asyncio.Task | None = None
@@ -54,18 +53,8 @@ class Housekeeping:
         batches so no single transaction holds the writer for long."""
         horizon = now - self.retention_days * 86400
         total = 0
-        while True:
-            rows = await self.store.fetchall(
-                "SELECT id FROM messages WHERE cursor IS NOT NULL AND final_at < ? LIMIT ?", (horizon, _PURGE_BATCH)
-            )
-            if not rows:
-                break
-            ids = [(r[0],) for r in rows]
-            for sql in ("DELETE FROM segments WHERE message_id=?", "DELETE FROM messages WHERE id=?"):
-                for (mid,) in ids:
-                    self.store.execute_later(sql, (mid,))
-            await self.store.flush()
-            total += len(ids)
+        while purged := await self.store.purge_before(horizon, self.purge_batch):
+            total += purged
         if total:
             self.purged += total
             log.info("housekeeping.purged", messages=total, older_than_days=self.retention_days)

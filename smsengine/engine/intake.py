@@ -8,17 +8,18 @@ from collections.abc import Callable
 
 import structlog
 
-from smsengine.api.schemas import SendRequest, SendResponse, SendResult
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.auth import ReplayGuard, check_time, verify_sig
 from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
-from smsengine.domain.numbers import dedupe
+from smsengine.domain.numbers import Region, dedupe, region_of
 from smsengine.domain.signatures import check_signature_use
-from smsengine.domain.templates import MessageType, TemplateRegion, check_template_use, render
-from smsengine.domain.text import Scheme, compose, segment
+from smsengine.domain.templates import MessageType, check_template_use, render
+from smsengine.domain.text import Scheme, Segmentation, compose, segment
 from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.records import MessageRecord
+from smsengine.engine.requests import SendRequest, SendResponse, SendResult
+from smsengine.engine.stats import IntakeStats
 from smsengine.engine.store import Store
 
 log = structlog.get_logger("smsengine.intake")
@@ -26,6 +27,11 @@ log = structlog.get_logger("smsengine.intake")
 MAX_NUMBERS = 200
 MAX_SCHEDULE_AHEAD = 30 * 86400.0
 _OK_MESSAGE = MESSAGES[ErrorCode.OK]
+_SCHEME = {Region.MAINLAND: Scheme.DOMESTIC, Region.INTERNATIONAL: Scheme.GSM}
+
+# accepted messages that share one text, segmented once; `done` (recovery only): segments a
+# carrier already accepted, by message id
+Dispatch = Callable[[list[MessageRecord], Segmentation, "dict[int, dict[int, tuple[str, str]]] | None"], None]
 
 
 class MessageIds:
@@ -49,7 +55,7 @@ class Intake:
         store: Store,
         limiter: RateLimiter,
         ids: MessageIds,
-        dispatch: Callable[[list[MessageRecord]], None],
+        dispatch: Dispatch,
         *,
         default_region: str = "CN",
         max_chars: int = 500,
@@ -68,7 +74,7 @@ class Intake:
         self.replays = ReplayGuard(max_time_skew)
         self.source_limit = source_limit
         self.clock = clock
-        self.rejections: dict[int, int] = {}
+        self.stats = IntakeStats()
 
     def _authenticate(self, req: SendRequest, now: float) -> Account:
         account = self.accounts.get(req.app_id)
@@ -81,7 +87,7 @@ class Intake:
             raise SmsError(ErrorCode.APP_DISABLED)
         return account
 
-    def _body(self, req: SendRequest, account: Account, region: TemplateRegion) -> tuple[str, int | None]:
+    def _body(self, req: SendRequest, account: Account, region: Region) -> tuple[str, int | None]:
         request_type = MessageType(req.type)
         if req.template_id is not None:
             if req.content is not None:
@@ -102,6 +108,7 @@ class Intake:
     async def send(self, req: SendRequest, source: str = "") -> SendResponse:
         """Request-level failures raise SmsError; per-recipient ones are results."""
         now = self.clock()
+        self.stats.requests += 1
         account = self._authenticate(req, now)
         given = req.phone_numbers
         if not given:
@@ -117,16 +124,15 @@ class Intake:
                 raise SmsError(code)
         recipients = dedupe(given, self.default_region)
         numbers = recipients.numbers
-        mainland = [n.startswith("+86") for n in numbers]
-        if numbers and any(mainland) and not all(mainland):
+        regions = {region_of(n) for n in numbers}
+        if len(regions) > 1:
             raise SmsError(ErrorCode.MIXED_REGIONS)
         results: list[SendResult] = [
             SendResult(phone=raw, code=ErrorCode.NUMBER_INVALID, message=MESSAGES[ErrorCode.NUMBER_INVALID])
             for raw in recipients.invalid
         ]
         if numbers:
-            region = TemplateRegion.MAINLAND if mainland[0] else TemplateRegion.INTERNATIONAL
-            results.extend(await self._accept(req, account, numbers, recipients.raw_of, region, now))
+            results.extend(await self._accept(req, account, numbers, recipients.raw_of, regions.pop(), now))
         # one result per distinct entry, in the order the caller gave them
         by_raw = {r.phone: r for r in results}
         ordered = []
@@ -143,13 +149,13 @@ class Intake:
         )
 
     async def _accept(self, req, account: Account, numbers: list[str], raw_of: dict[str, str],
-                      region: TemplateRegion, now: float) -> list[SendResult]:
+                      region: Region, now: float) -> list[SendResult]:
         body, template_id = self._body(req, account, region)
         signature = account.signatures.get(req.sign) if req.sign else None
         if req.sign and signature is None:
             raise SmsError(ErrorCode.SIGNATURE_NOT_APPROVED, f"unknown signature {req.sign!r}")
         check_signature_use(signature, region)
-        scheme = Scheme.DOMESTIC if region is TemplateRegion.MAINLAND else Scheme.GSM
+        scheme = _SCHEME[region]
         text = compose(body, signature.name if signature else None, scheme)
         seg = segment(text, scheme, max_chars=self.max_chars)
         segments = seg.segments
@@ -167,7 +173,7 @@ class Intake:
             return results
         reservation = self.limiter.reserve(
             account.app_id, [(p, content_key) for p in candidates], now,
-            international=region is TemplateRegion.INTERNATIONAL,
+            international=region is Region.INTERNATIONAL,
         )
         accepted: list[str] = []
         unpaid: list[int] = []
@@ -202,7 +208,7 @@ class Intake:
             account.available += segments * len(records)
             self.limiter.release(reservation, [i for i, c in enumerate(reservation.codes) if c == 0])
             raise SmsError(ErrorCode.INTERNAL, "store unavailable") from None
-        self.dispatch(records)
+        self.dispatch(records, seg, None)
         for mid, phone in zip(ids, accepted):
             results.append(
                 SendResult(phone=raw_of[phone], code=0, message=_OK_MESSAGE, message_id=str(mid),
@@ -210,6 +216,25 @@ class Intake:
             )
         return results
 
+    def resume(self, pending: list[tuple[MessageRecord, dict[int, tuple[str, str]]]]) -> int:
+        """Dispatch messages accepted before a restart and not final: each distinct text is
+        segmented once, as at accept. Returns how many were partly sent already."""
+        groups: dict[str, list[MessageRecord]] = {}
+        done: dict[int, dict[int, tuple[str, str]]] = {}
+        for record, sent in pending:
+            groups.setdefault(record.content, []).append(record)
+            if sent:
+                done[record.id] = sent
+        for text, records in groups.items():
+            by_scheme: dict[Scheme, list[MessageRecord]] = {}
+            for record in records:
+                by_scheme.setdefault(_SCHEME[region_of(record.phone)], []).append(record)
+            for scheme, same in by_scheme.items():
+                seg = segment(text, scheme, max_chars=max(self.max_chars, len(text)))
+                self.dispatch(same, seg, done)
+        return len(done)
+
     def _reject(self, phone: str, code: ErrorCode) -> SendResult:
-        self.rejections[code] = self.rejections.get(code, 0) + 1
+        rejections = self.stats.rejections
+        rejections[code] = rejections.get(code, 0) + 1
         return SendResult(phone=phone, code=int(code), message=MESSAGES[code])

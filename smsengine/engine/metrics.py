@@ -1,50 +1,71 @@
-"""Prometheus metrics: counters read from the engine at scrape time (nothing on the hot path),
-latency histograms filled from batches the dispatcher collects."""
+"""Prometheus metrics: the parts' stats objects read at scrape time (nothing on the hot path),
+latency histograms filled from the batches the dispatcher collects."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
-
 from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from smsengine.engine.lifecycle import cancel_tasks
 
-if TYPE_CHECKING:
-    from smsengine.engine.daemon import Engine
+from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.stats import DispatchStats, IntakeStats, LinkStats, ReplyStats
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 
+class PoolGauges(Protocol):
+    """What metrics read of a carrier pool."""
+
+    stats: LinkStats
+    queue: object  # sized
+
+    def window_used(self) -> int: ...
+    def binds_up(self) -> int: ...
+
+
+class Sources:
+    """Everything the metrics read, handed over once by the composition root."""
+
+    def __init__(self, *, intake: IntakeStats, dispatch: DispatchStats, replies: ReplyStats,
+                 pools: Mapping[str, PoolGauges], commits: Callable[[], int]) -> None:
+        self.intake = intake
+        self.dispatch = dispatch
+        self.replies = replies
+        self.pools = pools
+        self.commits = commits
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
 class _EngineCollector:
-    def __init__(self, metrics: EngineMetrics) -> None:
-        self.metrics = metrics
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
 
     def collect(self):
-        engine = self.metrics.engine
-        d = engine.dispatcher
-        yield CounterMetricFamily("smsengine_requests", "send requests received", value=self.metrics.requests)
+        src = self.sources
+        d = src.dispatch
+        yield _counter("smsengine_requests", "send requests received", src.intake.requests)
         finals = CounterMetricFamily("smsengine_messages_final", "messages reaching a final state", labels=["status"])
         for status, n in sorted(d.finals.items()):
             finals.add_metric([str(status)], n)
         yield finals
-        yield GaugeMetricFamily("smsengine_messages_open", "messages accepted and not final", value=d.open_count())
-        yield CounterMetricFamily("smsengine_segments_submitted", "segments accepted by carriers",
-                                  value=d.segments_submitted)
-        yield CounterMetricFamily("smsengine_submit_retries", "segment resends after transient errors",
-                                  value=d.retries)
-        yield CounterMetricFamily("smsengine_failovers", "segments moved to the route's next carrier",
-                                  value=d.failovers)
+        yield GaugeMetricFamily("smsengine_messages_open", "messages accepted and not final", value=d.open)
+        yield _counter("smsengine_segments_submitted", "segments accepted by carriers", d.segments_submitted)
+        yield _counter("smsengine_submit_retries", "segment resends after transient errors", d.retries)
+        yield _counter("smsengine_failovers", "segments moved to the route's next carrier", d.failovers)
         rejected = CounterMetricFamily("smsengine_recipients_rejected", "recipients refused at intake",
                                        labels=["code"])
-        for code, n in sorted(engine.intake.rejections.items()):
+        for code, n in sorted(src.intake.rejections.items()):
             rejected.add_metric([str(int(code))], n)
         yield rejected
-        errors = CounterMetricFamily("smsengine_carrier_errors", "submit_sm_resp error statuses",
-                                     labels=["status"])
+        errors = CounterMetricFamily("smsengine_carrier_errors", "submit_sm_resp error statuses", labels=["status"])
         for status, n in sorted(d.submit_errors.items()):
             errors.add_metric([f"{status:#x}"], n)
         yield errors
@@ -53,19 +74,20 @@ class _EngineCollector:
         binds = GaugeMetricFamily("smsengine_carrier_binds", "binds up", labels=["carrier"])
         throttled = CounterMetricFamily("smsengine_carrier_throttled", "ESME_RTHROTTLED answers", labels=["carrier"])
         receipts = CounterMetricFamily("smsengine_carrier_receipts", "delivery receipts received", labels=["carrier"])
-        for name, link in d.links.items():
-            queue.add_metric([name], len(link.queue))
-            window.add_metric([name], link.window_used())
-            binds.add_metric([name], sum(1 for b in link.binds if b.bound))
-            throttled.add_metric([name], link.throttled_count)
-            receipts.add_metric([name], link.receipts)
-        yield from (queue, window, binds, throttled, receipts)
-        yield CounterMetricFamily("smsengine_store_commits", "group commits", value=engine.store.commits)
-        yield CounterMetricFamily("smsengine_unsubscribes", "numbers unsubscribed by reply", value=d.unsubscribes)
-        yield CounterMetricFamily("smsengine_replies_unattributed", "replies from numbers no account sent to",
-                                  value=d.unattributed_replies)
-        yield CounterMetricFamily("smsengine_limit_alarms", "accounts over their alarm threshold",
-                                  value=self.metrics.alarms)
+        reconnects = CounterMetricFamily("smsengine_carrier_reconnects", "binds re-established", labels=["carrier"])
+        for name, pool in src.pools.items():
+            queue.add_metric([name], len(pool.queue))  # type: ignore[arg-type]
+            window.add_metric([name], pool.window_used())
+            binds.add_metric([name], pool.binds_up())
+            throttled.add_metric([name], pool.stats.throttled)
+            receipts.add_metric([name], pool.stats.receipts)
+            reconnects.add_metric([name], pool.stats.reconnects)
+        yield from (queue, window, binds, throttled, receipts, reconnects)
+        yield _counter("smsengine_store_commits", "group commits", src.commits())
+        yield _counter("smsengine_unsubscribes", "numbers unsubscribed by reply", src.replies.unsubscribes)
+        yield _counter("smsengine_replies_unattributed", "replies from numbers no account sent to",
+                       src.replies.unattributed)
+        yield _counter("smsengine_limit_alarms", "accounts over their alarm threshold", src.intake.alarms)
 
 
 class BatchHistogram:
@@ -97,23 +119,19 @@ class BatchHistogram:
 
 
 class EngineMetrics:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
         self.registry = CollectorRegistry()
-        self.requests = 0
-        self.alarms = 0
         self.accept_to_submit = BatchHistogram(
             "smsengine_accept_to_submit_seconds", "accept → first segment accepted by a carrier", _BUCKETS)
         self.accept_to_final = BatchHistogram("smsengine_accept_to_final_seconds", "accept → final state", _BUCKETS)
         self.registry.register(self.accept_to_submit)
         self.registry.register(self.accept_to_final)
-        self.registry.register(_EngineCollector(self))
+        self.registry.register(_EngineCollector(sources))
         self._task: asyncio.Task | None = None
 
     def drain(self) -> None:
-        d = self.engine.dispatcher
-        submit, d.latency_submit = d.latency_submit, []
-        final, d.latency_final = d.latency_final, []
+        submit, final = self.sources.dispatch.take_latencies()
         self.accept_to_submit.observe_many(submit)
         self.accept_to_final.observe_many(final)
 
@@ -123,7 +141,7 @@ class EngineMetrics:
             self.drain()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="metrics-drain")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="metrics-drain")
 
     async def stop(self) -> None:
         await cancel_tasks(self._task)

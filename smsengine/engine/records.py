@@ -1,10 +1,14 @@
-"""The typed records that travel through the engine and into the store."""
+"""The typed records that travel through the engine, and the rows the store reads back."""
 
 from __future__ import annotations
 
 import enum
 
 import msgspec
+
+from smsengine.domain.accounts import AccountType
+from smsengine.domain.review import ReviewStatus
+from smsengine.domain.templates import MessageType, TemplateRegion
 
 
 class MessageStatus(enum.StrEnum):
@@ -63,3 +67,69 @@ class ReceiptView(msgspec.Struct):
     submitted_at: float | None
     final_at: float
     context: str = ""
+
+
+# -- rows the store reads back: what an account, its review items and its traffic look like on disk --
+class AccountRow(msgspec.Struct):
+    app_id: str
+    key: str
+    type: AccountType
+    raw_content: bool
+    balance: int
+    state: str
+    utc_offset_minutes: int
+    receipt_url: str
+
+
+class SignatureRow(msgspec.Struct):
+    id: int
+    app_id: str
+    name: str
+    status: ReviewStatus
+    remark: str = ""
+
+
+class TemplateRow(msgspec.Struct):
+    id: int
+    app_id: str
+    text: str
+    type: MessageType
+    region: TemplateRegion
+    status: ReviewStatus
+    remark: str = ""
+
+
+class UnsubscribeRow(msgspec.Struct):
+    app_id: str
+    phone: str
+
+
+class MessageView(msgspec.Struct):
+    """A message as its sender looks it up: stored state, or `submitted` while in flight."""
+
+    message_id: str
+    app_id: str
+    phone: str
+    status: MessageStatus
+    code: int
+    remark: str
+    content: str
+    type: str
+    chars: int
+    segments: int
+    carrier: str
+    context: str
+    created_at: float
+    scheduled_at: float | None
+    submitted_at: float | None
+    final_at: float | None
+
+
+class ReplyView(msgspec.Struct):
+    """A reply (MO) as the pull API shows it; `cursor` orders an account's replies."""
+
+    cursor: int
+    phone: str
+    text: str
+    carrier: str
+    received_at: float

@@ -405,12 +405,24 @@ def _encode_general(pdu: Pdu) -> bytes:
 
 
 # ---- fast paths ------------------------------------------------------------------------------
-# Any exception in here (IndexError, ValueError from bytes.index, struct.error, an out-of-PDU end)
-# just means "take the general path"; the c-string searches are bounded by the field's max size.
+# The fast decoders give up by raising one of `_FALLBACK_DECODE` (bytes.index finding no NUL within
+# a field's max size, reading past the data, a TLV the fast path will not judge; KeyError: a
+# command_id SMPP 3.4 does not define): the precise path then reads the PDU again and says exactly
+# what is wrong. The fast encoders give up with `_FALLBACK_ENCODE` (a value that is too long, not
+# latin-1, out of a byte's range; KeyError: not a PDU class of ours). Anything else (TypeError,
+# AttributeError, ...) is a bug and propagates. The hand-over stays one `try` around a plain
+# subscript: a dict.get and a None test cost 2-4% more instructions on a submit_sm_resp.
 
 
 class _Slow(Exception):
-    pass
+    """A fast path met something unusual: take the general path."""
+
+
+_FALLBACK_DECODE = (_Slow, ValueError, IndexError, struct.error, PduError, KeyError)
+_FALLBACK_ENCODE = (_Slow, UnicodeEncodeError, OverflowError, KeyError)
+# What the general encoder raises for a value SMPP cannot carry (bytes((256,)), a c-string that is
+# not latin-1, a sequence number past 32 bits): reported as PduEncodeError.
+_UNENCODABLE = (ValueError, OverflowError, struct.error)
 
 
 _NUL = b"\0"
@@ -535,12 +547,27 @@ def submit_sm_head(service_type: str, source_addr_ton: int, source_addr_npi: int
 def submit_sm_tail(esm_class: int, registered_delivery: int, data_coding: int, short_message: bytes,
                    tlvs: dict[int, Any]) -> bytes:
     """The submit_sm body after destination_addr (no schedule or validity, default priority), so
-    one text going to many numbers is encoded once: body = head + destination + NUL + tail."""
+    one text going to many numbers is encoded once; `submit_sm_body` puts the parts together."""
     if len(short_message) > MAX_SHORT_MESSAGE:
         raise PduEncodeError(f"short_message longer than {MAX_SHORT_MESSAGE} octets")
     tail = b"%c\0\0\0\0%c\0%c\0%c%b" % (esm_class, registered_delivery, data_coding, len(short_message),
                                           short_message)
     return tail + encode_tlvs(tlvs) if tlvs else tail
+
+
+def submit_sm_body(head: bytes, destination: str, tail: bytes) -> bytes:
+    """A whole submit_sm body from `submit_sm_head(...)`, the destination_addr and `submit_sm_tail(...)`:
+    the engine's per-message path, so only the destination is encoded per message.
+
+    `destination` is ASCII (a number's digits), at most 20 characters, without NUL. Checked on the
+    UTF-8 bytes, the cheapest encoding: they are as long as the text only when it is ASCII."""
+    try:
+        raw = destination.encode()
+    except UnicodeEncodeError:
+        raw = b"\0"
+    if len(raw) > 20 or len(raw) != len(destination) or 0 in raw:
+        raise PduEncodeError(f"destination_addr {destination!r}: not ASCII, longer than 20 or contains NUL")
+    return b"".join((head, raw, b"\0", tail))
 
 
 def _encode_message_id_fast(pdu: Any) -> bytes:
@@ -563,17 +590,9 @@ _FAST_DECODERS = {
     _C.DELIVER_SM_RESP: _decode_message_id_fast,
     _C.DATA_SM_RESP: _decode_message_id_fast,
 }
+# command_id -> (decoder, class): the strict general decoder for the commands without a fast path
+# (a PduError from it sends the PDU to _decode_precisely, lenient and with ids on the error).
 _DECODERS = {cid: (_FAST_DECODERS.get(cid, _decode_general), cls) for cid, cls in PDU_CLASSES.items()}
-_ENCODERS = {
-    cid: {
-        _C.SUBMIT_SM: _encode_short_message_fast,
-        _C.DELIVER_SM: _encode_short_message_fast,
-        _C.SUBMIT_SM_RESP: _encode_message_id_fast,
-        _C.DELIVER_SM_RESP: _encode_message_id_fast,
-        _C.DATA_SM_RESP: _encode_message_id_fast,
-    }.get(cid, _encode_general)
-    for cid in PDU_CLASSES
-}
 
 # ---- public API ------------------------------------------------------------------------------
 
@@ -592,7 +611,7 @@ def decode_frame(data: bytes, pos: int, end: int, lenient: bool = False) -> Pdu:
     try:
         decoder, cls = _DECODERS[command_id]
         return decoder(cls, data, pos + HEADER_SIZE, end, seq, status)
-    except Exception:
+    except _FALLBACK_DECODE:
         return _decode_precisely(data, pos, end, command_id, status, seq, lenient)
 
 
@@ -634,16 +653,33 @@ def decode_pdu(data: bytes, max_pdu_size: int = DEFAULT_MAX_PDU_SIZE) -> Pdu:
 
 
 def encode_pdu(pdu: Pdu) -> bytes:
-    """The wire bytes of `pdu`. Raises PduEncodeError for values that do not fit SMPP 3.4."""
+    """The wire bytes of `pdu`. Raises PduEncodeError for values that do not fit SMPP 3.4; a field
+    of the wrong type (a str where an int belongs) is a bug of the caller and raises as such."""
     try:
         return _ENCODERS[pdu.command_id](pdu)
-    except PduEncodeError:
-        raise
-    except Exception:
-        pass
+    except _FALLBACK_ENCODE:
+        return _encode_precisely(pdu)
+
+
+def _encode_precisely(pdu: Pdu) -> bytes:
+    if pdu.command_id not in LAYOUTS:
+        raise PduEncodeError(f"{type(pdu).__name__}: command_id {pdu.command_id:#x} is not an SMPP 3.4 command")
     try:
         return _encode_general(pdu)
     except PduEncodeError:
         raise
-    except Exception as exc:
+    except _UNENCODABLE as exc:
         raise PduEncodeError(f"{type(pdu).__name__}: {type(exc).__name__}: {exc}") from exc
+
+
+# command_id -> its encoder: a fast path for the hot commands, the general encoder for the rest.
+_ENCODERS = {
+    cid: {
+        _C.SUBMIT_SM: _encode_short_message_fast,
+        _C.DELIVER_SM: _encode_short_message_fast,
+        _C.SUBMIT_SM_RESP: _encode_message_id_fast,
+        _C.DELIVER_SM_RESP: _encode_message_id_fast,
+        _C.DATA_SM_RESP: _encode_message_id_fast,
+    }.get(cid, _encode_precisely)
+    for cid in PDU_CLASSES
+}

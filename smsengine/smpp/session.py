@@ -7,7 +7,10 @@ Events from `receive_data`:
 - a request PDU from the peer (SubmitSm, DeliverSm, EnquireLink, BindTransmitter, Unbind, ...),
   already checked legal for the peer's role and the bind state; answer it with `send(response_to(...))`;
 - `Response`: a response PDU (or generic_nack) with the context given when its request was sent;
-- `ProtocolError`: a PDU that was malformed or illegal; write `reply` (if any) and close when `fatal`.
+- `PeerError`: a PDU that was malformed or illegal; write `reply` (if any) and close when `fatal`.
+
+What each side may send in which state, and which responses move the state, is one table,
+`TRANSITIONS` (the shape of h11's `_state.py`); `Session._enter` is the one place the state changes.
 """
 
 from __future__ import annotations
@@ -33,11 +36,11 @@ from smsengine.smpp.constants import (
     CommandId,
     CommandStatus,
 )
-from smsengine.smpp.pdu import GenericNack, Pdu, response_class, response_to
+from smsengine.smpp.pdu import PDU_CLASSES, GenericNack, Pdu, response_class, response_to
+from smsengine.smpp.receive_buffer import ReceiveBuffer
 
 _LENGTH = struct.Struct(">I")
 _ACK = struct.Struct(">IIII")
-_ACKNOWLEDGEABLE = frozenset({CommandId.DELIVER_SM})
 
 
 class Role(enum.Enum):
@@ -47,7 +50,7 @@ class Role(enum.Enum):
 
 class State(enum.Enum):
     # Members are singletons compared by identity: hash them by identity too, in C, instead of
-    # Enum's Python-level hash of the name (states are checked on every PDU).
+    # Enum's Python-level hash of the name (states are looked up on every PDU).
     __hash__ = object.__hash__
 
     OPEN = "open"
@@ -82,7 +85,7 @@ class Response(msgspec.Struct):
     matched: bool = False
 
 
-class ProtocolError(msgspec.Struct):
+class PeerError(msgspec.Struct):
     """A PDU from the peer that was malformed or illegal here.
 
     `reply` is what to write back (generic_nack or the request's *_resp with `error.status`, b"" for
@@ -96,43 +99,82 @@ class ProtocolError(msgspec.Struct):
     context: Any = None
 
 
-Event = Union[Pdu, Response, ProtocolError]
+Event = Union[Pdu, Response, PeerError]
+
+# ---- the transition table (SMPP 3.4 §2.3, §2.4) ------------------------------------------------
 
 _C = CommandId
 _S = CommandStatus
-_TX = frozenset({State.BOUND_TX, State.BOUND_TRX})
-_RX = frozenset({State.BOUND_RX, State.BOUND_TRX})
-_BOUND = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
-_LIVE = _BOUND | {State.OPEN}
-_OPEN = frozenset({State.OPEN})
-_BINDS = {_C.BIND_TRANSMITTER: State.BOUND_TX, _C.BIND_RECEIVER: State.BOUND_RX, _C.BIND_TRANSCEIVER: State.BOUND_TRX}
-_BIND_RESPS = {cid | RESPONSE_BIT: state for cid, state in _BINDS.items()}
-_ANSWERED = frozenset(cid for cid in CommandId if response_class(cid) is not None)
+OPEN, BOUND_TX, BOUND_RX, BOUND_TRX, UNBOUND, CLOSED = State
+_BOUND = frozenset({BOUND_TX, BOUND_RX, BOUND_TRX})
+_SUBMITS = (_C.SUBMIT_SM, _C.SUBMIT_MULTI, _C.DATA_SM, _C.QUERY_SM, _C.CANCEL_SM, _C.REPLACE_SM)
+_DELIVERS = (_C.DELIVER_SM, _C.DATA_SM, _C.ALERT_NOTIFICATION)
 
-# Which requests each role may send, and in which states (SMPP 3.4 §2.3, §2.4).
-REQUESTS_BY_ROLE: dict[Role, dict[int, frozenset[State]]] = {
+
+# Keys stay CommandId members: a decoded PDU's command_id is the same object, so lookups hit on identity.
+def _stay(state: State, *command_ids: CommandId) -> dict[int, State]:
+    return dict.fromkeys(command_ids, state)
+
+
+def _unbound_by(*command_ids: CommandId) -> dict[int, State]:
+    return dict.fromkeys(command_ids, UNBOUND)
+
+
+# sender -> the state it is in -> {command_id it may send: the state after it}.
+# A request missing here is one SMPP forbids that sender in that state. A request never moves the
+# state (a bind or unbind takes effect with its response); a response listed here moves it when it
+# carries ESME_ROK, and responses not listed never move it. Both sides look up the same table: the
+# sender's own rows for what it sends, the peer's rows for what arrives.
+TRANSITIONS: dict[Role, dict[State, dict[int, State]]] = {
     Role.ESME: {
-        _C.BIND_TRANSMITTER: _OPEN,
-        _C.BIND_RECEIVER: _OPEN,
-        _C.BIND_TRANSCEIVER: _OPEN,
-        _C.SUBMIT_SM: _TX,
-        _C.SUBMIT_MULTI: _TX,
-        _C.DATA_SM: _TX,
-        _C.QUERY_SM: _TX,
-        _C.CANCEL_SM: _TX,
-        _C.REPLACE_SM: _TX,
-        _C.UNBIND: _BOUND,
-        _C.ENQUIRE_LINK: _LIVE,
+        OPEN: _stay(OPEN, _C.BIND_TRANSMITTER, _C.BIND_RECEIVER, _C.BIND_TRANSCEIVER, _C.ENQUIRE_LINK),
+        BOUND_TX: _stay(BOUND_TX, *_SUBMITS, _C.UNBIND, _C.ENQUIRE_LINK) | _unbound_by(_C.UNBIND_RESP),
+        BOUND_RX: _stay(BOUND_RX, _C.UNBIND, _C.ENQUIRE_LINK) | _unbound_by(_C.UNBIND_RESP),
+        BOUND_TRX: _stay(BOUND_TRX, *_SUBMITS, _C.UNBIND, _C.ENQUIRE_LINK) | _unbound_by(_C.UNBIND_RESP),
+        UNBOUND: {},
+        CLOSED: {},
     },
     Role.SMSC: {
-        _C.OUTBIND: _OPEN,
-        _C.DELIVER_SM: _RX,
-        _C.DATA_SM: _RX,
-        _C.ALERT_NOTIFICATION: _RX,
-        _C.UNBIND: _BOUND,
-        _C.ENQUIRE_LINK: _LIVE,
+        OPEN: _stay(OPEN, _C.OUTBIND, _C.ENQUIRE_LINK)
+        | {_C.BIND_TRANSMITTER_RESP: BOUND_TX, _C.BIND_RECEIVER_RESP: BOUND_RX, _C.BIND_TRANSCEIVER_RESP: BOUND_TRX},
+        BOUND_TX: _stay(BOUND_TX, _C.UNBIND, _C.ENQUIRE_LINK) | _unbound_by(_C.UNBIND_RESP),
+        BOUND_RX: _stay(BOUND_RX, *_DELIVERS, _C.UNBIND, _C.ENQUIRE_LINK) | _unbound_by(_C.UNBIND_RESP),
+        BOUND_TRX: _stay(BOUND_TRX, *_DELIVERS, _C.UNBIND, _C.ENQUIRE_LINK) | _unbound_by(_C.UNBIND_RESP),
+        UNBOUND: {},
+        CLOSED: {},
     },
 }
+
+# The hot paths rely on these: a request's legality is one membership test (its move is "stay"),
+# and only the listed responses need _enter.
+for _role, _by_state in TRANSITIONS.items():
+    assert set(_by_state) == set(State), f"{_role}: every state needs a row"
+    for _state, _moves in _by_state.items():
+        for _cid, _after in _moves.items():
+            assert _cid in PDU_CLASSES, f"{_cid:#x} is not a command"
+            assert _cid & RESPONSE_BIT or _after is _state, f"{_role} {_state}: a request {_cid:#x} moved the state"
+
+# Every command each role sends in some state: a command outside these is the wrong role's (ESME_RINVCMDID).
+_SENDS = {role: frozenset(cid for moves in rows.values() for cid in moves) for role, rows in TRANSITIONS.items()}
+_BINDS = frozenset({_C.BIND_TRANSMITTER, _C.BIND_RECEIVER, _C.BIND_TRANSCEIVER})
+_ANSWERED = frozenset(cid for cid in CommandId if response_class(cid) is not None)
+_ACKNOWLEDGEABLE = frozenset({_C.DELIVER_SM})
+_GENERIC_NACK = int(_C.GENERIC_NACK)
+
+
+def refusal(sender: Role, state: State, command_id: int) -> tuple[int, str]:
+    """Why `sender` may not send the request `command_id` in `state`: the command_status that
+    answers it, and what to say. Only meaningful for what `TRANSITIONS` does not list."""
+    cls = PDU_CLASSES.get(command_id)
+    name = cls.__name__ if cls is not None else f"command {command_id:#010x}"
+    if command_id not in _SENDS[sender]:
+        return _S.ESME_RINVCMDID, f"{name} is not a request an {sender.value.upper()} sends"
+    if command_id in _BINDS and state in _BOUND:
+        return _S.ESME_RALYBND, "already bound"
+    return _S.ESME_RINVBNDSTS, f"{name} is not allowed in state {state.value}"
+
+
+# ---- the session --------------------------------------------------------------------------------
 
 
 class Session:
@@ -143,18 +185,34 @@ class Session:
         self.role = role
         self.lenient = lenient  # accept over-long C-strings from the peer (see codec.decode_frame)
         self.peer_role = Role.SMSC if role is Role.ESME else Role.ESME
-        self.state = State.OPEN
         self.max_pdu_size = max_pdu_size
         self._sequence = (first_sequence - 1) % MAX_SEQUENCE
         self._outstanding: dict[int, Outstanding] = {}
         self._unanswered: dict[int, int] = {}  # peer request sequence number -> command_id
-        self._may_send = REQUESTS_BY_ROLE[role]
-        self._peer_may_send = REQUESTS_BY_ROLE[self.peer_role]
-        self._bind_sent: int | None = None
-        # Bytes of an incomplete PDU, kept as a list so a PDU trickling in is joined once, not re-copied per chunk.
-        self._partial: list[bytes] = []
-        self._partial_size = 0
-        self._needed = HEADER_SIZE
+        self._bind_sequence = 0  # our bind waiting for its response (0: none): one at a time
+        self._buffer = ReceiveBuffer()
+        self._enter(OPEN)
+
+    # ---- state ----
+
+    def _enter(self, state: State) -> None:
+        """Every state change goes through here, and re-reads from `TRANSITIONS` what each side may send now."""
+        self._state = state
+        self._ours = TRANSITIONS[self.role][state]
+        self._theirs = TRANSITIONS[self.peer_role][state]
+
+    @property
+    def state(self) -> State:
+        """Where the bind is. Setting it (tests start a session mid-life this way) goes through `_enter`."""
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._enter(state)
+
+    @property
+    def is_bound(self) -> bool:
+        return self._state in _BOUND
 
     # ---- sequence numbers and windows ----
 
@@ -194,73 +252,62 @@ class Session:
 
     def _forget(self, seq: int) -> Outstanding | None:
         entry = self._outstanding.pop(seq, None)
-        if entry is not None and entry.command_id == self._bind_sent:
-            self._bind_sent = None  # a bind that got no usable answer: the ESME may try again
+        if seq == self._bind_sequence:
+            self._bind_sequence = 0  # a bind that got no usable answer: the ESME may try again
         return entry
-
-    @property
-    def is_bound(self) -> bool:
-        return self.state in _BOUND
 
     def close(self) -> list[tuple[int, Outstanding]]:
         """Mark the connection closed; returns the requests that will now never be answered."""
-        self.state = State.CLOSED
+        self._enter(CLOSED)
         pending = list(self._outstanding.items())
         self._outstanding.clear()
         self._unanswered.clear()
-        self._bind_sent = None
-        self._partial = []
+        self._bind_sequence = 0
+        self._buffer.clear()
         return pending
 
     # ---- outgoing ----
 
     def send(self, pdu: Pdu, context: Any = None, now: float = 0.0) -> bytes:
         """The bytes to write for `pdu`. A request without a sequence number gets the next one (set on `pdu`)."""
-        state = self.state
-        if state is State.CLOSED:
+        if self._state is CLOSED:
             raise SessionError("the session is closed")
         command_id = pdu.command_id
+        ours = self._ours
         if pdu.is_response:
             self._unanswered.pop(pdu.sequence_number, None)
-            if not pdu.command_status:
-                if command_id in _BIND_RESPS and state is State.OPEN:
-                    self.state = _BIND_RESPS[command_id]
-                elif command_id == _C.UNBIND_RESP:
-                    self.state = State.UNBOUND
+            if command_id in ours and not pdu.command_status:
+                self._enter(ours[command_id])
             return encode_pdu(pdu)
-        states = self._may_send.get(command_id)
-        if states is None:
-            raise SessionError(f"{type(pdu).__name__} is not a request an {self.role.value.upper()} sends")
-        if state not in states:
-            raise SessionError(f"{type(pdu).__name__} is not allowed in state {state.value}")
-        if command_id in _BINDS:
-            if self._bind_sent is not None:
-                raise SessionError("a bind is already waiting for its response")
-            self._bind_sent = command_id
+        if command_id not in ours:
+            raise SessionError(refusal(self.role, self._state, command_id)[1])
+        if command_id in _BINDS and self._bind_sequence:
+            raise SessionError("a bind is already waiting for its response")
         if not pdu.sequence_number:
-            pdu.sequence_number = self.next_sequence()
+            self._sequence = pdu.sequence_number = self._sequence % MAX_SEQUENCE + 1
         data = encode_pdu(pdu)
         if command_id in _ANSWERED:
             self._outstanding[pdu.sequence_number] = Outstanding(command_id, context, now)
+            if command_id in _BINDS:
+                self._bind_sequence = pdu.sequence_number
         return data
 
     def send_encoded(self, command_id: int, body: bytes, context: Any = None, now: float = 0.0) -> bytes:
         """A request whose body (everything after the header) is already encoded: the hot paths
-        that pre-build PDUs (the simulators' receipts) skip building a PDU object per message.
-        The sequence number and window tracking are exactly as for `send`."""
-        states = self._may_send.get(command_id)
-        if states is None or self.state not in states:
-            raise SessionError(f"command {command_id:#x} is not allowed for an {self.role.value.upper()} in state "
-                               f"{self.state.value}")
-        seq = self.next_sequence()
+        that pre-build PDUs (the engine's submits, the simulators' receipts) skip building a PDU
+        object per message. Sequence numbers and window tracking are exactly as for `send`; the
+        request must be one that has a response (not a bind: those go through `send`)."""
+        if command_id not in self._ours:
+            raise SessionError(refusal(self.role, self._state, command_id)[1])
+        self._sequence = seq = self._sequence % MAX_SEQUENCE + 1
         self._outstanding[seq] = Outstanding(command_id, context, now)
         return _ACK.pack(HEADER_SIZE + len(body), command_id, 0, seq) + body
 
     def acknowledge(self, request: Pdu) -> bytes:
-        """The bytes of a plain OK response to a peer's deliver_sm or data_sm (empty message_id):
-        the receipt hot path's answer, without building and encoding a response PDU."""
+        """The bytes of a plain OK response to a peer's deliver_sm (empty message_id): the receipt
+        hot path's answer, without building and encoding a response PDU."""
         command_id = request.command_id
-        if command_id not in _ACKNOWLEDGEABLE or self.state is State.CLOSED:
+        if command_id not in _ACKNOWLEDGEABLE or self._state is CLOSED:
             return self.send(response_to(request))
         seq = request.sequence_number
         self._unanswered.pop(seq, None)
@@ -269,27 +316,26 @@ class Session:
     # ---- incoming ----
 
     def receive_data(self, data: bytes) -> list[Event]:
-        """Events for the whole PDUs now available; an incomplete tail waits for the next call."""
-        if self.state is State.CLOSED:
+        """Events for the whole PDUs now available; an incomplete tail waits in the receive buffer."""
+        if self._state is CLOSED:
             return []
         if type(data) is not bytes:
             data = bytes(data)
-        if self._partial:
-            self._partial.append(data)
-            self._partial_size += len(data)
-            if self._partial_size < self._needed:
+        buffer = self._buffer
+        if buffer.pending:
+            data = buffer.feed(data)  # type: ignore[assignment]
+            if data is None:
                 return []
-            data = b"".join(self._partial)
-            self._partial = []
         events: list[Event] = []
         append = events.append
         pos = 0
         size = len(data)
         max_pdu_size = self.max_pdu_size
+        lenient = self.lenient
         while True:
             left = size - pos
             if left < 4:
-                needed = HEADER_SIZE
+                needed = 4
                 break
             length = _LENGTH.unpack_from(data, pos)[0]
             if length < HEADER_SIZE or length > max_pdu_size:
@@ -300,57 +346,48 @@ class Session:
                 break
             end = pos + length
             try:
-                pdu = decode_frame(data, pos, end, self.lenient)
+                pdu = decode_frame(data, pos, end, lenient)
             except PduError as exc:
                 append(self._bad_pdu(exc))
             else:
                 append(self._on_response(pdu) if pdu.is_response else self._on_request(pdu))
             pos = end
         if pos < size:
-            self._partial = [data[pos:]]
-            self._partial_size = size - pos
-            self._needed = needed
+            buffer.keep(data, pos, needed)
         return events
 
     def _on_response(self, pdu: Pdu) -> Response:
         seq = pdu.sequence_number
         entry = self._outstanding.get(seq)
         command_id = pdu.command_id
-        if entry is None or (entry.command_id | RESPONSE_BIT != command_id and command_id != _C.GENERIC_NACK):
+        if entry is None or (entry.command_id | RESPONSE_BIT != command_id and command_id != _GENERIC_NACK):
             return Response(pdu)
-        self._forget(seq)
-        if entry.command_id in _BINDS:
-            if not pdu.command_status and command_id != _C.GENERIC_NACK:
-                self.state = _BINDS[entry.command_id]
-        elif command_id == _C.UNBIND_RESP:
-            self.state = State.UNBOUND
+        del self._outstanding[seq]
+        if seq == self._bind_sequence:
+            self._bind_sequence = 0
+        theirs = self._theirs
+        if command_id in theirs and not pdu.command_status:
+            self._enter(theirs[command_id])
         return Response(pdu, entry.context, True)
 
-    def _on_request(self, pdu: Pdu) -> Pdu | ProtocolError:
+    def _on_request(self, pdu: Pdu) -> Pdu | PeerError:
         command_id = pdu.command_id
-        states = self._peer_may_send.get(command_id)
-        if states is not None and self.state in states:
+        if command_id in self._theirs:
             if command_id in _ANSWERED:
                 self._unanswered[pdu.sequence_number] = command_id
             return pdu
-        name = type(pdu).__name__
-        if states is None:
-            status, detail = _S.ESME_RINVCMDID, f"{name} is not a request an {self.peer_role.value.upper()} sends"
-        elif command_id in _BINDS and self.state in _BOUND:
-            status, detail = _S.ESME_RALYBND, "already bound"
-        else:
-            status, detail = _S.ESME_RINVBNDSTS, f"{name} is not allowed in state {self.state.value}"
+        status, detail = refusal(self.peer_role, self._state, command_id)
         error = IllegalPduError(status, detail, command_id=command_id, sequence_number=pdu.sequence_number)
-        return ProtocolError(error, self._reply_for(error))
+        return PeerError(error, self._reply_for(error))
 
-    def _bad_pdu(self, error: PduError) -> ProtocolError:
+    def _bad_pdu(self, error: PduError) -> PeerError:
         command_id = error.command_id or 0
         if command_id & RESPONSE_BIT and not isinstance(error, UnknownCommandError):
             entry = self._forget(error.sequence_number or 0)
-            return ProtocolError(error, b"", False, entry.context if entry is not None else None)
-        return ProtocolError(error, self._reply_for(error))
+            return PeerError(error, b"", False, entry.context if entry is not None else None)
+        return PeerError(error, self._reply_for(error))
 
-    def _framing_error(self, data: bytes, pos: int, length: int) -> ProtocolError:
+    def _framing_error(self, data: bytes, pos: int, length: int) -> PeerError:
         sequence_number = None
         if len(data) - pos >= HEADER_SIZE:
             sequence_number = _LENGTH.unpack_from(data, pos + 12)[0]
@@ -359,9 +396,9 @@ class Session:
             f"command_length {length} outside {HEADER_SIZE}..{self.max_pdu_size}",
             sequence_number=sequence_number,
         )
-        self.state = State.CLOSED
-        self._partial = []
-        return ProtocolError(error, self._reply_for(error), True)
+        self._enter(CLOSED)
+        self._buffer.clear()
+        return PeerError(error, self._reply_for(error), True)
 
     @staticmethod
     def _reply_for(error: PduError) -> bytes:

@@ -187,7 +187,7 @@ async def test_alarm_threshold_posts_to_the_alarm_url(tmp_path):
         await rig.client.send([f"+86137{i:08d}" for i in range(3)])
         await asyncio.sleep(0.3)
         assert len(alarms) == 1  # once per account per day
-        assert rig.engine.metrics.alarms == 1
+        assert rig.engine.intake.stats.alarms == 1
     finally:
         await stop_rig(rig)
         await runner.cleanup()

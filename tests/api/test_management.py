@@ -75,6 +75,29 @@ async def test_malformed_account_body_is_1004(rig, fields):
     assert status == 400 and body["code"] == 1004
 
 
+@pytest.mark.parametrize("fields", [
+    {"balance": 2**63}, {"balance": 10**15 + 1}, {"balance": -1}, {"utc_offset_minutes": 100_000},
+    {"templates": [{"id": 2**63, "text": "Code {1}"}]}, {"templates": [{"id": 0, "text": "Code {1}"}]},
+    {"receipt_url": "not a url"},
+], ids=["over-int64", "over-max", "negative", "offset", "template-id-over-int64", "template-id-zero", "receipt-url"])
+async def test_out_of_range_account_values_are_1004_and_create_nothing(rig, fields):
+    status, body = await create_account(rig, **fields)
+    assert status == 400 and body["code"] == 1004
+    status, _ = await call(rig, "GET", "/v1/accounts/acme", headers=OPERATOR)
+    assert status == 401
+
+
+@pytest.mark.parametrize("change", [2**63, -(2**63) - 1, 10**15 + 1, 10**15])
+async def test_out_of_range_top_up_is_1004_and_the_store_goes_on(rig, change):
+    """10**15 itself is a valid change, but would take the balance past the maximum."""
+    await create_account(rig, balance=3)
+    status, body = await call(rig, "PATCH", "/v1/accounts/acme", headers=OPERATOR, json={"add_balance": change})
+    assert status == 400 and body["code"] == 1004
+    status, body = await call(rig, "PATCH", "/v1/accounts/acme", headers=OPERATOR, json={"add_balance": 7})
+    assert status == 200 and body["balance"] == 10
+    assert rig.engine.store.failure is None
+
+
 async def test_account_views_are_private(rig):
     await create_account(rig)
     status, body = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": "nope"})
@@ -334,6 +357,21 @@ async def test_healthz_is_200_with_carriers_up(rig):
         assert resp.status == 200
         body = await resp.json()
     assert body["healthy"] is True and body["store_writable"] is True and body["carriers"] == {"ideal": True}
+
+
+async def test_healthz_probes_cost_no_write(rig):
+    await rig.engine.store.flush()
+    commits = rig.engine.store.commits
+    for _ in range(5):
+        async with rig.http.get("/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["store_writable"] is True
+    assert rig.engine.store.commits == commits
+
+
+async def test_non_ascii_admin_token_is_refused_not_an_error(rig):
+    headers = {"X-Admin-Token": "t\u00f6ken".encode().decode("latin-1")}
+    status, body = await call(rig, "POST", "/v1/accounts", headers=headers, json={"app_id": "acme", "key": "k"})
+    assert status == 403 and body["code"] == 1006
 
 
 async def test_healthz_is_503_with_every_carrier_down(tmp_path):

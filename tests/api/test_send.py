@@ -10,7 +10,7 @@ import pytest
 
 from smsengine.config import HttpConfig, LimitsConfig, SignatureSeed, TemplateSeed
 from smsengine.domain.auth import request_sig
-from tests.support.rig import ADMIN, Client, demo_account, fast_profile, start_rig, stop_rig
+from tests.support.rig import ADMIN, Client, db_rows, demo_account, fast_profile, start_rig, stop_rig
 
 INTERNATIONAL = "+14155552671"
 TEMPLATE_1_TEXT = "【smsengine】Your verification code is 1234, valid for 5 minutes."
@@ -327,8 +327,7 @@ async def test_unsubscribed_number_is_1015_and_the_rest_is_sent(rig):
     refused = body["results"][0]
     assert refused["message_id"] == "" and refused["fee"] == 0
     await rig.client.wait_final([body["results"][1]["message_id"]])
-    rows = await rig.engine.store.fetchall("SELECT phone FROM messages WHERE phone IN (?, ?)",
-                                           (mainland(14), mainland(15)))
+    rows = db_rows(rig.engine, "SELECT phone FROM messages WHERE phone IN (?, ?)", (mainland(14), mainland(15)))
     assert rows == [(mainland(15),)]
 
 
@@ -509,7 +508,7 @@ async def test_more_than_200_numbers_is_1046(rig):
     assert_request_error(status, body, 1046)
     status, body = await rig.client.send([mainland(37)] * 201)  # counted as given, before dedupe
     assert_request_error(status, body, 1046)
-    assert await rig.engine.store.fetchone("SELECT COUNT(*) FROM messages") == (0,)
+    assert db_rows(rig.engine, "SELECT COUNT(*) FROM messages") == [(0,)]
 
 
 async def test_source_over_its_rate_is_1013(tmp_path):
@@ -533,7 +532,7 @@ async def test_duplicates_get_one_message(rig):
     assert body["duplicates"] == 3
     assert body["duplicate_numbers"] == ["13800000042", "8613800000042", mainland(42)]
     await rig.client.wait_final([r["message_id"] for r in body["results"]])
-    rows = await rig.engine.store.fetchall("SELECT phone, COUNT(*) FROM messages GROUP BY phone ORDER BY phone")
+    rows = db_rows(rig.engine, "SELECT phone, COUNT(*) FROM messages GROUP BY phone ORDER BY phone")
     assert rows == [(mainland(42), 1), (mainland(43), 1)]
     assert rig.simulators["ideal"].counters.accepted == 2
 

@@ -10,7 +10,8 @@ import msgspec
 
 from carriers.config import CarrierProfile, Delays
 from carriers.esme import EsmeClient
-from carriers.server import CarrierServer, start_carrier
+from carriers.plugins import load_behaviour
+from carriers.server import CarrierServer
 
 SYSTEM_ID = "smsengine"
 PASSWORD = "secret"
@@ -30,7 +31,8 @@ def make_profile(**overrides: Any) -> CarrierProfile:
 
 @contextlib.asynccontextmanager
 async def running(profile: CarrierProfile) -> AsyncIterator[CarrierServer]:
-    server = await start_carrier(profile)
+    """One carrier's SMPP server (no admin HTTP: `SimulatorGroup` wires that)."""
+    server = await CarrierServer(profile, load_behaviour(profile)).start()
     try:
         yield server
     finally:

@@ -7,16 +7,16 @@ import aiohttp
 from carriers.config import FateRule
 from carriers.group import SimulatorGroup
 from smsengine.smpp.pdu import SubmitSm
-from tests.carriers.carrier_harness import bound, make_profile, running
+from tests.carriers.carrier_harness import bound, make_profile
 
 
 async def test_status_counters_and_metrics() -> None:
     profile = make_profile(admin_port=0, rules=[FateRule(fate="empty", first="8613900000000", last="8613900000999")])
-    async with running(profile) as server:
-        async with bound(server) as client:
+    async with SimulatorGroup([profile]) as group:
+        async with bound(group["test"]) as client:
             await client.request(SubmitSm(source_addr="x", destination_addr="8613800138000", registered_delivery=1))
             await client.next_delivery()
-        base = f"http://127.0.0.1:{server.admin_port}"
+        base = f"http://127.0.0.1:{group.admin_ports['test']}"
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/status/8613900000123") as resp:
                 empty = await resp.json()
@@ -49,3 +49,9 @@ async def test_two_carriers_in_one_process_keep_separate_metrics() -> None:
     assert 'carrier_submits_total{carrier="a"} 1.0' in texts["a"]
     assert 'carrier_submits_total{carrier="b"} 0.0' in texts["b"]
     assert 'carrier="b"' not in texts["a"]
+
+
+async def test_a_carrier_without_admin_port_has_no_admin_server() -> None:
+    async with SimulatorGroup([make_profile(name="quiet"), make_profile(name="loud", admin_port=0)]) as group:
+        ports = group.admin_ports
+    assert ports["quiet"] is None and ports["loud"] > 0

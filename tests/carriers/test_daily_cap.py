@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from carriers.behaviour import load_behaviour
 from carriers.config import CarrierConfigError
 from carriers.examples.daily_cap import DailyCapBehaviour
+from carriers.plugins import load_behaviour
 from smsengine.smpp.constants import CommandStatus
 from smsengine.smpp.pdu import SubmitSm
 from smsengine.smpp.receipt import parse_receipt

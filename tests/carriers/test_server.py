@@ -9,7 +9,7 @@ import pytest
 
 from carriers.config import Delays, FateRule, FateShares, Latency, MessageIds, MoReplies
 from carriers.esme import EsmeClient
-from smsengine.domain.concatenation import parse_udh, udh
+from smsengine.smpp.concatenation import parse_udh, udh
 from smsengine.smpp.codec import decode_pdu, encode_pdu
 from smsengine.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smsengine.smpp.pdu import (

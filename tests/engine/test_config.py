@@ -38,6 +38,10 @@ def test_environment_overrides():
         ("[[carriers]]\nname='a'\n[[routes]]\nprefix='+'\ntargets=[{carrier='b'}]\n", "unknown carrier 'b'"),
         ("[[carriers]]\nname='a'\nwindow=0\n", "window"),
         ("not toml at all = = =", "not valid TOML"),
+        # values that reach the store are bounded where they enter
+        ("[[accounts]]\napp_id='a'\nkey='k'\nbalance=10000000000000000\n", "$.accounts[0].balance"),
+        ("[[accounts]]\napp_id='a'\nkey='k'\nutc_offset_minutes=100000\n", "$.accounts[0].utc_offset_minutes"),
+        ("[[accounts]]\napp_id='a'\nkey='k'\ntemplates=[{id=0, text='x {1}'}]\n", "$.accounts[0].templates[0].id"),
     ],
 )
 def test_bad_config_names_the_key_and_reason(tmp_path, text, fragment):

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import aiohttp
 
+from carriers.config import Delays
 from carriers.group import SimulatorGroup
-from tests.support.rig import Client, fast_profile
+from tests.support.polling import eventually
+from tests.support.rig import Client, engine_config, fast_profile, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,7 +108,8 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
                     assert status == 200
                     ids += [r["message_id"] for r in body["results"] if r["code"] == 0]
             assert len(ids) == 400
-            await asyncio.sleep(0.8)
+            # the kill must catch work in flight: some segments submitted, most still queued
+            await eventually(lambda: sims["slow"].counters.accepted >= 50, 10)
             engine.send_signal(signal.SIGKILL)
             engine.wait(10)
             before = statuses(db)
@@ -116,9 +119,7 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
 
             engine = start_engine(config, port)
             await wait_http(port, log=config.with_suffix('.log'))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and statuses(db).get("delivered", 0) < 400:
-                await asyncio.sleep(0.2)
+            await eventually(lambda: statuses(db).get("delivered", 0) >= 400, 30, lambda: str(statuses(db)))
             assert statuses(db) == {"delivered": 400}
             accepted = sims["slow"].counters.accepted
             # at most the PDUs in the window at the moment of the kill may have gone twice
@@ -137,41 +138,30 @@ async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_
     """Everything was acknowledged by the carrier before the engine died, nothing was final:
     after the restart not one segment goes out again, and every message still ends final
     (query_sm reconciliation or receipts the carrier kept for the rebind)."""
-    from carriers.config import Delays
-    from smsengine.engine.daemon import Engine
-    from tests.support.rig import engine_config
-
     profile = fast_profile("held", time_scale=1.0, delays=Delays(regular=(1.5, 1.5)))
+    db = tmp_path / "engine.db"
     async with SimulatorGroup([profile]) as sims:
         config = engine_config(tmp_path, sims.ports)
-        engine = Engine(config, base_dir=tmp_path)
-        await engine.start()
-        await engine.links["held"].wait_up(5)
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{engine.http_port}") as http:
+        server = await start_server(config, tmp_path)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
             status, body = await Client(http).send([f"+86135{i:08d}" for i in range(100)])
             assert status == 200
-        deadline = time.monotonic() + 5
-        while sims["held"].counters.accepted < 100 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await eventually(lambda: sims["held"].counters.accepted >= 100, 5)
+        engine = server.engine
         await engine.store.flush()
         # die without a goodbye: binds vanish, nothing is drained or unbound
-        for link in engine.links.values():
-            link._stopping = True
-            for bind in list(link.binds):
-                bind.transport.abort()
+        for pool in engine.pools.values():
+            await pool.abort()
         await engine.dispatcher.stop()
         await engine.store.close()
-        await engine._runner.cleanup()
-        assert statuses(tmp_path / "engine.db") == {"accepted": 100}
+        await server.stop(drain_timeout=0.0)
+        assert statuses(db) == {"accepted": 100}
 
-        engine = Engine(config, base_dir=tmp_path)
-        await engine.start()
+        server = await start_server(config, tmp_path)
         try:
-            deadline = time.monotonic() + 15
-            while statuses(tmp_path / "engine.db").get("delivered", 0) < 100 and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            assert statuses(tmp_path / "engine.db") == {"delivered": 100}
+            await eventually(lambda: statuses(db).get("delivered", 0) >= 100, 15, lambda: str(statuses(db)))
+            assert statuses(db) == {"delivered": 100}
             assert sims["held"].counters.accepted == 100  # nothing was sent twice
             assert sims["held"].counters.queries == 100  # each open segment was asked about
         finally:
-            await engine.stop(drain_timeout=1.0)
+            await server.stop(drain_timeout=1.0)

@@ -4,7 +4,7 @@ from collections import Counter
 
 from carriers.config import FateShares, Latency
 from smsengine.smpp.constants import CommandStatus
-from tests.support.rig import fast_profile, start_rig, stop_rig, wait_engine_final
+from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
 
 
 def numbers(n: int, start: int = 0) -> list[str]:
@@ -22,7 +22,8 @@ async def send_all(rig, phones: list[str], **fields) -> list[str]:
 
 
 async def store_outcomes(rig) -> Counter:
-    rows = await rig.engine.store.fetchall("SELECT status, code FROM messages")
+    await rig.engine.store.flush()
+    rows = db_rows(rig.engine, "SELECT status, code FROM messages")
     return Counter((status, code) for status, code in rows)
 
 
@@ -48,9 +49,9 @@ async def test_thousand_messages_match_the_simulator_counters_exactly(tmp_path):
         assert outcomes[("failed", 60001)] == rejected_at_submit > 0
         assert counters.accepted + rejected_at_submit == 1000  # nothing sent twice, nothing lost
         # billing: one charge per segment the carrier accepted, none for refused ones
-        row = await rig.engine.store.fetchone("SELECT balance FROM accounts WHERE app_id='demo'")
-        assert row[0] == 10_000_000 - counters.accepted
-        remarks = await rig.engine.store.fetchall("SELECT DISTINCT remark FROM messages WHERE code=60002")
+        [(balance,)] = db_rows(rig.engine, "SELECT balance FROM accounts WHERE app_id='demo'")
+        assert balance == 10_000_000 - counters.accepted
+        remarks = db_rows(rig.engine, "SELECT DISTINCT remark FROM messages WHERE code=60002")
         assert any("unknown or empty number" in r[0] for r in remarks)
     finally:
         await stop_rig(rig)
@@ -66,7 +67,7 @@ async def test_throttling_pauses_and_resends_without_duplicates(tmp_path):
         assert counters.throttled > 0  # the cap was really hit
         assert counters.accepted == 600  # and every throttled PDU went out again exactly once
         assert (await store_outcomes(rig)) == Counter({("delivered", 0): 600})
-        assert rig.engine.links["tight"].throttled_count == counters.throttled
+        assert rig.engine.pools["tight"].stats.throttled == counters.throttled
     finally:
         await stop_rig(rig)
 
@@ -81,7 +82,7 @@ async def test_dropped_binds_mid_run_lose_nothing(tmp_path):
         assert counters.drops > 0
         assert (await store_outcomes(rig)) == Counter({("delivered", 0): 800})
         # one carrier message id per segment: nothing that got a submit_sm_resp was sent again
-        rows = await rig.engine.store.fetchall("SELECT COUNT(*), COUNT(DISTINCT message_id) FROM segments")
+        rows = db_rows(rig.engine, "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM segments")
         assert rows[0] == (800, 800)
         # the carrier may hold a few copies whose responses died with a connection, no more
         window = rig.engine.config.carriers[0].window
@@ -118,7 +119,7 @@ async def test_repeated_transient_errors_fail_over_to_the_next_carrier(tmp_path)
         assert rig.simulators["backup"].counters.accepted == 20
         # each message tried the first carrier twice (a retry, then the failover)
         assert rig.simulators["broken"].counters.rejected[CommandStatus.ESME_RSYSERR] == 40
-        assert rig.engine.dispatcher.failovers == 20
+        assert rig.engine.dispatcher.stats.failovers == 20
     finally:
         await stop_rig(rig)
 
@@ -132,8 +133,9 @@ async def test_permanent_timeouts_end_in_60008(tmp_path):
         assert {v["code"] for v in views.values()} == {60008}
         assert all("after 3 attempts" in v["remark"] for v in views.values())
         assert rig.simulators["broken"].counters.rejected[CommandStatus.ESME_RSYSERR] == 15
-        row = await rig.engine.store.fetchone("SELECT balance FROM accounts WHERE app_id='demo'")
-        assert row[0] == 10_000_000  # nothing was submitted, so nothing was charged
+        await rig.engine.store.flush()
+        [(balance,)] = db_rows(rig.engine, "SELECT balance FROM accounts WHERE app_id='demo'")
+        assert balance == 10_000_000  # nothing was submitted, so nothing was charged
     finally:
         await stop_rig(rig)
 
@@ -158,6 +160,6 @@ async def test_vendor_status_codes_follow_the_carrier_config(tmp_path):
         ids = await send_all(rig, numbers(5))
         views = await rig.client.wait_final(ids)
         assert {v["status"] for v in views.values()} == {"delivered"}
-        assert rig.engine.dispatcher.retries == 5
+        assert rig.engine.dispatcher.stats.retries == 5
     finally:
         await stop_rig(rig)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.rig import fast_profile, start_rig, stop_rig, wait_engine_final
+from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
 
 
 @pytest.fixture
@@ -34,6 +34,7 @@ async def test_long_message_one_receipt_per_segment(rig):
     views = await rig.client.wait_final([result["message_id"]])
     assert views[result["message_id"]]["status"] == "delivered"
     assert rig.simulators["ideal"].counters.accepted == 3
-    rows = await rig.engine.store.fetchall(
-        "SELECT seq, stat FROM segments WHERE message_id=? ORDER BY seq", (int(result["message_id"]),))
+    await rig.engine.store.flush()
+    rows = db_rows(rig.engine, "SELECT seq, stat FROM segments WHERE message_id=? ORDER BY seq",
+                   (int(result["message_id"]),))
     assert rows == [(1, "DELIVRD"), (2, "DELIVRD"), (3, "DELIVRD")]

@@ -9,9 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from smsengine.engine.daemon import Engine
 from smsengine.smpp.message_id import CarrierIdFormats, IdForm, MessageIdFormat
-from tests.support.rig import Client, engine_config, wait_engine_final
+from tests.support.rig import Client, db_rows, engine_config, start_server, wait_engine_final
 
 INTEROP = Path(__file__).resolve().parents[1] / "interop"
 
@@ -34,11 +33,11 @@ async def test_engine_delivers_through_a_foreign_smsc(tmp_path, foreign_smsc):
     # that SMSC answers with hex ids and reports them in decimal: the normaliser must join them
     ids = CarrierIdFormats(submit_resp=MessageIdFormat(IdForm.HEX_TO_DECIMAL), receipt=MessageIdFormat(IdForm.DECIMAL))
     config = engine_config(tmp_path, {"node": foreign_smsc}, carrier_changes={"node": {"message_ids": ids}})
-    engine = Engine(config, base_dir=tmp_path)
-    await engine.start()
+    server = await start_server(config, tmp_path)
+    engine = server.engine
     try:
-        assert await engine.links["node"].wait_up(5.0)
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{engine.http_port}") as http:
+        assert engine.pools["node"].up
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
             client = Client(http)
             phones = [f"+86137{i:08d}" for i in range(20)]
             status, body = await client.send(phones)
@@ -46,8 +45,8 @@ async def test_engine_delivers_through_a_foreign_smsc(tmp_path, foreign_smsc):
             status, body = await client.send(["+8613800000001"], content="长" * 100)  # 2 UDH parts
             assert body["results"][0]["segments"] == 2
             await wait_engine_final(engine, 21)
-        rows = await engine.store.fetchall("SELECT status, COUNT(*) FROM messages GROUP BY status")
+        rows = db_rows(engine, "SELECT status, COUNT(*) FROM messages GROUP BY status")
         assert rows == [("delivered", 21)]
         assert engine.dispatcher.correlator.parked() == 0
     finally:
-        await engine.stop(drain_timeout=1.0)
+        await server.stop(drain_timeout=1.0)

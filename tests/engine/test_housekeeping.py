@@ -1,5 +1,6 @@
 """Retention: final records older than the retention period are purged, the rest kept."""
 
+import sqlite3
 import time
 
 from smsengine.domain.limits import RateLimiter
@@ -26,11 +27,13 @@ async def test_purge_removes_only_old_final_messages(tmp_path):
                 store.message_final(MessageFinal(r.id, "a", r.phone, MessageStatus.DELIVERED, 0, "DELIVRD",
                                                  r.created_at, r.created_at + 1))
         await store.flush()
-        keeper = Housekeeping(store, RateLimiter(), retention_days=180)
+        keeper = Housekeeping(store, RateLimiter(), retention_days=180, purge_batch=3)  # two batches
         assert await keeper.purge(now) == 4
-        ids = [row[0] for row in await store.fetchall("SELECT id FROM messages ORDER BY id")]
+        assert keeper.purged == 4
+        with sqlite3.connect(store.path) as conn:
+            ids = [row[0] for row in conn.execute("SELECT id FROM messages ORDER BY id")]
+            segs = [row[0] for row in conn.execute("SELECT message_id FROM segments ORDER BY message_id")]
         assert ids == [3, 6, 7, 8, 9, 10]
-        segs = [row[0] for row in await store.fetchall("SELECT message_id FROM segments ORDER BY message_id")]
         assert segs == ids
         assert await keeper.purge(now) == 0
     finally:

@@ -7,8 +7,7 @@ import pytest
 
 from carriers.config import Delays
 from carriers.group import SimulatorGroup
-from smsengine.engine.daemon import Engine
-from tests.support.rig import Client, engine_config, fast_profile
+from tests.support.rig import Client, engine_config, fast_profile, start_server
 
 
 async def test_stop_drains_queued_segments_and_unbinds(tmp_path):
@@ -16,14 +15,13 @@ async def test_stop_drains_queued_segments_and_unbinds(tmp_path):
     profile = fast_profile("slow", throughput_per_s=400.0, throughput_burst=20.0, time_scale=1.0,
                            delays=Delays(regular=(30.0, 30.0)))
     async with SimulatorGroup([profile]) as sims:
-        engine = Engine(engine_config(tmp_path, sims.ports), base_dir=tmp_path)
-        await engine.start()
-        assert await engine.links["slow"].wait_up(5)
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{engine.http_port}") as http:
+        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        assert server.engine.pools["slow"].up
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
             status, body = await Client(http).send([f"+86136{i:08d}" for i in range(200)])
             assert status == 200
-        assert len(engine.links["slow"].queue) > 0  # work was still waiting when stop began
-        await engine.stop(drain_timeout=10.0)
+        assert len(server.engine.pools["slow"].queue) > 0  # work was still waiting when stop began
+        await server.stop(drain_timeout=10.0)
 
         counters = sims["slow"].counters
         assert counters.accepted == 200  # everything queued went out before the binds closed
@@ -36,10 +34,9 @@ async def test_stop_drains_queued_segments_and_unbinds(tmp_path):
 
 async def test_requests_after_stop_began_are_refused(tmp_path):
     async with SimulatorGroup([fast_profile("ideal")]) as sims:
-        engine = Engine(engine_config(tmp_path, sims.ports), base_dir=tmp_path)
-        await engine.start()
-        port = engine.http_port
-        await engine.stop(drain_timeout=1.0)
+        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        port = server.http_port
+        await server.stop(drain_timeout=1.0)
         async with aiohttp.ClientSession() as http:
             with pytest.raises(aiohttp.ClientConnectionError):
                 await http.get(f"http://127.0.0.1:{port}/healthz")

@@ -1,4 +1,5 @@
-"""The store: group commit durability, and one bad statement not failing everyone's commit."""
+"""The store: group commit durability, one bad write failing only its caller, and every named
+query against a real SQLite file (read back through a connection of the test's own)."""
 
 import asyncio
 import sqlite3
@@ -6,15 +7,46 @@ import time
 
 import pytest
 
-from smsengine.engine.records import MessageRecord
-from smsengine.engine.store import Store
+from smsengine.domain.accounts import AccountType
+from smsengine.domain.review import ReviewStatus
+from smsengine.domain.templates import MessageType, TemplateRegion
+from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
+from smsengine.engine.store import (
+    AccountRow,
+    MessageView,
+    ReplyView,
+    SignatureRow,
+    Store,
+    StoreError,
+    TemplateRow,
+    UnsubscribeRow,
+)
+
+REVIEWED = ReviewStatus.APPROVED
 
 
-def record(i: int) -> MessageRecord:
-    return MessageRecord(id=i, app_id="a", phone=f"+86138{i:08d}", content="hello", type="regular", chars=5,
-                         segments=1, data_coding=8, created_at=time.time())
+def record(i: int, app_id: str = "a", segments: int = 1, created_at: float | None = None) -> MessageRecord:
+    return MessageRecord(id=i, app_id=app_id, phone=f"+86138{i:08d}", content="hello", type="regular", chars=5,
+                         segments=segments, data_coding=8, created_at=created_at or time.time())
 
 
+def final(rec: MessageRecord, at: float, status: MessageStatus = MessageStatus.DELIVERED) -> MessageFinal:
+    return MessageFinal(rec.id, rec.app_id, rec.phone, status, 0, "DELIVRD", at - 1, at, carrier="c")
+
+
+def account(app_id: str = "a", **changes) -> AccountRow:
+    fields = dict(app_id=app_id, key="k", type=AccountType.ORGANISATION, raw_content=True, balance=100,
+                  state="active", utc_offset_minutes=480, receipt_url="")
+    return AccountRow(**(fields | changes))
+
+
+def durable(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
+    """What another connection sees: committed rows only."""
+    with sqlite3.connect(store.path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+# -- the writer -------------------------------------------------------------------------------------------
 async def test_concurrent_accepts_share_commits_and_are_durable(tmp_path):
     store = Store(tmp_path / "s.db", max_delay=0.005)
     await store.open()
@@ -22,29 +54,56 @@ async def test_concurrent_accepts_share_commits_and_are_durable(tmp_path):
         await asyncio.gather(*(store.accept([record(i * 10 + j) for j in range(10)]) for i in range(50)))
         assert store.commits < 50  # group commit: many callers, fewer transactions
         # a second connection sees every accepted row: they are committed, not just queued
-        with sqlite3.connect(tmp_path / "s.db") as conn:
-            assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 500
+        assert durable(store, "SELECT COUNT(*) FROM messages") == [(500,)]
     finally:
         await store.close()
 
 
-async def test_a_failing_statement_fails_only_its_caller(tmp_path):
+async def test_a_write_failing_with_any_error_fails_only_its_caller(store):
+    """2**63 does not fit SQLite's integer: OverflowError when binding, not a DatabaseError."""
+    assert await store.insert_account(account(), 0.0)
+    overflow = store.add_balance("a", 2**63)
+    accepted = store.accept([record(1), record(2)])
+    results = await asyncio.gather(overflow, accepted, return_exceptions=True)
+    assert isinstance(results[0], StoreError) and isinstance(results[0].__cause__, OverflowError)
+    assert results[1] is None
+    assert durable(store, "SELECT id FROM messages ORDER BY id") == [(1,), (2,)]
+    assert await store.balance_of("a") == 100  # rolled back alone
+    await store.accept([record(3)])  # and the store goes on working
+    await store.add_balance("a", 5)
+    assert await store.balance_of("a") == 105
+    assert store.failure is None and store.writable
+
+
+async def test_a_failing_write_nobody_waits_for_is_dropped_not_retried_forever(store):
+    store.add_reply("a", "+8613800000001", "hi", "c", 2**63)  # cannot be bound
+    store.add_reply("a", "+8613800000002", "ok", "c", 1.0)
+    await store.accept([record(1)])
+    commits = store.commits
+    await store.accept([record(2)])
+    assert store.commits == commits + 1 and store.failure is None
+    assert [r.phone for r in await store.replies_since("a", 0, 10)] == ["+8613800000002"]
+
+
+async def test_a_failed_commit_shows_until_the_next_one_succeeds(store):
+    assert store.writable
+    broken = record(1)
+    broken.content = object()  # cannot be encoded: the whole batch fails, as a full disk would
+    with pytest.raises(StoreError):
+        await store.accept([broken])
+    assert not store.writable and store.failures == 1
+    await store.accept([record(2)])
+    assert store.writable and store.failure is None
+    assert durable(store, "SELECT id FROM messages") == [(2,)]
+
+
+async def test_writes_after_close_are_refused(tmp_path):
     store = Store(tmp_path / "s.db")
     await store.open()
-    try:
-        await store.execute_now("INSERT INTO signatures (app_id, name, status, created_at) VALUES ('a','x','p',0)")
-        duplicate = store.execute_now(
-            "INSERT INTO signatures (app_id, name, status, created_at) VALUES ('a','x','p',0)")
-        accepted = store.accept([record(1), record(2)])
-        results = await asyncio.gather(duplicate, accepted, return_exceptions=True)
-        assert isinstance(results[0], sqlite3.IntegrityError)
-        assert results[1] is None
-        rows = await store.fetchall("SELECT id FROM messages ORDER BY id")
-        assert rows == [(1,), (2,)]
-        await store.accept([record(3)])  # and the store goes on working
-        assert store.failure is None
-    finally:
-        await store.close()
+    await store.close()
+    assert not store.writable and not store.is_open
+    with pytest.raises(StoreError):
+        await store.set_state("a", "suspended")
 
 
 async def test_messages_survive_a_reopen(tmp_path):
@@ -58,36 +117,225 @@ async def test_messages_survive_a_reopen(tmp_path):
     try:
         (rec, done), = await store.open_messages()
         assert rec.id == 7 and done == {1: ("c", "abc")}
+        assert await store.max_message_id() == 7
     finally:
         await store.close()
 
 
-async def test_batched_json_writes_keep_every_value_exact(tmp_path):
-    """The writer hands SQLite whole batches as JSON: types, unicode, NULLs and floats survive."""
-    from smsengine.engine.records import MessageFinal, MessageStatus
-
+async def test_status_report_cursors_continue_after_a_reopen(tmp_path):
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    await store.accept([record(1), record(2)])
+    assert [store.message_final(final(record(i), 10.0)) for i in (1, 2)] == [1, 2]
+    await store.close()
     store = Store(tmp_path / "s.db")
     await store.open()
     try:
-        created = 1795300000.123456
-        rec = MessageRecord(id=42, app_id="a", phone="+8613800138000", content='【签名】引号" \\ 😀 \n end',
-                            type="marketing", chars=20, segments=2, data_coding=8, created_at=created,
-                            scheduled_at=None, context='{"k": 1}', template_id=None)
-        await store.accept([rec])
-        store.segment_submitted(42, 1, "c", "0a1b", created + 0.5)
-        await store.flush()  # seq 1 committed before its receipt: the result is an UPDATE
-        store.segment_result(42, 1, "DELIVRD", "000", created + 1.25)
-        store.segment_submitted(42, 2, "c", "0a1c", created + 0.5)
-        store.segment_result(42, 2, "UNDELIV", "001", created + 1.5)  # folded into the insert
-        store.message_final(MessageFinal(42, "a", rec.phone, MessageStatus.FAILED, 60002, "UNDELIV err:001",
-                                         created + 0.5, created + 1.5, carrier="c"))
-        await store.flush()
-        row = await store.fetchone(
-            "SELECT content, context, template_id, scheduled_at, created_at, typeof(id), status, code, remark,"
-            " submitted_at, final_at, carrier, cursor FROM messages WHERE id=42")
-        assert row == (rec.content, '{"k": 1}', None, None, created, "integer", "failed", 60002,
-                       "UNDELIV err:001", created + 0.5, created + 1.5, "c", 1)
-        segs = await store.fetchall("SELECT seq, carrier_message_id, stat, err, done_at FROM segments ORDER BY seq")
-        assert segs == [(1, "0a1b", "DELIVRD", "000", created + 1.25), (2, "0a1c", "UNDELIV", "001", created + 1.5)]
+        await store.accept([record(3)])
+        assert store.message_final(final(record(3), 11.0)) == 3
     finally:
         await store.close()
+
+
+async def test_batched_json_writes_keep_every_value_exact(store):
+    """The writer hands SQLite whole batches as JSON: types, unicode, NULLs and floats survive."""
+    created = 1795300000.123456
+    rec = MessageRecord(id=42, app_id="a", phone="+8613800138000", content='【签名】引号" \\ 😀 \n end',
+                        type="marketing", chars=20, segments=2, data_coding=8, created_at=created,
+                        scheduled_at=None, context='{"k": 1}', template_id=None)
+    await store.accept([rec])
+    store.segment_submitted(42, 1, "c", "0a1b", created + 0.5)
+    await store.flush()  # seq 1 committed before its receipt: the result is an UPDATE
+    store.segment_result(42, 1, "DELIVRD", "000", created + 1.25)
+    store.segment_submitted(42, 2, "c", "0a1c", created + 0.5)
+    store.segment_result(42, 2, "UNDELIV", "001", created + 1.5)  # folded into the insert
+    store.message_final(MessageFinal(42, "a", rec.phone, MessageStatus.FAILED, 60002, "UNDELIV err:001",
+                                     created + 0.5, created + 1.5, carrier="c"))
+    await store.flush()
+    row = durable(store,
+                  "SELECT content, context, template_id, scheduled_at, created_at, typeof(id), status, code, remark,"
+                  " submitted_at, final_at, carrier, cursor FROM messages WHERE id=42")
+    assert row == [(rec.content, '{"k": 1}', None, None, created, "integer", "failed", 60002,
+                    "UNDELIV err:001", created + 0.5, created + 1.5, "c", 1)]
+    segs = durable(store, "SELECT seq, carrier_message_id, stat, err, done_at FROM segments ORDER BY seq")
+    assert segs == [(1, "0a1b", "DELIVRD", "000", created + 1.25), (2, "0a1c", "UNDELIV", "001", created + 1.5)]
+
+
+# -- accounts ---------------------------------------------------------------------------------------------
+async def test_an_account_is_inserted_once_and_read_back_typed(store):
+    assert await store.insert_account(account("a", type=AccountType.INDIVIDUAL, raw_content=False), 0.0)
+    assert not await store.insert_account(account("a", key="other"), 0.0)
+    assert await store.insert_account(account("b", balance=7, utc_offset_minutes=-300), 0.0)
+    rows = await store.account_rows()
+    assert sorted(rows, key=lambda r: r.app_id) == [
+        account("a", type=AccountType.INDIVIDUAL, raw_content=False), account("b", balance=7, utc_offset_minutes=-300)
+    ]
+    (b,) = await store.account_rows("b")
+    assert b.raw_content is True and b.type is AccountType.ORGANISATION
+
+
+async def test_a_reseeded_account_keeps_balance_and_state_and_fills_only_an_empty_receipt_url(store):
+    await store.insert_account(account("a"), 0.0)
+    await store.set_state("a", "suspended")
+    await store.update_account_seed(account("a", key="new", type=AccountType.INDIVIDUAL, balance=999,
+                                            receipt_url="http://x/1"))
+    (row,) = await store.account_rows("a")
+    assert (row.key, row.type, row.balance, row.state, row.receipt_url) == (
+        "new", AccountType.INDIVIDUAL, 100, "suspended", "http://x/1")
+    await store.update_account_seed(account("a", receipt_url="http://x/2"))
+    assert (await store.account_rows("a"))[0].receipt_url == "http://x/1"
+
+
+async def test_account_settings_and_balance_are_durable_when_the_call_returns(store):
+    await store.insert_account(account("a"), 0.0)
+    await store.set_receipt_url("a", "http://x/r")
+    await store.set_state("a", "suspended")
+    await store.add_balance("a", 50)
+    assert durable(store, "SELECT receipt_url, state, balance FROM accounts") == [("http://x/r", "suspended", 150)]
+    await store.add_balance("a", -20)
+    assert await store.balance_of("a") == 130
+    assert await store.balance_of("nobody") is None
+
+
+async def test_balance_of_counts_charges_still_queued(store):
+    await store.insert_account(account("a"), 0.0)
+    store.charge("a", 3)
+    store.charge("a", 4)
+    assert await store.balance_of("a") == 93
+
+
+async def test_push_cursor_starts_at_zero_and_only_moves_forward(store):
+    await store.insert_account(account("a"), 0.0)
+    assert await store.pushed_cursor("a") == 0
+    await store.set_pushed_cursor("a", 10)
+    await store.set_pushed_cursor("a", 4)
+    assert await store.pushed_cursor("a") == 10
+    assert durable(store, "SELECT pushed_cursor FROM accounts") == [(10,)]
+    assert await store.pushed_cursor("nobody") == 0
+
+
+# -- signatures and templates -----------------------------------------------------------------------------
+async def test_signatures_get_their_own_ids_and_a_taken_name_none(store):
+    ids = await asyncio.gather(*(store.insert_signature("a", f"Name{i}", ReviewStatus.PENDING, 0.0) for i in range(10)))
+    assert len(set(ids)) == 10
+    assert await store.insert_signature("a", "Name3", ReviewStatus.PENDING, 0.0) is None
+    other = await store.insert_signature("b", "Name3", REVIEWED, 0.0)  # names are per account
+    by_id = {r.id: r for r in await store.signature_rows()}
+    assert [by_id[sid].name for sid in ids] == [f"Name{i}" for i in range(10)]
+    assert await store.signature_rows("b") == [SignatureRow(other, "b", "Name3", REVIEWED, "")]
+
+
+async def test_a_signature_review_is_stored(store):
+    sid = await store.insert_signature("a", "Acme", ReviewStatus.PENDING, 0.0)
+    await store.update_signature_review(sid, ReviewStatus.REJECTED, "not your brand")
+    assert await store.signature_rows("a") == [SignatureRow(sid, "a", "Acme", ReviewStatus.REJECTED, "not your brand")]
+
+
+async def test_templates_created_together_get_their_own_ids(store):
+    texts = [f"Notice {i}: {{1}}" for i in range(20)]
+    ids = await asyncio.gather(*(store.insert_template("a", t, MessageType.REGULAR, TemplateRegion.MAINLAND,
+                                                       ReviewStatus.PENDING, 0.0) for t in texts))
+    assert len(set(ids)) == 20
+    by_id = {r.id: r.text for r in await store.template_rows("a")}
+    assert [by_id[i] for i in ids] == texts
+
+
+async def test_a_template_with_a_given_id_is_inserted_once(store):
+    tid = await store.insert_template("a", "Code {1}", MessageType.MARKETING, TemplateRegion.INTERNATIONAL,
+                                      REVIEWED, 0.0, template_id=901)
+    assert tid == 901
+    assert await store.insert_template("b", "Other {1}", MessageType.REGULAR, TemplateRegion.MAINLAND,
+                                       REVIEWED, 0.0, template_id=901) is None
+    assert await store.template_owner(901) == "a"
+    assert await store.template_owner(902) is None
+    fresh = await store.insert_template("b", "Next {1}", MessageType.REGULAR, TemplateRegion.MAINLAND,
+                                        ReviewStatus.PENDING, 0.0)
+    assert fresh == 902  # after the highest id
+    await store.update_template_review(fresh, ReviewStatus.REJECTED, "too vague")
+    assert await store.template_rows() == [
+        TemplateRow(901, "a", "Code {1}", MessageType.MARKETING, TemplateRegion.INTERNATIONAL, REVIEWED, ""),
+        TemplateRow(902, "b", "Next {1}", MessageType.REGULAR, TemplateRegion.MAINLAND, ReviewStatus.REJECTED,
+                    "too vague"),
+    ]
+
+
+# -- unsubscribes and replies -----------------------------------------------------------------------------
+async def test_unsubscribes_ride_the_next_commit(store):
+    store.add_unsubscribe("a", "+8613800000001", 1.0)
+    store.add_unsubscribe("a", "+8613800000001", 2.0)  # once
+    store.add_unsubscribe("b", "+8613800000002", 1.0)
+    assert durable(store, "SELECT COUNT(*) FROM unsubscribes") == [(0,)]  # queued, not yet committed
+    await store.flush()
+    assert await store.unsubscribe_rows("a") == [UnsubscribeRow("a", "+8613800000001")]
+    store.remove_unsubscribe("a", "+8613800000001")
+    await store.flush()
+    assert await store.unsubscribe_rows() == [UnsubscribeRow("b", "+8613800000002")]
+
+
+async def test_replies_page_by_cursor_per_account(store):
+    for i in range(5):
+        store.add_reply("a", f"+861380000000{i}", f"text {i}", "c", 100.0 + i)
+    store.add_reply("b", "+8613800000009", "other", "c", 1.0)
+    await store.flush()
+    first = await store.replies_since("a", 0, 3)
+    assert [r.text for r in first] == ["text 0", "text 1", "text 2"]
+    assert first[0] == ReplyView(first[0].cursor, "+8613800000000", "text 0", "c", 100.0)
+    rest = await store.replies_since("a", first[-1].cursor, 3)
+    assert [r.text for r in rest] == ["text 3", "text 4"]
+    assert await store.replies_since("a", rest[-1].cursor, 3) == []
+
+
+# -- messages ---------------------------------------------------------------------------------------------
+async def test_message_view_reads_submitted_from_segments_until_final(store):
+    rec = record(5, segments=2, created_at=100.0)
+    assert await store.message_view(5) is None
+    await store.accept([rec])
+    view = await store.message_view(5)
+    assert isinstance(view, MessageView)
+    assert (view.status, view.submitted_at, view.carrier, view.final_at) == (MessageStatus.ACCEPTED, None, "", None)
+    store.segment_submitted(5, 2, "slow", "m2", 103.0)
+    store.segment_submitted(5, 1, "fast", "m1", 102.0)
+    await store.flush()
+    view = await store.message_view(5)
+    assert (view.status, view.submitted_at, view.carrier) == (MessageStatus.SUBMITTED, 102.0, "fast")
+    store.message_final(MessageFinal(5, "a", rec.phone, MessageStatus.DELIVERED, 0, "DELIVRD", 102.0, 110.0,
+                                     carrier="fast"))
+    await store.flush()
+    view = await store.message_view(5)
+    assert view == MessageView("5", "a", rec.phone, MessageStatus.DELIVERED, 0, "DELIVRD", "hello", "regular", 5, 2,
+                              "fast", "", 100.0, None, 102.0, 110.0)
+
+
+async def test_receipts_come_in_cursor_order_per_account(store):
+    recs = [record(i, app_id="a" if i % 2 else "b") for i in range(1, 7)]
+    await store.accept(recs)
+    for rec in reversed(recs):
+        store.message_final(final(rec, 50.0))
+    await store.flush()
+    page = await store.receipts_since("a", 0, 2)
+    assert [(r.message_id, r.cursor) for r in page] == [("5", 2), ("3", 4)]
+    assert [r.message_id for r in await store.receipts_since("a", 4, 10)] == ["1"]
+
+
+async def test_reserved_segments_are_the_unsent_ones_of_open_messages(store):
+    await store.accept([record(1, "a", segments=3), record(2, "a", segments=2), record(3, "b", segments=4),
+                        record(4, "b", segments=1)])
+    store.segment_submitted(1, 1, "c", "x", 1.0)
+    store.message_final(final(record(4, "b"), 5.0))  # final: nothing reserved
+    await store.flush()
+    assert await store.reserved_segments_by_account() == {"a": 4, "b": 4}
+    assert await store.reserved_segments_by_account("a") == {"a": 4}
+
+
+async def test_purge_deletes_old_final_messages_in_batches_with_their_segments(store):
+    old = [record(i, created_at=1.0) for i in range(1, 8)]
+    await store.accept(old + [record(8, created_at=1.0), record(9, created_at=500.0)])
+    for rec in old + [record(9)]:
+        store.segment_submitted(rec.id, 1, "c", f"m{rec.id}", 1.0)
+    for rec in old:
+        store.message_final(final(rec, 10.0))
+    store.message_final(final(record(9), 500.0))  # final, but after the horizon
+    await store.flush()
+    assert [await store.purge_before(100.0, 3) for _ in range(4)] == [3, 3, 1, 0]
+    assert durable(store, "SELECT id FROM messages ORDER BY id") == [(8,), (9,)]  # 8 never became final
+    assert durable(store, "SELECT message_id FROM segments") == [(9,)]

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.smpp.pdu_strategies import any_pdu, pdus_of, tlvs
 
+from smsengine.smpp import codec
 from smsengine.smpp.codec import (
     FramingError,
     MalformedPduError,
@@ -19,8 +20,12 @@ from smsengine.smpp.codec import (
     decode_pdu,
     encode_pdu,
     encode_tlvs,
+    submit_sm_body,
+    submit_sm_head,
+    submit_sm_tail,
 )
 from smsengine.smpp.constants import (
+    HEADER_SIZE,
     CommandId,
     CommandStatus,
     MessageState,
@@ -37,6 +42,7 @@ from smsengine.smpp.pdu import (
     EnquireLink,
     GenericNack,
     NetworkErrorCode,
+    QuerySm,
     SmeDestination,
     SubmitMulti,
     SubmitMultiResp,
@@ -355,9 +361,6 @@ def test_response_to_pairs_request_and_response():
 
 def test_submit_sm_head_and_tail_assemble_the_encoded_pdu():
     """The engine's pre-encoded submit_sm path produces exactly the codec's bytes."""
-    from smsengine.smpp.codec import submit_sm_head, submit_sm_tail
-    from smsengine.smpp.constants import HEADER_SIZE
-
     for service, tlvs, sm, esm in (
         ("", {}, b"hello", 0),
         ("MKT", {0x020C: 0x1234, 0x020E: 3, 0x020F: 1}, "中".encode("utf-16-be") * 60, 0),
@@ -367,5 +370,75 @@ def test_submit_sm_head_and_tail_assemble_the_encoded_pdu():
         pdu = SubmitSm(sequence_number=9, service_type=service, source_addr_ton=5, source_addr="smsengine",
                        dest_addr_ton=1, dest_addr_npi=1, destination_addr="8613800138000", esm_class=esm,
                        registered_delivery=1, data_coding=8, short_message=sm, tlvs=tlvs)
-        body = submit_sm_head(service, 5, 0, "smsengine", 1, 1) + b"8613800138000\0" + submit_sm_tail(esm, 1, 8, sm, tlvs)
+        head = submit_sm_head(service, 5, 0, "smsengine", 1, 1)
+        body = submit_sm_body(head, "8613800138000", submit_sm_tail(esm, 1, 8, sm, tlvs))
         assert body == encode_pdu(pdu)[HEADER_SIZE:]
+
+
+addresses = st.text(st.characters(min_codepoint=1, max_codepoint=0xFF), max_size=20)
+destinations = st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=20)  # ASCII
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(st.characters(min_codepoint=1, max_codepoint=0xFF), max_size=5),
+    u8s := st.integers(0, 0xFF),
+    u8s,
+    addresses,
+    u8s,
+    u8s,
+    destinations,
+    u8s,
+    u8s,
+    u8s,
+    st.binary(max_size=254),
+    tlvs,
+)
+def test_submit_sm_body_equals_the_encoded_pdu(service, src_ton, src_npi, source, dst_ton, dst_npi, destination,
+                                               esm, registered, coding, sm, tlv_values):
+    pdu = SubmitSm(sequence_number=1, service_type=service, source_addr_ton=src_ton, source_addr_npi=src_npi,
+                   source_addr=source, dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=destination,
+                   esm_class=esm, registered_delivery=registered, data_coding=coding, short_message=sm,
+                   tlvs=tlv_values)
+    head = submit_sm_head(service, src_ton, src_npi, source, dst_ton, dst_npi)
+    tail = submit_sm_tail(esm, registered, coding, sm, tlv_values)
+    assert submit_sm_body(head, destination, tail) == encode_pdu(pdu)[HEADER_SIZE:]
+
+
+@pytest.mark.parametrize("destination", ["1" * 21, "8613\x00800138000", "€86138", "é86138", "\ud800"])
+def test_submit_sm_body_refuses_what_destination_addr_cannot_carry(destination):
+    head = submit_sm_head("", 5, 0, "Acme", 1, 1)
+    with pytest.raises(PduEncodeError):
+        submit_sm_body(head, destination, submit_sm_tail(0, 1, 0, b"hi", {}))
+
+
+# ---- the fast paths hand over what they cannot do, and nothing else ----
+
+
+def test_a_value_smpp_cannot_carry_is_an_encode_error_on_either_path():
+    for pdu in (SubmitSm(1, esm_class=256), SubmitSm(1, source_addr="€"), QuerySm(1, source_addr_ton=256)):
+        with pytest.raises(PduEncodeError):
+            encode_pdu(pdu)
+
+
+def test_a_field_of_the_wrong_type_is_a_bug_not_an_encode_error():
+    with pytest.raises(AttributeError):
+        encode_pdu(SubmitSm(1, source_addr=8613800138000))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        encode_pdu(QuerySm(1, source_addr_ton="1"))  # type: ignore[arg-type]
+
+
+def test_a_bug_in_a_fast_decoder_is_not_taken_for_a_malformed_pdu(monkeypatch):
+    """Only the fast path's designed hand-overs fall back to the general decoder; a TypeError
+    (here injected into the submit_sm fast decoder) surfaces instead of being decoded around."""
+    wire = encode_pdu(SubmitSm(1, source_addr="Acme", destination_addr="8613800138000", short_message=b"hi"))
+
+    def broken(cls, data, p, end, seq, status):
+        raise TypeError("a bug")
+
+    monkeypatch.setitem(codec._DECODERS, CommandId.SUBMIT_SM, (broken, SubmitSm))
+    with pytest.raises(TypeError, match="a bug"):
+        decode_pdu(wire)
+    # while its designed hand-over (no NUL within a field's size) still ends in the general decoder
+    monkeypatch.setitem(codec._DECODERS, CommandId.SUBMIT_SM, (lambda *args: b"".index(b"\0"), SubmitSm))
+    assert decode_pdu(wire).destination_addr == "8613800138000"

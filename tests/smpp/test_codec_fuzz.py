@@ -8,7 +8,7 @@ from tests.smpp.pdu_strategies import any_pdu, pdus_of
 
 from smsengine.smpp.codec import PduError, _decode_general, decode_frame, decode_pdu, encode_pdu
 from smsengine.smpp.pdu import DeliverSm, DeliverSmResp, Pdu, SubmitSm, SubmitSmResp
-from smsengine.smpp.session import ProtocolError, Response, Role, Session, State
+from smsengine.smpp.session import PeerError, Response, Role, Session, State
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -73,8 +73,8 @@ def test_session_survives_garbage(chunks, role):
     session = Session(role)
     for chunk in chunks:
         for event in session.receive_data(chunk):
-            assert isinstance(event, (Pdu, Response, ProtocolError))
-            if isinstance(event, ProtocolError):
+            assert isinstance(event, (Pdu, Response, PeerError))
+            if isinstance(event, PeerError):
                 if event.reply:
                     assert decode_pdu(event.reply).sequence_number == (event.error.sequence_number or 0)
                 if event.fatal:

@@ -10,10 +10,13 @@ from tests.smpp.pdu_strategies import any_pdu
 from smsengine.smpp.codec import FramingError, UnknownCommandError, decode_pdu, encode_pdu
 from smsengine.smpp.constants import MAX_SEQUENCE, CommandId, CommandStatus
 from smsengine.smpp.pdu import (
+    PDU_CLASSES,
     AlertNotification,
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
+    BindReceiverResp,
+    BindTransceiverResp,
     BindTransmitterResp,
     DataSm,
     DeliverSm,
@@ -28,7 +31,18 @@ from smsengine.smpp.pdu import (
     UnbindResp,
     response_to,
 )
-from smsengine.smpp.session import IllegalPduError, ProtocolError, Response, Role, Session, SessionError, State
+from smsengine.smpp.receive_buffer import ReceiveBuffer
+from smsengine.smpp.session import (
+    TRANSITIONS,
+    IllegalPduError,
+    PeerError,
+    Response,
+    Role,
+    Session,
+    SessionError,
+    State,
+    refusal,
+)
 
 S = CommandStatus
 
@@ -59,7 +73,7 @@ def test_any_chunking_yields_the_same_pdus(pdus, data):
     seen = []
     for chunk in chunks:
         for event in session.receive_data(chunk):
-            if isinstance(event, ProtocolError):
+            if isinstance(event, PeerError):
                 seen.append(event.error.sequence_number)
             else:
                 seen.append(event.pdu if isinstance(event, Response) else event)
@@ -92,7 +106,7 @@ def test_memoryview_and_bytearray_chunks_are_accepted():
 def test_garbage_command_length_is_fatal_and_closes():
     smsc = Session(Role.SMSC)
     [event] = smsc.receive_data(bytes.fromhex("00000005 00000015 00000000 00000007") + b"more")
-    assert isinstance(event, ProtocolError) and event.fatal
+    assert isinstance(event, PeerError) and event.fatal
     assert isinstance(event.error, FramingError)
     assert decode_pdu(event.reply) == GenericNack(7, S.ESME_RINVCMDLEN)
     assert smsc.state is State.CLOSED
@@ -110,7 +124,7 @@ def test_unknown_command_is_nacked_and_the_stream_goes_on():
     smsc = Session(Role.SMSC)
     unknown = bytes.fromhex("00000014 00000099 00000000 0000000C DEADBEEF")
     events = smsc.receive_data(unknown + encode_pdu(EnquireLink(13)))
-    assert isinstance(events[0], ProtocolError) and not events[0].fatal
+    assert isinstance(events[0], PeerError) and not events[0].fatal
     assert isinstance(events[0].error, UnknownCommandError)
     assert decode_pdu(events[0].reply) == GenericNack(12, S.ESME_RINVCMDID)
     assert events[1] == EnquireLink(13)
@@ -123,7 +137,7 @@ def test_malformed_request_is_answered_with_its_own_response_and_status():
     wire[16 + 3 : 16 + 3] = b"9" * 30  # source_addr now far past its 20 characters
     wire[:4] = len(wire).to_bytes(4, "big")
     [event] = smsc.receive_data(bytes(wire))
-    assert isinstance(event, ProtocolError) and not event.fatal
+    assert isinstance(event, PeerError) and not event.fatal
     assert decode_pdu(event.reply) == SubmitSmResp(pdu.sequence_number, S.ESME_RINVSRCADR)
     assert smsc.unanswered_count == 0
 
@@ -134,7 +148,7 @@ def test_malformed_response_hands_back_the_request_context():
     esme.send(pdu, context="message-1")
     bad = bytes.fromhex("00000014 80000004 00000000") + pdu.sequence_number.to_bytes(4, "big") + b"abcd"
     [event] = esme.receive_data(bad)
-    assert isinstance(event, ProtocolError) and event.reply == b"" and event.context == "message-1"
+    assert isinstance(event, PeerError) and event.reply == b"" and event.context == "message-1"
     assert esme.outstanding_count == 0
 
 
@@ -209,7 +223,7 @@ def test_bind_direction_decides_who_may_send_what():
     with pytest.raises(SessionError):
         esme_rx.send(submit())
     [event] = smsc_rx.receive_data(encode_pdu(DataSm(4)))  # data_sm from an ESME needs tx / trx
-    assert isinstance(event, ProtocolError)
+    assert isinstance(event, PeerError)
     assert isinstance(esme_rx.receive_data(smsc_rx.send(DataSm()))[0], DataSm)
 
 
@@ -373,7 +387,7 @@ def test_lenient_session_accepts_over_long_addresses_a_strict_one_refuses():
     """Real SMSCs send 21+ digit source addresses in receipts; the engine must not lose them."""
     from smsengine.smpp.codec import encode_pdu
     from smsengine.smpp.pdu import BindTransceiver, BindTransceiverResp, DeliverSm
-    from smsengine.smpp.session import ProtocolError, Role, Session
+    from smsengine.smpp.session import PeerError, Role, Session
 
     long_source = "8" * 24
     body = encode_pdu(DeliverSm(sequence_number=5, source_addr="x", esm_class=4, short_message=b"id:1 stat:DELIVRD"))
@@ -387,5 +401,188 @@ def test_lenient_session_accepts_over_long_addresses_a_strict_one_refuses():
         esme.receive_data(encode_pdu(BindTransceiverResp(sequence_number=1, system_id="s")))
         (event,) = esme.receive_data(raw)
         outcomes[lenient] = event
-    assert isinstance(outcomes[False], ProtocolError)
+    assert isinstance(outcomes[False], PeerError)
     assert isinstance(outcomes[True], DeliverSm) and outcomes[True].source_addr == long_source
+
+
+# ---- the transition table, every combination ----
+
+REQUESTS = sorted(cid for cid in CommandId if not cid & 0x80000000)
+LIVE_STATES = [state for state in State if state is not State.CLOSED]
+# SMPP 3.4 §2.3 / §2.4 written out independently of TRANSITIONS: who may send which request, and when.
+BOUND = {State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX}
+TX, RX = {State.BOUND_TX, State.BOUND_TRX}, {State.BOUND_RX, State.BOUND_TRX}
+SPEC: dict[tuple[Role, int], set[State]] = {
+    **{(Role.ESME, cid): {State.OPEN} for cid in (CommandId.BIND_TRANSMITTER, CommandId.BIND_RECEIVER,
+                                                  CommandId.BIND_TRANSCEIVER)},
+    **{(Role.ESME, cid): TX for cid in (CommandId.SUBMIT_SM, CommandId.SUBMIT_MULTI, CommandId.DATA_SM,
+                                        CommandId.QUERY_SM, CommandId.CANCEL_SM, CommandId.REPLACE_SM)},
+    (Role.SMSC, CommandId.OUTBIND): {State.OPEN},
+    **{(Role.SMSC, cid): RX for cid in (CommandId.DELIVER_SM, CommandId.DATA_SM, CommandId.ALERT_NOTIFICATION)},
+    **{(role, CommandId.UNBIND): BOUND for role in Role},
+    **{(role, CommandId.ENQUIRE_LINK): BOUND | {State.OPEN} for role in Role},
+}
+
+
+def other(role: Role) -> Role:
+    return Role.SMSC if role is Role.ESME else Role.ESME
+
+
+def test_the_table_says_what_smpp_says():
+    for role in Role:
+        for cid in REQUESTS:
+            in_table = {state for state, moves in TRANSITIONS[role].items() if cid in moves}
+            assert in_table == SPEC.get((role, cid), set()), (role, CommandId(cid).name)
+
+
+@pytest.mark.parametrize("sender", list(Role))
+@pytest.mark.parametrize("state", LIVE_STATES)
+@pytest.mark.parametrize("command_id", REQUESTS)
+def test_every_request_in_every_state(sender, state, command_id):
+    """Received: legal ones come out as themselves, illegal ones as a PeerError answered with the
+    right status. Sent: legal ones encode, illegal ones raise SessionError. The state never moves."""
+    pdu = PDU_CLASSES[command_id](3)
+    legal = state in SPEC.get((sender, command_id), set())
+    receiver = Session(other(sender))
+    receiver.state = state
+    [event] = receiver.receive_data(encode_pdu(pdu))
+    if legal:
+        assert event == pdu
+    else:
+        assert isinstance(event, PeerError) and isinstance(event.error, IllegalPduError) and not event.fatal
+        if (sender, command_id) not in SPEC:
+            status, reply = S.ESME_RINVCMDID, GenericNack(3, S.ESME_RINVCMDID)
+        elif command_id in (CommandId.BIND_TRANSMITTER, CommandId.BIND_RECEIVER, CommandId.BIND_TRANSCEIVER) and \
+                state in BOUND:
+            status, reply = S.ESME_RALYBND, response_to(pdu, S.ESME_RALYBND)
+        else:
+            status = S.ESME_RINVBNDSTS
+            has_response = command_id not in (CommandId.OUTBIND, CommandId.ALERT_NOTIFICATION)
+            reply = response_to(pdu, status) if has_response else GenericNack(3, status)
+        assert event.error.status == status
+        assert decode_pdu(event.reply) == reply
+    assert receiver.state is state
+    sender_session = Session(sender)
+    sender_session.state = state
+    if legal:
+        assert decode_pdu(sender_session.send(PDU_CLASSES[command_id]())) == PDU_CLASSES[command_id](1)
+    else:
+        with pytest.raises(SessionError):
+            sender_session.send(PDU_CLASSES[command_id]())
+    assert sender_session.state is state
+
+
+@pytest.mark.parametrize(
+    ("bind", "resp", "bound"),
+    [
+        (BindTransmitter, BindTransmitterResp, State.BOUND_TX),
+        (BindReceiver, BindReceiverResp, State.BOUND_RX),
+        (BindTransceiver, BindTransceiverResp, State.BOUND_TRX),
+    ],
+)
+def test_bind_responses_move_the_state_only_with_esme_rok(bind, resp, bound):
+    for status, after in ((S.ESME_RBINDFAIL, State.OPEN), (S.ESME_ROK, bound)):
+        esme, smsc = Session(Role.ESME), Session(Role.SMSC)
+        [request] = smsc.receive_data(esme.send(bind(system_id="acme")))
+        [answer] = esme.receive_data(smsc.send(resp(request.sequence_number, status)))
+        assert answer.matched and esme.state is after and smsc.state is after
+    # a bind_resp nobody asked for moves nothing
+    esme = Session(Role.ESME)
+    [stray] = esme.receive_data(encode_pdu(resp(5)))
+    assert not stray.matched and esme.state is State.OPEN
+
+
+@pytest.mark.parametrize("bind", [BindTransmitter, BindReceiver, BindTransceiver])
+def test_unbind_resp_unbinds_only_with_esme_rok(bind):
+    esme, smsc = bound_pair(bind)
+    [unbind] = smsc.receive_data(esme.send(Unbind()))
+    [answer] = esme.receive_data(smsc.send(UnbindResp(unbind.sequence_number, S.ESME_RSYSERR)))
+    assert answer.matched and esme.state is bind_state(bind) and smsc.state is bind_state(bind)
+    [unbind] = smsc.receive_data(esme.send(Unbind()))
+    esme.receive_data(smsc.send(UnbindResp(unbind.sequence_number)))
+    assert esme.state is State.UNBOUND and smsc.state is State.UNBOUND
+
+
+def bind_state(bind) -> State:
+    return {BindTransmitter: State.BOUND_TX, BindReceiver: State.BOUND_RX, BindTransceiver: State.BOUND_TRX}[bind]
+
+
+def test_generic_nack_to_a_bind_leaves_the_session_open_and_free_to_bind_again():
+    esme = Session(Role.ESME)
+    wire = esme.send(BindTransceiver(system_id="acme"))
+    [nack] = esme.receive_data(encode_pdu(GenericNack(decode_pdu(wire).sequence_number, S.ESME_RSYSERR)))
+    assert nack.matched and esme.state is State.OPEN
+    esme.send(BindTransceiver(system_id="acme"))
+
+
+def test_refusal_names_the_rule():
+    assert refusal(Role.ESME, State.BOUND_TRX, CommandId.DELIVER_SM)[0] == S.ESME_RINVCMDID
+    assert refusal(Role.ESME, State.BOUND_RX, CommandId.BIND_RECEIVER) == (S.ESME_RALYBND, "already bound")
+    status, detail = refusal(Role.ESME, State.BOUND_RX, CommandId.SUBMIT_SM)
+    assert status == S.ESME_RINVBNDSTS and detail == "SubmitSm is not allowed in state bound_rx"
+
+
+# ---- the receive buffer ----
+
+
+def test_receive_buffer_holds_bytes_until_what_is_needed_has_arrived():
+    buffer = ReceiveBuffer()
+    assert buffer.pending == 0
+    buffer.keep(b"xxabcd", 2, 10)
+    assert buffer.pending == 4
+    assert buffer.feed(b"ef") is None and buffer.pending == 6
+    assert buffer.feed(b"ghij") == b"abcdefghij" and buffer.pending == 0
+    buffer.keep(b"abc", 0, 16)
+    buffer.clear()
+    assert buffer.pending == 0
+
+
+STREAM_PDUS = [
+    SubmitSm(1, source_addr="Acme", destination_addr="8613800138000", short_message=b"first"),
+    EnquireLink(2),
+    SubmitSm(3, source_addr="Acme", destination_addr="8613800138001", short_message=b"x" * 200,
+             tlvs={0x0424: b"p" * 300}),
+    Unbind(4),
+]
+STREAM = b"".join(encode_pdu(p) for p in STREAM_PDUS)
+
+
+def bound_smsc() -> Session:
+    smsc = Session(Role.SMSC)
+    smsc.state = State.BOUND_TRX
+    return smsc
+
+
+def test_a_stream_cut_at_every_byte_boundary_yields_the_same_pdus():
+    for cut in range(len(STREAM) + 1):
+        smsc = bound_smsc()
+        events = smsc.receive_data(STREAM[:cut]) + smsc.receive_data(STREAM[cut:])
+        assert events == STREAM_PDUS, cut
+        assert smsc._buffer.pending == 0
+
+
+def test_a_stream_fed_one_byte_at_a_time_yields_the_same_pdus():
+    smsc = bound_smsc()
+    events = []
+    for i in range(len(STREAM)):
+        events += smsc.receive_data(STREAM[i : i + 1])
+        assert smsc._buffer.pending == i + 1 - sum(len(encode_pdu(p)) for p in events)
+    assert events == STREAM_PDUS
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, len(STREAM)), max_size=30))
+def test_a_stream_cut_anywhere_yields_the_same_pdus(cuts):
+    cuts = sorted(cuts)
+    smsc = bound_smsc()
+    events = []
+    for a, b in zip([0, *cuts], [*cuts, len(STREAM)]):
+        events += smsc.receive_data(STREAM[a:b])
+    assert events == STREAM_PDUS
+
+
+def test_a_bad_command_length_in_a_held_tail_is_caught_once_four_bytes_are_there():
+    smsc = bound_smsc()
+    assert smsc.receive_data(encode_pdu(EnquireLink(1)) + b"\x00\x00") == [EnquireLink(1)]
+    [event] = smsc.receive_data(b"\x00\x03")
+    assert isinstance(event, PeerError) and event.fatal and smsc.state is State.CLOSED

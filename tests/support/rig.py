@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ from smsengine.config import (
     TemplateSeed,
 )
 from smsengine.domain.auth import request_sig
-from smsengine.engine.daemon import Engine
+from smsengine.engine.services import Engine
+from smsengine.server import Server
+from tests.support.polling import eventually
 
 ADMIN = "test-operator"
 FINAL = ("delivered", "failed", "expired")
@@ -130,34 +133,44 @@ class Client:
 
 async def wait_engine_final(engine: Engine, count: int, timeout: float = 30.0) -> None:
     """Wait until the dispatcher has no message open and `count` reached a final state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(engine.dispatcher.finals.values()) >= count and not engine.dispatcher.inflight:
-            await engine.store.flush()
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"finals {engine.dispatcher.finals}, open {engine.dispatcher.open_count()}")
+    stats = engine.dispatcher.stats
+    await eventually(lambda: stats.finals_total >= count and not stats.open, timeout,
+                     lambda: f"finals {stats.finals}, open {stats.open}")
+    await engine.store.flush()
+
+
+def db_rows(engine: Engine, sql: str, params: tuple = ()) -> list[tuple]:
+    """What is durable: rows read from the engine's SQLite file by a connection of the test's own
+    (call after `engine.store.flush()`)."""
+    with sqlite3.connect(engine.store.path) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 class Rig:
-    def __init__(self, simulators: SimulatorGroup, engine: Engine, http: aiohttp.ClientSession) -> None:
+    def __init__(self, simulators: SimulatorGroup, server: Server, http: aiohttp.ClientSession) -> None:
         self.simulators = simulators
-        self.engine = engine
+        self.server = server
+        self.engine = server.engine
         self.http = http
         self.client = Client(http)
 
 
+async def start_server(config: EngineConfig, base_dir: Path) -> Server:
+    server = Server(config, base_dir=base_dir)
+    await server.start()
+    for pool in server.engine.pools.values():
+        await pool.wait_up(5.0)
+    return server
+
+
 async def start_rig(tmp: Path, profiles: list[CarrierProfile], **config: Any):
     simulators = await SimulatorGroup(profiles).start()
-    engine = Engine(engine_config(tmp, simulators.ports, **config), base_dir=tmp)
-    await engine.start()
-    for link in engine.links.values():
-        await link.wait_up(5.0)
-    http = aiohttp.ClientSession(f"http://127.0.0.1:{engine.http_port}")
-    return Rig(simulators, engine, http)
+    server = await start_server(engine_config(tmp, simulators.ports, **config), tmp)
+    http = aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}")
+    return Rig(simulators, server, http)
 
 
 async def stop_rig(rig: Rig) -> None:
     await rig.http.close()
-    await rig.engine.stop(drain_timeout=2.0)
+    await rig.server.stop(drain_timeout=2.0)
     await rig.simulators.close()

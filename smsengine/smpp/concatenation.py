@@ -1,19 +1,20 @@
-"""Concatenation of long messages on the wire: UDH, SAR TLVs or one message_payload."""
+"""Concatenation of long messages on the wire: UDH, SAR TLVs or one message_payload, and reading them back."""
 
 from __future__ import annotations
 
 import enum
 import zlib
+from collections.abc import Sequence
+from typing import Any
 
-from smsengine.domain.text import Segmentation
+from smsengine.smpp.constants import EsmClass, Tag
 
-ESM_CLASS_UDHI = 0x40
-
-# SMPP 3.4 TLV tags used for concatenation (§5.3.2.22–24, §5.3.2.32)
-TAG_SAR_MSG_REF_NUM = 0x020C
-TAG_SAR_TOTAL_SEGMENTS = 0x020E
-TAG_SAR_SEGMENT_SEQNUM = 0x020F
-TAG_MESSAGE_PAYLOAD = 0x0424
+# Plain ints: they are dict keys and bit masks on the per-message path.
+_UDHI = int(EsmClass.UDHI)
+_SAR_MSG_REF_NUM = int(Tag.SAR_MSG_REF_NUM)
+_SAR_TOTAL_SEGMENTS = int(Tag.SAR_TOTAL_SEGMENTS)
+_SAR_SEGMENT_SEQNUM = int(Tag.SAR_SEGMENT_SEQNUM)
+_MESSAGE_PAYLOAD = int(Tag.MESSAGE_PAYLOAD)
 
 
 class ConcatMethod(enum.Enum):
@@ -36,7 +37,12 @@ class WirePart:
         return f"WirePart({self.short_message!r}, esm_class={self.esm_class:#x}, tlvs={self.tlvs})"
 
 
+# (reference, total, sequence) of one part of a concatenated message
+PartNumber = tuple[int, int, int]
+
+
 def udh(reference: int, total: int, sequence: int) -> bytes:
+    """The 6-byte concatenation UDH (IEI 0x00, 8-bit reference) of part `sequence` of `total`."""
     return bytes((0x05, 0x00, 0x03, reference & 0xFF, total, sequence))
 
 
@@ -63,29 +69,39 @@ def parse_udh(short_message: bytes) -> tuple[int, int, int, bytes] | None:
     return None
 
 
-def wire_parts(seg: Segmentation, method: ConcatMethod, reference: int) -> list[WirePart]:
-    """The submit_sm payloads for a segmented message. A single-part message needs no header."""
-    payloads = seg.payloads
+def wire_parts(payloads: Sequence[bytes], method: ConcatMethod, reference: int) -> list[WirePart]:
+    """The submit_sm payloads for a message already split into `payloads` (one per segment).
+    A single-part message needs no header; PAYLOAD sends them joined in one message_payload TLV."""
     total = len(payloads)
     if method is ConcatMethod.PAYLOAD:
-        return [WirePart(b"", 0, {TAG_MESSAGE_PAYLOAD: seg.payload})]
+        return [WirePart(b"", 0, {_MESSAGE_PAYLOAD: b"".join(payloads)})]
     if total == 1:
         return [WirePart(payloads[0], 0, {})]
     if method is ConcatMethod.UDH:
         ref = reference & 0xFF
-        return [
-            WirePart(udh(ref, total, i) + p, ESM_CLASS_UDHI, {})
-            for i, p in enumerate(payloads, 1)
-        ]
+        return [WirePart(udh(ref, total, i) + p, _UDHI, {}) for i, p in enumerate(payloads, 1)]
     ref16 = reference & 0xFFFF
     return [
-        WirePart(
-            p,
-            0,
-            {TAG_SAR_MSG_REF_NUM: ref16, TAG_SAR_TOTAL_SEGMENTS: total, TAG_SAR_SEGMENT_SEQNUM: i},
-        )
+        WirePart(p, 0, {_SAR_MSG_REF_NUM: ref16, _SAR_TOTAL_SEGMENTS: total, _SAR_SEGMENT_SEQNUM: i})
         for i, p in enumerate(payloads, 1)
     ]
+
+
+def parse_part(short_message: bytes, esm_class: int, tlvs: dict[int, Any]) -> tuple[bytes, PartNumber | None]:
+    """(content without any UDH, (reference, total, sequence) or None) of one received submit_sm or
+    deliver_sm: the inverse of `wire_parts`, for UDH, SAR TLVs or message_payload."""
+    if esm_class & _UDHI:
+        parsed = parse_udh(short_message)
+        if parsed is not None:
+            return parsed[3], (parsed[0], parsed[1], parsed[2])
+    if tlvs:
+        payload = tlvs.get(_MESSAGE_PAYLOAD)
+        if payload is not None and not short_message:
+            short_message = payload
+        total = tlvs.get(_SAR_TOTAL_SEGMENTS)
+        if total is not None:
+            return short_message, (tlvs.get(_SAR_MSG_REF_NUM, 0), total, tlvs.get(_SAR_SEGMENT_SEQNUM, 1))
+    return short_message, None
 
 
 class ReferenceRotor:

@@ -1,0 +1,221 @@
+"""One SMPP connection of ours to a carrier: a thin asyncio shell over the sans-I/O Session.
+
+It owns the socket and the session, answers what the protocol itself requires (enquire_link,
+unbind, deliver_sm acknowledgements, requests we do not use) and hands everything about traffic
+to its owner, the carrier pool, through `BindOwner`."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from typing import Any, Protocol
+
+import structlog
+
+from smsengine.smpp import PeerError, Response, Role, Session
+from smsengine.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    DeliverSm,
+    EnquireLink,
+    GenericNack,
+    Pdu,
+    SubmitSmResp,
+    Unbind,
+    response_class,
+    response_to,
+)
+
+log = structlog.get_logger("smsengine.bind")
+
+
+class BindMode(enum.Enum):
+    """SMPP's own three names for what a bind may do."""
+
+    TRANSCEIVER = "transceiver"
+    TRANSMITTER = "transmitter"
+    RECEIVER = "receiver"
+
+
+BIND_REQUEST = {BindMode.TRANSCEIVER: BindTransceiver, BindMode.TRANSMITTER: BindTransmitter,
+                BindMode.RECEIVER: BindReceiver}
+
+
+class Control:
+    """Context of our own non-submit requests (bind, enquire_link, unbind, query_sm)."""
+
+    __slots__ = ("kind", "future")
+
+    def __init__(self, kind: str, future: asyncio.Future | None = None) -> None:
+        self.kind = kind
+        self.future = future
+
+    def fail(self, exc: BaseException) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_exception(exc)
+
+
+class BindOwner(Protocol):
+    """What a bind reports to, and asks of, its carrier pool. `job` is the context the pool gave
+    with the submit_sm; anything that is not a `Control`."""
+
+    def on_submit_resp(self, bind: EsmeBind, job: Any, status: int, message_id: str) -> None: ...
+    def on_unanswered(self, bind: EsmeBind, job: Any, reason: str) -> None: ...
+    def on_deliver(self, pdu: DeliverSm) -> None: ...
+    def on_lost(self, bind: EsmeBind, jobs: list[Any]) -> None: ...
+    def on_handler_error(self, bind: EsmeBind, event: object) -> None: ...
+    def fill(self, bind: EsmeBind, out: list[bytes]) -> None:
+        """Append submit_sm PDUs for the bind's free window slots to `out`."""
+
+
+class EsmeBind(asyncio.Protocol):
+    def __init__(self, owner: BindOwner, mode: BindMode, index: int) -> None:
+        self.owner = owner
+        self.mode = mode
+        self.index = index
+        # lenient: a carrier's over-long address in a receipt must not cost us the receipt
+        self.session = Session(Role.ESME, lenient=True)
+        self.transport: asyncio.Transport | None = None
+        self.bound = False
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.paused_until = 0.0  # throttled: no submits before this (monotonic)
+        self.resume_pending = False  # a timer will pump this bind when the pause ends
+        self.writable = True
+        now = time.monotonic()
+        self.last_rx = now
+        self.last_tx = now
+        self.last_traffic = now  # last submit or deliver: what "idle" means
+
+    @property
+    def can_submit(self) -> bool:
+        return self.mode is not BindMode.RECEIVER
+
+    @property
+    def ready(self) -> bool:
+        """Bound, able to submit, and the socket accepts more."""
+        return self.bound and self.writable and self.mode is not BindMode.RECEIVER
+
+    # -- asyncio.Protocol --------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bound = False
+        jobs = []
+        for _, entry in self.session.close():
+            if isinstance(entry.context, Control):
+                entry.context.fail(ConnectionError("connection lost"))
+            elif entry.context is not None:
+                jobs.append(entry.context)
+        if not self.closed.done():
+            self.closed.set_result(exc)
+        self.owner.on_lost(self, jobs)
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        out: list[bytes] = []
+        if self._handle(self.session.receive_data(data), out):
+            if out:
+                self.write(out)
+            self.close()
+            return
+        self.flush(out)  # freed window slots and our answers leave in one write
+
+    def _handle(self, events: list, out: list[bytes]) -> bool:
+        """Act on the session's events; True when the connection must close."""
+        handle = self._handle_one
+        for event in events:
+            try:
+                if handle(event, out):
+                    return True
+            except Exception:
+                # a bug in handling one event must not take the bind (and its window) down
+                self.owner.on_handler_error(self, event)
+        return False
+
+    def _handle_one(self, event: object, out: list[bytes]) -> bool:
+        kind = type(event)
+        if kind is Response:
+            pdu = event.pdu  # type: ignore[attr-defined]
+            ctx = event.context  # type: ignore[attr-defined]
+            if isinstance(ctx, Control):
+                if ctx.future is not None and not ctx.future.done():
+                    ctx.future.set_result(pdu)
+            elif ctx is not None and (type(pdu) is SubmitSmResp or type(pdu) is GenericNack):
+                self.owner.on_submit_resp(self, ctx, pdu.command_status, getattr(pdu, "message_id", ""))
+        elif kind is DeliverSm:
+            self.last_traffic = self.last_rx
+            out.append(self.session.acknowledge(event))  # type: ignore[arg-type]
+            self.owner.on_deliver(event)  # type: ignore[arg-type]
+        elif kind is PeerError:
+            if event.reply:  # type: ignore[attr-defined]
+                out.append(event.reply)  # type: ignore[attr-defined]
+            ctx = event.context  # type: ignore[attr-defined]
+            if ctx is not None and not isinstance(ctx, Control):
+                self.owner.on_unanswered(self, ctx, f"malformed response: {event.error}")  # type: ignore[attr-defined]
+            return bool(event.fatal)  # type: ignore[attr-defined]
+        elif kind is EnquireLink:
+            out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
+        elif kind is Unbind:
+            out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
+            return True
+        elif isinstance(event, Pdu) and response_class(event.command_id) is not None:
+            # data_sm and other requests we do not use: answer politely, nothing to do
+            # (alert_notification and outbind have no response)
+            out.append(self.session.send(response_to(event)))
+        return False
+
+    # -- sending -----------------------------------------------------------------------------------
+    def write(self, chunks: list[bytes]) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+            self.last_tx = time.monotonic()
+
+    def flush(self, out: list[bytes] | None = None) -> None:
+        """Let the pool fill the free window slots, then write that and `out` together."""
+        out = out if out is not None else []
+        if self.ready:
+            self.owner.fill(self, out)
+        if out:
+            self.write(out)
+
+    async def request(self, pdu: Pdu, kind: str, timeout: float) -> Pdu:
+        future = asyncio.get_running_loop().create_future()
+        self.write([self.session.send(pdu, Control(kind, future), time.monotonic())])
+        return await asyncio.wait_for(future, timeout)
+
+    async def bind(self, mode: BindMode, system_id: str, password: str, system_type: str, timeout: float) -> int:
+        """Send the bind request; returns its command_status (0: bound)."""
+        pdu = BIND_REQUEST[mode](system_id=system_id, password=password, system_type=system_type)
+        resp = await self.request(pdu, "bind", timeout)
+        self.bound = resp.command_status == 0
+        return resp.command_status
+
+    def enquire(self, now: float) -> None:
+        self.write([self.session.send(EnquireLink(), Control("enquire_link"), now)])
+
+    async def unbind(self, timeout: float) -> None:
+        if self.bound and self.transport is not None and not self.transport.is_closing():
+            try:
+                await self.request(Unbind(), "unbind", timeout)
+            except (asyncio.TimeoutError, ConnectionError):
+                pass
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once, as a network failure would."""
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,85 @@
+"""What a carrier's deliver_sm means: a delivery receipt, or (part of) a reply from a handset."""
+
+from __future__ import annotations
+
+from smsengine.domain import gsm7
+from smsengine.smpp.concatenation import parse_udh
+from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, EsmClass, Tag
+from smsengine.smpp.pdu import DeliverSm
+from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt
+
+_UDHI = 0x40
+_UCS2 = 8
+_RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
+
+
+def receipt_fields(pdu: DeliverSm) -> tuple[str, str, str] | None:
+    """(message id, stat, err) of a delivery receipt, from the receipt text or its TLVs; None
+    when the PDU is not a receipt or names no id or state."""
+    if pdu.esm_class & ESM_MESSAGE_TYPE_MASK != _RECEIPT:
+        return None
+    tlvs = pdu.tlvs
+    text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
+    receipt = parse_receipt(text) if text else None
+    message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or (receipt.id if receipt else "")
+    stat = receipt.stat if receipt and receipt.stat else ""
+    if not stat and Tag.MESSAGE_STATE in tlvs:
+        stat = STAT_FOR_STATE.get(tlvs[Tag.MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
+    if not message_id or not stat:
+        return None
+    return str(message_id), stat, (receipt.err if receipt and receipt.err else "000")
+
+
+def is_reply(pdu: DeliverSm) -> bool:
+    """A mobile-originated message (not a receipt, SME acknowledgement or intermediate notice)."""
+    return not pdu.esm_class & ESM_MESSAGE_TYPE_MASK
+
+
+class ReplyAssembler:
+    """Texts of mobile-originated messages; long ones come in parts (UDH or SAR TLVs, in any
+    order) and are joined once all have arrived. At most `max_pending` incomplete messages are
+    kept: beyond that the oldest is dropped, so a flood of first parts cannot grow memory."""
+
+    def __init__(self, max_pending: int = 10_000) -> None:
+        self.max_pending = max_pending
+        self._parts: dict[tuple[str, int, int], dict[int, bytes]] = {}
+        self.dropped = 0
+
+    def pending(self) -> int:
+        return len(self._parts)
+
+    def text(self, pdu: DeliverSm) -> str | None:
+        """The whole text, or None while parts of a long message are missing."""
+        data = pdu.short_message or pdu.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")
+        if not isinstance(data, bytes):
+            data = b""
+        header = parse_udh(data) if pdu.esm_class & _UDHI else None
+        if header is not None:
+            ref, total, seq, data = header
+        elif Tag.SAR_MSG_REF_NUM in pdu.tlvs:
+            tlvs = pdu.tlvs
+            ref = int(tlvs[Tag.SAR_MSG_REF_NUM])  # type: ignore[arg-type]
+            total = int(tlvs.get(Tag.SAR_TOTAL_SEGMENTS, 1))  # type: ignore[arg-type]
+            seq = int(tlvs.get(Tag.SAR_SEGMENT_SEQNUM, 1))  # type: ignore[arg-type]
+        else:
+            return _decode(data, pdu.data_coding)
+        if total <= 1:
+            return _decode(data, pdu.data_coding)
+        key = (pdu.source_addr, ref, total)
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) >= self.max_pending:
+                self._parts.pop(next(iter(self._parts)))
+                self.dropped += 1
+            parts = self._parts[key] = {}
+        parts[seq] = data
+        if len(parts) < total:
+            return None
+        del self._parts[key]
+        # decoded once joined: a character may be split between parts (a UCS-2 surrogate pair,
+        # a GSM-7 escape and the character it escapes)
+        return _decode(b"".join(parts[i] for i in sorted(parts)), pdu.data_coding)
+
+
+def _decode(data: bytes, data_coding: int) -> str:
+    return data.decode("utf-16-be", "replace") if data_coding == _UCS2 else gsm7.decode(data)

@@ -1,0 +1,60 @@
+"""The two seams between the dispatcher and the carrier pools: what a pool reports
+(`LinkEvents`, implemented by the dispatcher) and what the dispatcher drives (`Link`, implemented
+by a pool). Neither side imports the other's module; the composition root wires them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from smsengine.engine.jobs import InFlight, Job
+
+
+class LinkEvents(Protocol):
+    """What happens on a carrier's binds, as the dispatcher needs to know it. Message ids arrive
+    already normalised to correlation keys; throttling never arrives here (the pool pauses and
+    resends by itself)."""
+
+    def submitted(self, carrier: str, job: Job, message_id: str, key: str) -> None:
+        """The carrier accepted the PDU (submit_sm_resp OK); `key` is the id's correlation key."""
+
+    def refused(self, carrier: str, job: Job, status: int, transient: bool) -> None:
+        """The carrier answered with an error: transient ones are worth a retry."""
+
+    def unanswered(self, carrier: str, job: Job, reason: str) -> None:
+        """No usable answer in time (timeout, malformed response): counts as an attempt."""
+
+    def stranded(self, carrier: str, jobs: list[Job]) -> None:
+        """Jobs this carrier cannot carry now (its binds dropped): route them again."""
+
+    def receipt(self, carrier: str, key: str, stat: str, err: str) -> None:
+        """A delivery receipt for the segment whose correlation key is `key`."""
+
+    def reply(self, carrier: str, phone: str, text: str) -> None:
+        """A mobile-originated message, reassembled when it came in parts."""
+
+
+class Link(Protocol):
+    """A carrier as the dispatcher drives it."""
+
+    name: str
+    up: bool  # some bind can submit
+    max_retries: int
+    retry_backoff_s: float
+    supports_query_sm: bool
+
+    def can_take(self, flight: InFlight) -> bool:
+        """Whether this carrier can carry the message as it is already split: once parts went
+        to carriers of one concatenation method, the rest must follow on the same method."""
+
+    def prepare(self, flight: InFlight, cache: dict | None = None) -> None:
+        """Encode `flight` for this carrier (sets its wire form, parts and carrier)."""
+
+    def submit_many(self, jobs: Iterable[Job], front: bool = False) -> None:
+        """Queue jobs (at the front for retries) and fill the send windows."""
+
+    def resp_key(self, message_id: str) -> str:
+        """The correlation key of an id as this carrier writes it in submit_sm_resp."""
+
+    async def query_state(self, message_id: str) -> tuple[str, str] | None:
+        """(stat, err) of a submitted message via query_sm, or None when unknown."""

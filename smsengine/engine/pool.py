@@ -1,0 +1,318 @@
+"""The carrier pool: every bind to one carrier kept up (reconnect, keepalive, idle refresh), its
+queue of segment jobs pumped through the binds' send windows, throttling absorbed, and what the
+binds hear reported to the dispatcher as `LinkEvents`."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Iterable
+
+import structlog
+
+from smsengine.config import CarrierConfig
+from smsengine.engine.bind import BindMode, Control, EsmeBind
+from smsengine.engine.inbound import ReplyAssembler, is_reply, receipt_fields
+from smsengine.engine.jobs import InFlight, Job
+from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.links import LinkEvents
+from smsengine.engine.outcomes import SubmitVerdict, submit_verdict
+from smsengine.engine.stats import LinkStats
+from smsengine.engine.wire import WireFormat
+from smsengine.smpp.codec import submit_sm_body, submit_sm_head
+from smsengine.smpp.concatenation import ConcatMethod, ReferenceRotor
+from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, CommandId, EsmClass
+from smsengine.smpp.message_id import MessageIdFormat
+from smsengine.smpp.pdu import DeliverSm, QuerySm, QuerySmResp
+from smsengine.smpp.receipt import STAT_FOR_STATE
+
+log = structlog.get_logger("smsengine.pool")
+
+_SUBMIT_SM = int(CommandId.SUBMIT_SM)
+_RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
+_OK, _THROTTLED, _TRANSIENT = SubmitVerdict.OK, SubmitVerdict.THROTTLED, SubmitVerdict.TRANSIENT
+MODES = {"transceiver": (BindMode.TRANSCEIVER,), "transmitter_receiver": (BindMode.TRANSMITTER, BindMode.RECEIVER)}
+
+
+def _same(message_id: str) -> str:
+    return message_id
+
+
+class CarrierPool:
+    """All binds to one carrier. Implements the dispatcher's `Link` and the binds' `BindOwner`."""
+
+    def __init__(self, config: CarrierConfig, events: LinkEvents, rotor: ReferenceRotor) -> None:
+        self.config = config
+        self.name = config.name
+        self.events = events
+        self.wire = WireFormat(ConcatMethod(config.concat), rotor)
+        self.max_retries = config.max_retries
+        self.retry_backoff_s = config.retry_backoff_s
+        self.supports_query_sm = config.supports_query_sm
+        self.throttle_statuses = frozenset(config.throttle_statuses)
+        self.transient_statuses = frozenset(config.transient_statuses)
+        # submit_sm bodies up to the destination, regular and marketing, encoded once per carrier
+        ton = 1 if config.source_addr.isdigit() else 5
+        self.heads = (
+            submit_sm_head("", ton, 0, config.source_addr, 1, 1),
+            submit_sm_head(config.marketing_service_type, ton, 0, config.source_addr, 1, 1),
+        )
+        # ids kept as given cost nothing to normalise: skip the call on the hot path
+        plain = MessageIdFormat()
+        ids = config.message_ids
+        self.resp_key = _same if ids.submit_resp == plain else ids.resp_key
+        self.receipt_key = _same if ids.receipt == plain else ids.receipt_key
+        self.queue: deque[Job] = deque()
+        self.binds: list[EsmeBind] = []
+        self.replies = ReplyAssembler()
+        self.stats = LinkStats()
+        self.up = False  # some bind can submit; kept current as binds come and go
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self._rr = 0
+
+    # -- Link: what the dispatcher drives ------------------------------------------------------------
+    def can_take(self, flight: InFlight) -> bool:
+        return flight.concat is None or flight.concat is self.wire.concat or len(flight.seg.payloads) == 1
+
+    def prepare(self, flight: InFlight, cache: dict | None = None) -> None:
+        flight.carrier = self.name
+        self.wire.prepare(flight, cache)
+
+    def submit_many(self, jobs: Iterable[Job], front: bool = False) -> None:
+        if front:
+            self.queue.extendleft(reversed(list(jobs)))
+        else:
+            self.queue.extend(jobs)
+        self.pump()
+
+    def pump(self) -> None:
+        """Round-robin over the binds that can take more, so no one bind carries it all."""
+        binds = [b for b in self.binds if b.ready]
+        if not binds:
+            return
+        n = len(binds)
+        start = self._rr = (self._rr + 1) % n
+        for i in range(n):
+            if not self.queue:
+                break
+            binds[(start + i) % n].flush()
+
+    async def query_state(self, message_id: str) -> tuple[str, str] | None:
+        for bind in self.binds:
+            if bind.bound and bind.can_submit:
+                try:
+                    resp = await bind.request(QuerySm(message_id=message_id), "query", self.config.response_timeout_s)
+                except (asyncio.TimeoutError, ConnectionError):
+                    return None
+                if not isinstance(resp, QuerySmResp) or resp.command_status:
+                    return None
+                stat = STAT_FOR_STATE.get(resp.message_state, "")  # type: ignore[call-overload]
+                return (stat, f"{resp.error_code:03d}") if stat else None
+        return None
+
+    # -- BindOwner: what the binds report ------------------------------------------------------------
+    def fill(self, bind: EsmeBind, out: list[bytes]) -> None:
+        queue = self.queue
+        if not queue:
+            return
+        now = time.monotonic()
+        if bind.paused_until:
+            if now < bind.paused_until:
+                return
+            bind.paused_until = 0.0
+        session = bind.session
+        room = self.config.window - session.outstanding_count
+        send = session.send_encoded
+        regular, marketing = self.heads
+        while room > 0 and queue:
+            job = queue.popleft()
+            flight = job.inflight
+            if flight.final or job.seq in flight.submitted:
+                continue
+            record = flight.record
+            head = marketing if record.type == "marketing" else regular
+            body = submit_sm_body(head, record.phone[1:], flight.wire[job.seq - 1])  # type: ignore[index]
+            out.append(send(_SUBMIT_SM, body, job, now))
+            room -= 1
+        bind.last_traffic = now
+
+    def on_submit_resp(self, bind: EsmeBind, job: Job, status: int, message_id: str) -> None:
+        if not status:
+            self.events.submitted(self.name, job, message_id, self.resp_key(message_id))
+            return
+        verdict = submit_verdict(status, self.throttle_statuses, self.transient_statuses)
+        if verdict is _THROTTLED:
+            self._throttled(bind, job)
+        else:
+            self.events.refused(self.name, job, status, verdict is _TRANSIENT)
+
+    def on_unanswered(self, bind: EsmeBind, job: Job, reason: str) -> None:
+        self.events.unanswered(self.name, job, reason)
+
+    def on_deliver(self, pdu: DeliverSm) -> None:
+        kind = pdu.esm_class & ESM_MESSAGE_TYPE_MASK
+        if kind == _RECEIPT:
+            self.stats.receipts += 1
+            fields = receipt_fields(pdu)
+            if fields is not None:
+                message_id, stat, err = fields
+                self.events.receipt(self.name, self.receipt_key(message_id), stat, err)
+        elif is_reply(pdu):
+            text = self.replies.text(pdu)
+            if text is not None:
+                self.stats.replies += 1
+                self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text)
+        # SME acknowledgements and intermediate notifications: nothing to record
+
+    def on_lost(self, bind: EsmeBind, jobs: list[Job]) -> None:
+        if bind in self.binds:
+            self.binds.remove(bind)
+        self._binds_changed()
+        if not self._stopping:
+            log.info("carrier.bind_lost", carrier=self.name, mode=bind.mode.value)
+        if not self.up and self.queue:
+            jobs = [*jobs, *self.queue]  # nothing left to carry the queue either: fail over
+            self.queue.clear()
+        if jobs:
+            # no answer came: these were possibly not received, so they go out again
+            self.events.stranded(self.name, jobs)
+
+    def on_handler_error(self, bind: EsmeBind, event: object) -> None:
+        self.stats.handler_errors += 1
+        log.exception("carrier.handler_error", carrier=self.name, event=type(event).__name__)
+
+    def _throttled(self, bind: EsmeBind, job: Job) -> None:
+        """ESME_RTHROTTLED: this bind pauses, and the throttled PDU goes out first afterwards."""
+        self.stats.throttled += 1
+        if not job.inflight.final:
+            self.queue.appendleft(job)
+        bind.paused_until = time.monotonic() + self.config.throttle_pause_s
+        if not bind.resume_pending:
+            bind.resume_pending = True
+            asyncio.get_running_loop().call_later(self.config.throttle_pause_s, self._resume, bind)
+
+    def _resume(self, bind: EsmeBind) -> None:
+        """One timer per paused bind, re-armed while later throttle answers extend the pause."""
+        left = bind.paused_until - time.monotonic()
+        if left > 0:
+            asyncio.get_running_loop().call_later(left, self._resume, bind)
+            return
+        bind.resume_pending = False
+        self.pump()
+
+    # -- gauges ----------------------------------------------------------------------------------------
+    def window_used(self) -> int:
+        return sum(b.session.outstanding_count for b in self.binds if b.bound)
+
+    def binds_up(self) -> int:
+        return sum(1 for b in self.binds if b.bound)
+
+    def _binds_changed(self) -> None:
+        self.up = any(b.bound and b.can_submit for b in self.binds)
+
+    # -- bind lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.config.binds):
+            for mode in MODES[self.config.bind_mode]:
+                self._tasks.append(asyncio.get_running_loop().create_task(
+                    self._maintain(mode, i), name=f"bind-{self.name}-{mode.value}{i}"))
+
+    async def wait_up(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.up and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self.up
+
+    async def _maintain(self, mode: BindMode, index: int) -> None:
+        cfg = self.config
+        backoff = cfg.reconnect_min_s
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            bind: EsmeBind | None = None
+            try:
+                _, bind = await asyncio.wait_for(
+                    loop.create_connection(lambda: EsmeBind(self, mode, index), cfg.host, cfg.port),
+                    timeout=cfg.response_timeout_s,
+                )
+                status = await bind.bind(mode, cfg.system_id, cfg.password, cfg.system_type, cfg.response_timeout_s)
+                if status:
+                    self.stats.bind_failures += 1
+                    log.warning("carrier.bind_refused", carrier=self.name, status=status)
+                    raise ConnectionError(f"bind refused: {status:#x}")
+                self.binds.append(bind)
+                self._binds_changed()
+                backoff = cfg.reconnect_min_s
+                log.info("carrier.bound", carrier=self.name, mode=mode.value, index=index)
+                self.pump()
+                await self._keepalive(bind)
+            except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                log.info("carrier.bind_failed", carrier=self.name, mode=mode.value, error=repr(exc))
+            finally:
+                if bind is not None:
+                    bind.close()
+                    if bind in self.binds:
+                        self.binds.remove(bind)
+                    self._binds_changed()
+            if self._stopping:
+                break
+            self.stats.reconnects += 1
+            await asyncio.sleep(backoff * (0.5 + random.random()))  # jitter: binds do not stampede
+            backoff = min(cfg.reconnect_max_s, backoff * 2)
+
+    async def _keepalive(self, bind: EsmeBind) -> None:
+        """enquire_link when quiet, response timeouts, silent peers and the idle refresh."""
+        cfg = self.config
+        tick = min(1.0, cfg.response_timeout_s / 4, cfg.enquire_link_s / 2)
+        while not bind.closed.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(bind.closed), timeout=tick)
+                return
+            except asyncio.TimeoutError:
+                pass
+            now = time.monotonic()
+            for _, entry in bind.session.expire(now, cfg.response_timeout_s):
+                ctx = entry.context
+                if isinstance(ctx, Control):
+                    ctx.fail(asyncio.TimeoutError())
+                    if ctx.kind == "enquire_link":
+                        log.warning("carrier.enquire_link_timeout", carrier=self.name)
+                        bind.close()
+                elif ctx is not None:
+                    self.events.unanswered(self.name, ctx, "no submit_sm_resp in time")
+            if now - bind.last_rx > cfg.response_timeout_s + cfg.enquire_link_s:
+                log.warning("carrier.silent_peer", carrier=self.name)
+                bind.close()
+            elif now - bind.last_traffic > cfg.idle_refresh_s:
+                # no messages either way for a while: rebind before a NAT or firewall on the
+                # path forgets the connection and the next submit goes into the void
+                log.info("carrier.idle_refresh", carrier=self.name)
+                bind.close()
+            elif now - max(bind.last_tx, bind.last_rx) > cfg.enquire_link_s:
+                bind.enquire(now)
+            if bind.paused_until and now >= bind.paused_until:
+                bind.flush()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the queue to empty and every window to be answered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (self.queue or self.window_used()) and self.up:
+            await asyncio.sleep(0.02)
+
+    async def abort(self) -> None:
+        """Drop every bind at once, as a crash would: no drain, no unbind, no reconnect."""
+        self._stopping = True
+        for bind in list(self.binds):
+            bind.abort()
+        await cancel_tasks(*self._tasks)
+        self._tasks.clear()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for bind in list(self.binds):
+            await bind.unbind(1.0)
+            bind.close()
+        await cancel_tasks(*self._tasks)
+        self._tasks.clear()

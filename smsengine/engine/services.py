@@ -1,0 +1,122 @@
+"""The engine: its long-lived services wired once from config, started in order and stopped in
+reverse. It knows nothing of HTTP; the composition root (smsengine/server.py) serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import structlog
+
+from smsengine.config import EngineConfig
+from smsengine.domain.limits import RateLimiter, SourceRateLimit
+from smsengine.engine.accounts import AccountRegistry
+from smsengine.engine.callbacks import CallbackPusher
+from smsengine.engine.dispatcher import Dispatcher
+from smsengine.engine.housekeeping import Housekeeping
+from smsengine.engine.intake import Intake, MessageIds
+from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.metrics import EngineMetrics, Sources
+from smsengine.engine.pool import CarrierPool
+from smsengine.engine.replies import Replies
+from smsengine.engine.routing import Router
+from smsengine.engine.store import Store
+from smsengine.smpp.concatenation import ReferenceRotor
+
+log = structlog.get_logger("smsengine")
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, *, base_dir: Path | None = None) -> None:
+        self.config = config
+        self.base_dir = base_dir or Path.cwd()
+        db_path = Path(config.store.path)
+        if not db_path.is_absolute():
+            db_path = self.base_dir / db_path
+        self.store = Store(db_path, max_rows=config.store.batch_max_rows,
+                           max_delay=config.store.batch_max_delay_ms / 1000)
+        self.accounts = AccountRegistry(self.store, config.default_region)
+        self.limiter = RateLimiter(on_alarm=self._alarm)
+        self.callbacks = CallbackPusher(self.store, self.accounts)
+        self.replies = Replies(self.store, self.accounts)
+        self.pools: dict[str, CarrierPool] = {}
+        self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)
+        self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
+                                     on_final=lambda _: self.callbacks.wake.set())
+        rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
+        for carrier in config.carriers:
+            pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor)
+            self.dispatcher.attach(pool)
+        self.intake = Intake(
+            self.accounts, self.store, self.limiter, MessageIds(0), self.dispatcher.enqueue,
+            default_region=config.default_region, max_chars=config.max_chars,
+            max_time_skew=config.http.max_time_skew_s,
+            source_limit=SourceRateLimit(config.http.source_numbers_per_s, config.http.source_burst),
+        )
+        self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
+        self.metrics = EngineMetrics(Sources(
+            intake=self.intake.stats, dispatch=self.dispatcher.stats, replies=self.replies.stats,
+            pools=self.pools, commits=lambda: self.store.commits,
+        ))
+        self.draining = False  # stop() began: no new sends are taken
+        self._reconcile: asyncio.Task | None = None
+
+    def _alarm(self, app_id: str, day: int, count: int) -> None:
+        """An account crossed its daily alarm threshold: log, metric, and its alarm URL if set."""
+        self.intake.stats.alarms += 1
+        log.warning("limits.alarm", app_id=app_id, accepted_today=count)
+        url = self.accounts.alarm_url(app_id)
+        if url:
+            self.callbacks.alarm(url, {"event": "daily_threshold", "app_id": app_id, "accepted_today": count,
+                                       "time": time.time()})
+
+    async def start(self) -> None:
+        cfg = self.config
+        await self.store.open()
+        await self.accounts.seed(cfg.accounts)
+        await self.accounts.load()
+        for app_id, account in self.accounts.accounts.items():
+            self.limiter.set_policy(app_id, account.policy)
+        self.intake.ids = MessageIds(await self.store.max_message_id())
+        self.dispatcher.start()
+        for pool in self.pools.values():
+            pool.start()
+        await self._recover()
+        await self.callbacks.start()
+        self.metrics.start()
+        self.housekeeping.start()
+        log.info("engine.started", carriers=list(self.pools))
+
+    async def _recover(self) -> None:
+        """Whatever was accepted and is not final goes back to the queues; segments a carrier
+        already accepted are asked about (query_sm), never sent again."""
+        pending = await self.store.open_messages()
+        if not pending:
+            return
+        if self.pools:
+            await asyncio.gather(*(pool.wait_up(5.0) for pool in self.pools.values()))
+        partly_sent = self.intake.resume(pending)
+        log.info("recovery.requeued", messages=len(pending), partly_sent=partly_sent)
+        if partly_sent:
+            self._reconcile = asyncio.get_running_loop().create_task(self._reconcile_sent(), name="reconcile")
+
+    async def _reconcile_sent(self) -> None:
+        try:
+            log.info("recovery.reconciled", resolved=await self.dispatcher.reconcile())
+        except (ConnectionError, asyncio.TimeoutError) as exc:
+            log.warning("recovery.reconcile_failed", error=repr(exc))
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Drain windows, flush the store, unbind — in that order."""
+        self.draining = True
+        await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))
+        await cancel_tasks(self._reconcile)
+        await self.callbacks.stop()
+        await self.metrics.stop()
+        await self.housekeeping.stop()
+        for pool in self.pools.values():
+            await pool.stop()
+        await self.dispatcher.stop()
+        await self.store.close()
+        log.info("engine.stopped")

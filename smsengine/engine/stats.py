@@ -1,0 +1,69 @@
+"""Counters the engine's parts keep on their hot paths and metrics reads at scrape time."""
+
+from __future__ import annotations
+
+
+class DispatchStats:
+    """Messages and segments through the dispatcher. Latencies are collected in lists and taken
+    in batches by the metrics (one bisect per value at scrape time, nothing per message here)."""
+
+    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "open",
+                 "_latency_submit", "_latency_final")
+
+    def __init__(self) -> None:
+        self.segments_submitted = 0
+        self.finals: dict[str, int] = {}  # status → messages
+        self.submit_errors: dict[int, int] = {}  # command_status → answers
+        self.retries = 0
+        self.failovers = 0
+        self.open = 0  # messages accepted and not final
+        self._latency_submit: list[float] = []
+        self._latency_final: list[float] = []
+
+    def submit_latency(self, seconds: float) -> None:
+        self._latency_submit.append(seconds)
+
+    def final_latency(self, seconds: float) -> None:
+        self._latency_final.append(seconds)
+
+    def take_latencies(self) -> tuple[list[float], list[float]]:
+        """accept → first submit, accept → final, collected since the last call."""
+        submit, self._latency_submit = self._latency_submit, []
+        final, self._latency_final = self._latency_final, []
+        return submit, final
+
+    @property
+    def finals_total(self) -> int:
+        return sum(self.finals.values())
+
+
+class IntakeStats:
+    __slots__ = ("requests", "rejections", "alarms")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.rejections: dict[int, int] = {}  # error code → recipients refused
+        self.alarms = 0  # accounts crossing their daily alarm threshold
+
+
+class ReplyStats:
+    __slots__ = ("stored", "unattributed", "unsubscribes")
+
+    def __init__(self) -> None:
+        self.stored = 0
+        self.unattributed = 0
+        self.unsubscribes = 0
+
+
+class LinkStats:
+    """One carrier's binds and traffic."""
+
+    __slots__ = ("throttled", "handler_errors", "bind_failures", "reconnects", "receipts", "replies")
+
+    def __init__(self) -> None:
+        self.throttled = 0
+        self.handler_errors = 0
+        self.bind_failures = 0
+        self.reconnects = 0
+        self.receipts = 0
+        self.replies = 0

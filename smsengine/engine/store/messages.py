@@ -1,0 +1,86 @@
+"""Messages on disk read back: lookups, status reports, recovery at start, and retention."""
+
+from __future__ import annotations
+
+from smsengine.engine.records import MessageRecord, MessageStatus, MessageView, ReceiptView
+from smsengine.engine.store.database import Database
+
+# columns named after the structs' fields, in their order: a row unpacks straight into one
+_VIEW_COLUMNS = ", ".join(("id", *MessageView.__struct_fields__[1:]))  # message_id is the id column
+_RECORD_COLUMNS = ", ".join(MessageRecord.__struct_fields__)
+# one batch of final messages past the horizon, oldest first (rowid order: no sort, stops at LIMIT)
+_EXPIRED = "SELECT id FROM messages WHERE cursor IS NOT NULL AND final_at < ?1 ORDER BY id LIMIT ?2"
+
+
+class MessageQueries(Database):
+    async def max_message_id(self) -> int:
+        return await self._scalar("SELECT COALESCE(MAX(id), 0) FROM messages")
+
+    async def message_view(self, message_id: int) -> MessageView | None:
+        """A message as its sender sees it. The row's status is written once, when the message is
+        final; until then the segments a carrier accepted say whether, when and where it was
+        submitted."""
+        row = await self._row(f"SELECT {_VIEW_COLUMNS} FROM messages WHERE id=?", (message_id,))
+        if row is None:
+            return None
+        message = MessageView(str(row[0]), *row[1:])
+        message.status = MessageStatus(message.status)
+        if message.status is MessageStatus.ACCEPTED:
+            first_at, carrier = await self._row(
+                "SELECT MIN(submitted_at), MIN(carrier) FROM segments WHERE message_id=?", (message_id,)
+            )
+            if first_at is not None:
+                message.status, message.submitted_at, message.carrier = MessageStatus.SUBMITTED, first_at, carrier
+        return message
+
+    async def receipts_since(self, app_id: str, cursor: int, limit: int) -> list[ReceiptView]:
+        """An account's status reports after `cursor`, in cursor order."""
+        rows = await self._rows(
+            "SELECT cursor, id, phone, status, code, remark, submitted_at, final_at, context"
+            " FROM messages WHERE app_id=? AND cursor>? ORDER BY cursor LIMIT ?",
+            (app_id, cursor, limit),
+        )
+        return [
+            ReceiptView(cursor=c, message_id=str(mid), phone=phone, status=status, code=code, remark=remark,
+                        submitted_at=submitted, final_at=final, context=context)
+            for c, mid, phone, status, code, remark, submitted, final, context in rows
+        ]
+
+    async def open_messages(self) -> list[tuple[MessageRecord, dict[int, tuple[str, str]]]]:
+        """Messages not final at start: each with the segments already accepted by a carrier
+        (seq -> (carrier, carrier_message_id)), which must never be sent again."""
+        rows = await self._rows(
+            f"SELECT {_RECORD_COLUMNS} FROM messages WHERE status IN ('accepted', 'submitted') ORDER BY id"
+        )
+        seg_rows = await self._rows(
+            "SELECT s.message_id, s.seq, s.carrier, s.carrier_message_id FROM segments s"
+            " JOIN messages m ON m.id = s.message_id WHERE m.status IN ('accepted', 'submitted')"
+        )
+        done: dict[int, dict[int, tuple[str, str]]] = {}
+        for mid, seq, carrier, cmid in seg_rows:
+            done.setdefault(mid, {})[seq] = (carrier, cmid)
+        out = []
+        for row in rows:
+            record = MessageRecord(*row)
+            record.status = MessageStatus(record.status)
+            out.append((record, done.get(record.id, {})))
+        return out
+
+    async def reserved_segments_by_account(self, app_id: str | None = None) -> dict[str, int]:
+        """Segments of accepted, not yet final messages that no carrier accepted yet: they are
+        still reserved against each account's balance."""
+        where, params = (" AND m.app_id=?", (app_id,)) if app_id else ("", ())
+        rows = await self._rows(
+            "SELECT m.app_id, SUM(m.segments - (SELECT COUNT(*) FROM segments s WHERE s.message_id = m.id))"
+            " FROM messages m WHERE m.status IN ('accepted', 'submitted')" + where + " GROUP BY m.app_id", params
+        )
+        return {app: int(reserved) for app, reserved in rows if reserved}
+
+    async def purge_before(self, horizon: float, batch: int) -> int:
+        """Delete up to `batch` final messages that became final before `horizon`, with their
+        segments, in one write; returns how many messages went (0: nothing left to purge)."""
+        outcome = await self._write(
+            (f"DELETE FROM segments WHERE message_id IN ({_EXPIRED})", (horizon, batch)),
+            (f"DELETE FROM messages WHERE id IN ({_EXPIRED})", (horizon, batch)),
+        )
+        return outcome.changed

@@ -1,0 +1,23 @@
+"""Replies (MO) on disk: what handsets sent back, kept per account for the pull API."""
+
+from __future__ import annotations
+
+from smsengine.engine.records import ReplyView
+from smsengine.engine.store.database import Database
+
+
+class ReplyQueries(Database):
+    def add_reply(self, app_id: str, phone: str, text: str, carrier: str, received_at: float) -> None:
+        """Rides the next group commit: replies arrive on the receive path, which never waits."""
+        self._write_later((
+            "INSERT INTO replies (app_id, phone, text, carrier, received_at) VALUES (?,?,?,?,?)",
+            (app_id, phone, text, carrier, received_at),
+        ))
+
+    async def replies_since(self, app_id: str, cursor: int, limit: int) -> list[ReplyView]:
+        """An account's replies after `cursor`, oldest first."""
+        rows = await self._rows(
+            "SELECT id, phone, text, carrier, received_at FROM replies WHERE app_id=? AND id>? ORDER BY id LIMIT ?",
+            (app_id, cursor, limit),
+        )
+        return [ReplyView(*row) for row in rows]

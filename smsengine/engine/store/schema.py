@@ -1,0 +1,83 @@
+"""The SQLite schema: tables and indexes, created if absent when the store opens."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    app_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    type TEXT NOT NULL,
+    raw_content INTEGER NOT NULL DEFAULT 0,
+    balance INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active',
+    utc_offset_minutes INTEGER NOT NULL DEFAULT 480,
+    receipt_url TEXT NOT NULL DEFAULT '',
+    pushed_cursor INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signatures (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    remark TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    UNIQUE (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    type TEXT NOT NULL,
+    region TEXT NOT NULL,
+    status TEXT NOT NULL,
+    remark TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    content TEXT NOT NULL,
+    type TEXT NOT NULL,
+    chars INTEGER NOT NULL,
+    segments INTEGER NOT NULL,
+    data_coding INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    code INTEGER NOT NULL DEFAULT 0,
+    remark TEXT NOT NULL DEFAULT '',
+    carrier TEXT NOT NULL DEFAULT '',
+    context TEXT NOT NULL DEFAULT '',
+    template_id INTEGER,
+    created_at REAL NOT NULL,
+    scheduled_at REAL,
+    submitted_at REAL,
+    final_at REAL,
+    cursor INTEGER
+);
+-- status reports are the final messages in cursor order; the index only holds final rows
+CREATE INDEX IF NOT EXISTS messages_final ON messages (app_id, cursor) WHERE cursor IS NOT NULL;
+CREATE TABLE IF NOT EXISTS segments (
+    message_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    carrier TEXT NOT NULL,
+    carrier_message_id TEXT NOT NULL,
+    submitted_at REAL NOT NULL,
+    stat TEXT NOT NULL DEFAULT '',
+    err TEXT NOT NULL DEFAULT '',
+    done_at REAL,
+    PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unsubscribes (
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (app_id, phone)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replies (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+"""
