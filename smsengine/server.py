@@ -89,7 +89,7 @@ class Server:
         log.info("http.started", url=f"http://{cfg.host}:{self.http_port}")
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
-        """Stop taking requests, then stop the engine (drain, flush, unbind), then the simulators."""
+        """Stop taking requests, then stop the engine (drain, unbind, flush), then the simulators."""
         self.engine.draining = True
         if self._runner is not None:
             await self._runner.cleanup()

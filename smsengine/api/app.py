@@ -27,7 +27,7 @@ from smsengine.domain.templates import (
 from smsengine.engine.store import StoreError
 
 if TYPE_CHECKING:
-    from smsengine.engine.daemon import Engine
+    from smsengine.engine.services import Engine
 
 _json = msgspec.json.Encoder()
 ENGINE = web.AppKey("engine", object)
@@ -200,8 +200,7 @@ async def create_account(request: web.Request) -> web.Response:
     engine = engine_of(request)
     body = await decode_body(request, s.AccountCreate)
     check_callback_url(body.receipt_url)
-    account = await engine.accounts.create_account(msgspec.convert(msgspec.to_builtins(body), AccountConfig))
-    engine.limiter.set_policy(account.app_id, account.policy)
+    await engine.create_account(msgspec.convert(msgspec.to_builtins(body), AccountConfig))
     return respond(_account_view(engine, body.app_id, body.balance), 201)
 
 

@@ -162,10 +162,14 @@ class EsmeBind(asyncio.Protocol):
             ctx = event.context  # type: ignore[attr-defined]
             if ctx is not None and not isinstance(ctx, Control):
                 self.owner.on_unanswered(self, ctx, f"malformed response: {event.error}")  # type: ignore[attr-defined]
-            return bool(event.fatal)  # type: ignore[attr-defined]
+            if event.fatal:  # type: ignore[attr-defined]
+                self.bound = False
+                return True
+            return False
         elif kind is EnquireLink:
             out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
         elif kind is Unbind:
+            self.bound = False  # nothing more goes out on it, even in this loop tick
             out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
             return True
         elif isinstance(event, Pdu) and response_class(event.command_id) is not None:
@@ -192,7 +196,8 @@ class EsmeBind(asyncio.Protocol):
     async def request(self, pdu: Pdu, kind: str, timeout: float) -> Pdu:
         future = asyncio.get_running_loop().create_future()
         self.write([self.session.send(pdu, Control(kind, future), time.monotonic())])
-        return await asyncio.wait_for(future, timeout)
+        async with asyncio.timeout(timeout):
+            return await future
 
     async def bind(self, mode: BindMode, system_id: str, password: str, system_type: str, timeout: float) -> int:
         """Send the bind request; returns its command_status (0: bound)."""
@@ -206,16 +211,19 @@ class EsmeBind(asyncio.Protocol):
 
     async def unbind(self, timeout: float) -> None:
         if self.bound and self.transport is not None and not self.transport.is_closing():
+            self.bound = False  # no submit may follow our unbind
             try:
                 await self.request(Unbind(), "unbind", timeout)
             except (asyncio.TimeoutError, ConnectionError):
                 pass
 
     def close(self) -> None:
+        self.bound = False
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
         """Drop the connection at once, as a network failure would."""
+        self.bound = False
         if self.transport is not None:
             self.transport.abort()

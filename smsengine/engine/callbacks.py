@@ -12,7 +12,7 @@ import structlog
 
 from smsengine.engine.accounts import AccountRegistry
 from smsengine.engine.store import Store
-from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.lifecycle import cancel_tasks, wait_event
 
 log = structlog.get_logger("smsengine.callbacks")
 
@@ -69,10 +69,7 @@ class CallbackPusher:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self.wake, 1.0)
             self.wake.clear()
             # let the finals that woke us reach the store first
             await self.store.flush()

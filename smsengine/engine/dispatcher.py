@@ -84,12 +84,15 @@ class Dispatcher:
             flight = InFlight(record, seg)
             inflight[record.id] = flight
             if done and record.id in done:
-                for seq, (carrier, cmid) in done[record.id].items():
-                    flight.submitted[seq] = cmid
-                    flight.unsent -= 1
-                    flight.carrier = carrier
+                sent = done[record.id]
+                for seq, (carrier, cmid) in sent.items():
                     link = self.links.get(carrier)
+                    if link is not None and flight.wire is None:
+                        link.prepare(flight)  # the split that carrier was sent: the rest follows it
+                    flight.submitted[seq] = (carrier, cmid)
                     self._register(flight, seq, carrier, link.resp_key(cmid) if link is not None else cmid, now)
+                # one PDU may have carried every segment (message_payload)
+                flight.unsent = max(0, record.segments - (record.segments if flight.parts == 1 else len(sent)))
                 if len(flight.submitted) >= flight.parts:
                     continue  # everything was sent: only receipts are awaited
             if record.scheduled_at and record.scheduled_at > now:
@@ -149,7 +152,7 @@ class Dispatcher:
             return
         now = self.clock()
         record = flight.record
-        flight.submitted[seq] = message_id
+        flight.submitted[seq] = (carrier, message_id)
         self.store.segment_submitted(record.id, seq, carrier, message_id, now)
         if flight.final:
             # an answer for a part still in a window when the message failed: the part is
@@ -201,6 +204,12 @@ class Dispatcher:
                 mid = job.inflight.record.id
                 flights[mid] = job.inflight
                 seqs.setdefault(mid, []).append(job.seq)
+        for mid, flight in flights.items():
+            if not flight.submitted and len(set(seqs[mid])) == flight.parts:
+                # no part went out and every part is here: the message may move to a carrier
+                # that splits it differently (re-encoded whole, with its reference)
+                flight.concat = None
+                del seqs[mid]
         self._route_many(flights.values(), seqs)
 
     def receipt(self, carrier: str, key: str, stat: str, err: str) -> None:
@@ -300,10 +309,10 @@ class Dispatcher:
         receipts are still missing, instead of sending them again. Returns how many resolved."""
         resolved = 0
         for flight in list(self.inflight.values()):
-            for seq, cmid in list(flight.submitted.items()):
+            for seq, (carrier, cmid) in list(flight.submitted.items()):
                 if seq in flight.results or flight.final:
                     continue
-                link = self.links.get(flight.carrier)
+                link = self.links.get(carrier)  # the carrier this part went to
                 if link is None or not link.supports_query_sm:
                     continue
                 state = await link.query_state(cmid)

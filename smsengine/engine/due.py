@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 import structlog
 
-from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.lifecycle import cancel_tasks, wait_event
 
 log = structlog.get_logger("smsengine.due")
 
@@ -75,7 +75,4 @@ class DueQueue(Generic[T]):
             if first is None:
                 await self._wake.wait()
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(self.max_sleep, first - self.clock()))
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._wake, min(self.max_sleep, first - self.clock()))

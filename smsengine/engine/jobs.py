@@ -8,8 +8,9 @@ from smsengine.engine.records import MessageRecord
 
 class InFlight:
     """A message between accept and final state: its segmentation (done once, at intake), what
-    was sent where, and what came back. The carrier pool writes `wire`, `parts` and `carrier`
-    when it prepares the message for its binds; the dispatcher owns the rest."""
+    was sent where, and what came back. The carrier pool writes `carrier`, `wire`, `concat`,
+    `parts` and (for a long message, once) `reference` when it prepares the message for its
+    binds; the dispatcher owns the rest."""
 
     __slots__ = (
         "record", "seg", "parts", "carrier", "reference", "wire", "concat", "submitted", "results",
@@ -24,7 +25,7 @@ class InFlight:
         self.reference: int | None = None  # concatenation reference, kept across a failover
         self.wire: list[bytes] | None = None  # per part: the submit_sm body after the destination
         self.concat: object | None = None  # the concatenation method `wire` was encoded for
-        self.submitted: dict[int, str] = {}  # seq → carrier message id
+        self.submitted: dict[int, tuple[str, str]] = {}  # seq → (carrier, carrier message id)
         self.results: dict[int, tuple[str, str]] = {}  # seq → (stat, err)
         self.final = False
         self.accepted_at = record.created_at

@@ -1,6 +1,6 @@
 """The two seams between the dispatcher and the carrier pools: what a pool reports
 (`LinkEvents`, implemented by the dispatcher) and what the dispatcher drives (`Link`, implemented
-by a pool). Neither side imports the other's module; the composition root wires them."""
+by a pool). Neither side imports the other's module; the Engine (engine/services.py) wires them."""
 
 from __future__ import annotations
 

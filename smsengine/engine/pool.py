@@ -21,9 +21,9 @@ from smsengine.engine.links import LinkEvents
 from smsengine.engine.outcomes import SubmitVerdict, submit_verdict
 from smsengine.engine.stats import LinkStats
 from smsengine.engine.wire import WireFormat
-from smsengine.smpp.codec import submit_sm_body, submit_sm_head
+from smsengine.smpp.codec import PduEncodeError, submit_sm_body, submit_sm_head
 from smsengine.smpp.concatenation import ConcatMethod, ReferenceRotor
-from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, CommandId, EsmClass
+from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, CommandId, CommandStatus, EsmClass
 from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import DeliverSm, QuerySm, QuerySmResp
 from smsengine.smpp.receipt import STAT_FOR_STATE
@@ -128,14 +128,22 @@ class CarrierPool:
         send = session.send_encoded
         regular, marketing = self.heads
         while room > 0 and queue:
-            job = queue.popleft()
+            job = queue[0]  # taken off the queue only once its PDU is written to `out`
             flight = job.inflight
             if flight.final or job.seq in flight.submitted:
+                queue.popleft()
                 continue
             record = flight.record
             head = marketing if record.type == "marketing" else regular
-            body = submit_sm_body(head, record.phone[1:], flight.wire[job.seq - 1])  # type: ignore[index]
+            try:
+                body = submit_sm_body(head, record.phone[1:], flight.wire[job.seq - 1])  # type: ignore[index]
+            except PduEncodeError:
+                # a destination SMPP cannot carry: this message fails, the queue goes on
+                queue.popleft()
+                self.events.refused(self.name, job, CommandStatus.ESME_RINVDSTADR, False)
+                continue
             out.append(send(_SUBMIT_SM, body, job, now))
+            queue.popleft()
             room -= 1
         bind.last_traffic = now
 
@@ -233,10 +241,8 @@ class CarrierPool:
         while not self._stopping:
             bind: EsmeBind | None = None
             try:
-                _, bind = await asyncio.wait_for(
-                    loop.create_connection(lambda: EsmeBind(self, mode, index), cfg.host, cfg.port),
-                    timeout=cfg.response_timeout_s,
-                )
+                async with asyncio.timeout(cfg.response_timeout_s):
+                    _, bind = await loop.create_connection(lambda: EsmeBind(self, mode, index), cfg.host, cfg.port)
                 status = await bind.bind(mode, cfg.system_id, cfg.password, cfg.system_type, cfg.response_timeout_s)
                 if status:
                     self.stats.bind_failures += 1
@@ -250,6 +256,10 @@ class CarrierPool:
                 await self._keepalive(bind)
             except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
                 log.info("carrier.bind_failed", carrier=self.name, mode=mode.value, error=repr(exc))
+            except Exception:
+                # a bug in the upkeep of one bind must not end its slot: log it, reconnect
+                self.stats.handler_errors += 1
+                log.exception("carrier.bind_upkeep_error", carrier=self.name, mode=mode.value)
             finally:
                 if bind is not None:
                     bind.close()
@@ -268,9 +278,10 @@ class CarrierPool:
         tick = min(1.0, cfg.response_timeout_s / 4, cfg.enquire_link_s / 2)
         while not bind.closed.done():
             try:
-                await asyncio.wait_for(asyncio.shield(bind.closed), timeout=tick)
+                async with asyncio.timeout(tick):  # not wait_for: see lifecycle.wait_event
+                    await asyncio.shield(bind.closed)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             now = time.monotonic()
             for _, entry in bind.session.expire(now, cfg.response_timeout_s):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import structlog
 
-from smsengine.config import EngineConfig
+from smsengine.config import AccountConfig, EngineConfig
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
-from smsengine.engine.accounts import AccountRegistry
+from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.callbacks import CallbackPusher
 from smsengine.engine.dispatcher import Dispatcher
 from smsengine.engine.housekeeping import Housekeeping
@@ -71,6 +71,12 @@ class Engine:
             self.callbacks.alarm(url, {"event": "daily_threshold", "app_id": app_id, "accepted_today": count,
                                        "time": time.time()})
 
+    async def create_account(self, cfg: AccountConfig) -> Account:
+        """A new account, durable and in force at once (its limits apply to the next send)."""
+        account = await self.accounts.create_account(cfg)
+        self.limiter.set_policy(account.app_id, account.policy)
+        return account
+
     async def start(self) -> None:
         cfg = self.config
         await self.store.open()
@@ -104,11 +110,13 @@ class Engine:
     async def _reconcile_sent(self) -> None:
         try:
             log.info("recovery.reconciled", resolved=await self.dispatcher.reconcile())
-        except (ConnectionError, asyncio.TimeoutError) as exc:
-            log.warning("recovery.reconcile_failed", error=repr(exc))
+        except Exception:
+            # what is not reconciled still ends by its receipt or the carrier's expiry
+            log.exception("recovery.reconcile_failed")
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
-        """Drain windows, flush the store, unbind — in that order."""
+        """Drain queues and windows, stop the background work, unbind, then flush and close the
+        store (late receipts and answers still reach it until the binds are gone)."""
         self.draining = True
         await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))
         await cancel_tasks(self._reconcile)

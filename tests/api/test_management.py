@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.rig import ADMIN, Client, fast_profile, start_rig, stop_rig
 
 OPERATOR = {"X-Admin-Token": ADMIN}
@@ -378,16 +379,16 @@ async def test_healthz_is_503_with_every_carrier_down(tmp_path):
     rig = await start_rig(tmp_path, [fast_profile("ideal")])
     try:
         await rig.simulators.close()
-        for _ in range(100):
+
+        async def unhealthy() -> tuple[int, dict] | None:
             async with rig.http.get("/healthz") as resp:
-                status, body = resp.status, await resp.json()
-            if status == 503:
-                break
-            await asyncio.sleep(0.05)
-        assert status == 503 and body["healthy"] is False and body["carriers"] == {"ideal": False}
+                return (resp.status, await resp.json()) if resp.status == 503 else None
+
+        status, body = await eventually(unhealthy, 5)
+        assert body["healthy"] is False and body["carriers"] == {"ideal": False}
     finally:
         await rig.http.close()
-        await rig.engine.stop(drain_timeout=0.5)
+        await rig.server.stop(drain_timeout=0.5)
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

@@ -1,12 +1,11 @@
 """Replies (MO) through the API: a handset's reply is listed by /v1/replies, an unsubscribe keyword
 puts the number on the account's list (1015 on the next send) until the account lifts it."""
 
-import asyncio
-import time
 
 import pytest
 
 from carriers.config import MoReplies
+from tests.support.polling import eventually
 from tests.support.rig import fast_profile, start_rig, stop_rig
 
 NUMBER = "+8613800000001"
@@ -19,13 +18,11 @@ async def replies(rig, since: int = 0) -> dict:
 
 
 async def wait_for_replies(rig, count: int, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    async def enough() -> dict | None:
         page = await replies(rig)
-        if len(page["replies"]) >= count:
-            return page
-        assert time.monotonic() < deadline, page
-        await asyncio.sleep(0.05)
+        return page if len(page["replies"]) >= count else None
+
+    return await eventually(enough, timeout)
 
 
 @pytest.mark.parametrize("keyword", ["TD", " unsubscribe "])

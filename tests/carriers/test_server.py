@@ -24,6 +24,7 @@ from smsengine.smpp.pdu import (
 )
 from smsengine.smpp.receipt import parse_receipt
 from tests.carriers.carrier_harness import PASSWORD, SYSTEM_ID, bound, make_profile, running
+from tests.support.polling import eventually
 
 S = CommandStatus
 FATE_PREFIXES = {
@@ -58,11 +59,7 @@ async def receipts(client: EsmeClient, count: int, timeout: float = 5.0) -> list
 
 
 async def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
+    await eventually(condition, timeout, interval=0.01)
 
 
 # ---- binds ----

@@ -1,14 +1,12 @@
 """kill -9 in the middle of a run: everything accepted is dispatched after restart, and segments
 the carrier already acknowledged are reconciled, not sent again."""
 
-import asyncio
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -69,18 +67,18 @@ def start_engine(config: Path, port: int) -> subprocess.Popen:
 
 
 async def wait_http(port: int, timeout: float = 15.0, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    async def healthy() -> bool:
         try:
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return
+                    return resp.status == 200
         except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"engine did not come up:\n{tail}")
+            return False
+
+    def tail() -> str:
+        return "engine did not come up:\n" + (log.read_text()[-3000:] if log and log.exists() else "")
+
+    await eventually(healthy, timeout, tail, interval=0.1)
 
 
 def statuses(db: Path) -> dict[str, int]:

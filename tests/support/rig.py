@@ -3,7 +3,6 @@ client that signs requests like a caller would."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import sqlite3
 import time
@@ -116,18 +115,16 @@ class Client:
 
     async def wait_final(self, ids: list[str], timeout: float = 20.0) -> dict[str, dict]:
         """Poll the API until every message is final; returns the views."""
-        deadline = time.monotonic() + timeout
         views: dict[str, dict] = {}
-        pending = list(ids)
-        while pending and time.monotonic() < deadline:
-            for mid in list(pending):
+
+        async def all_final() -> bool:
+            for mid in [m for m in ids if m not in views]:
                 view = await self.message(mid)
                 if view.get("status") in FINAL:
                     views[mid] = view
-                    pending.remove(mid)
-            if pending:
-                await asyncio.sleep(0.05)
-        assert not pending, f"{len(pending)} messages not final in {timeout}s, e.g. {await self.message(pending[0])}"
+            return len(views) == len(ids)
+
+        await eventually(all_final, timeout, lambda: f"{len(ids) - len(views)} messages not final")
         return views
 
 

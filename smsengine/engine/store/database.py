@@ -38,10 +38,13 @@ class Database(GroupCommitWriter):
         await self._start_writer(self.path)
 
     async def close(self) -> None:
-        await self._stop_writer()
-        if self._reader is not None:
-            await self._reader.close()
-            self._reader = None
+        """Flush what is queued and close; safe to call twice or on a store never opened."""
+        try:
+            await self._stop_writer()
+        finally:
+            if self._reader is not None:
+                await self._reader.close()
+                self._reader = None
 
     @property
     def is_open(self) -> bool:

@@ -120,14 +120,16 @@ class GroupCommitWriter:
 
     async def _stop_writer(self) -> None:
         self._closing = True
-        if self._writer is not None:
-            await self.flush()
+        try:
+            if self._writer is not None and not self._writer.done():
+                await self.flush()
+        finally:
             await cancel_tasks(self._writer)
             self._writer = None
-        if self._writer_db is not None and self._executor is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._writer_db.close)
-            self._executor.shutdown(wait=True)
-            self._writer_db = None
+            if self._writer_db is not None and self._executor is not None:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._writer_db.close)
+                self._executor.shutdown(wait=True)
+                self._writer_db = None
 
     # -- the hot path: batched, committed together ------------------------------------------------
     def _queued(self, rows: int) -> None:
@@ -206,6 +208,8 @@ class GroupCommitWriter:
         """Wait until everything queued before this call is committed."""
         if not self._pending_rows and not self._writes and not self._inflight:
             return
+        if self._writer is None or self._writer.done():
+            raise StoreError("the store is not open")  # nobody would ever commit it
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         self._wake.set()
