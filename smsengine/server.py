@@ -4,6 +4,7 @@ started in that order, stopped in reverse, and `serve` running them until SIGTER
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,6 +24,28 @@ log = structlog.get_logger("smsengine")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGTERM when the engine dies, even by SIGKILL
+    (Linux prctl; elsewhere the child must be stopped by hand)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+async def _answers(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
 class EmbeddedSimulators:
     """The configured carriers' simulators as a child process: on two cores they must not share
     the engine's event loop, and a crash of either side stays visible to the other."""
@@ -36,23 +59,24 @@ class EmbeddedSimulators:
         self.process: subprocess.Popen | None = None
 
     async def start(self, timeout: float = 15.0) -> None:
+        for name, host, port in self.endpoints:
+            # something already answering there (e.g. the orphan of a killed engine) would be
+            # talked to instead of our own simulator, which cannot bind: refuse to start
+            if await _answers(host, port):
+                raise RuntimeError(f"port {port} of simulated carrier {name} is already in use")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "carriers", "--config", str(self.path)],
             cwd=str(PROJECT_ROOT), env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         for name, host, port in self.endpoints:
-            while True:
+            while not await _answers(host, port):
                 if self.process.poll() is not None:
                     raise RuntimeError(f"carrier simulators exited with {self.process.returncode}")
-                try:
-                    _, writer = await asyncio.open_connection(host, port)
-                    writer.close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"simulated carrier {name} did not open port {port}") from None
-                    await asyncio.sleep(0.1)
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"simulated carrier {name} did not open port {port}")
+                await asyncio.sleep(0.1)
 
     def stop(self) -> None:
         if self.process is None:

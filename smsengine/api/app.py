@@ -74,6 +74,14 @@ async def catalogue_errors(request: web.Request, handler):
     except StoreError:
         # logged by the store; the caller learns only that nothing was changed
         return error_response(SmsError(ErrorCode.INTERNAL, "store unavailable"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own answers (no route 404, 405, body too large 413) in the API's JSON shape
+        code = ErrorCode.NOT_FOUND if exc.status == 404 else ErrorCode.REQUEST_MALFORMED
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.Response(body=_json.encode(s.ErrorResponse(code=int(code), message=exc.reason)),
+                            status=exc.status, content_type="application/json", headers=headers)
 
 
 def check_callback_url(url: str) -> None:
@@ -131,6 +139,15 @@ def require_account(request: web.Request, app_id: str | None = None) -> str:
 _STORED_INT_MAX = 2**63 - 1
 
 
+def path_id(request: web.Request, name: str) -> int:
+    """An id in the path: ASCII decimal digits only (int() would also take " 1", "+1", "1_0" and
+    other scripts' digits as some other id), within the stored range; anything else is missing."""
+    text = request.match_info[name]
+    if not (text.isascii() and text.isdigit()) or int(text) > _STORED_INT_MAX:
+        raise SmsError(ErrorCode.NOT_FOUND, f"no such id: {text!r}")
+    return int(text)
+
+
 def _query_int(request: web.Request, name: str, default: int) -> int:
     try:
         value = int(request.query.get(name) or default)
@@ -153,12 +170,7 @@ async def send(request: web.Request) -> web.Response:
 
 async def get_message(request: web.Request) -> web.Response:
     engine = engine_of(request)
-    try:
-        mid = int(request.match_info["message_id"])
-    except ValueError:
-        raise SmsError(ErrorCode.NOT_FOUND, "message ids are decimal integers") from None
-    if abs(mid) > _STORED_INT_MAX:
-        raise SmsError(ErrorCode.NOT_FOUND, "message id out of range")
+    mid = path_id(request, "message_id")
     caller = None if is_operator(request) else require_account(request)
     message = await engine.store.message_view(mid)
     # another account's message answers like a missing one: ids must not reveal other traffic
@@ -255,7 +267,7 @@ async def list_signatures(request: web.Request) -> web.Response:
 async def review_signature(request: web.Request) -> web.Response:
     require_admin(request)
     engine = engine_of(request)
-    sid = int(request.match_info["id"])
+    sid = path_id(request, "id")
     approve = request.match_info["decision"] == "approve"
     body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
     sig = engine.accounts.find_signature(sid)
@@ -283,7 +295,7 @@ async def list_templates(request: web.Request) -> web.Response:
 async def review_template(request: web.Request) -> web.Response:
     require_admin(request)
     engine = engine_of(request)
-    tid = int(request.match_info["id"])
+    tid = path_id(request, "id")
     approve = request.match_info["decision"] == "approve"
     body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
     tpl = engine.accounts.find_template(tid)
@@ -362,10 +374,10 @@ def build_app(engine: Engine) -> web.Application:
     r.add_patch("/v1/accounts/{app_id}", patch_account)
     r.add_post("/v1/signatures", create_signature)
     r.add_get("/v1/signatures", list_signatures)
-    r.add_post("/v1/signatures/{id:\\d+}/{decision:approve|reject}", review_signature)
+    r.add_post("/v1/signatures/{id:[0-9]+}/{decision:approve|reject}", review_signature)
     r.add_post("/v1/templates", create_template)
     r.add_get("/v1/templates", list_templates)
-    r.add_post("/v1/templates/{id:\\d+}/{decision:approve|reject}", review_template)
+    r.add_post("/v1/templates/{id:[0-9]+}/{decision:approve|reject}", review_template)
     r.add_get("/v1/unsubscribes", list_unsubscribes)
     r.add_post("/v1/unsubscribes", add_unsubscribe)
     r.add_delete("/v1/unsubscribes", lift_unsubscribe)

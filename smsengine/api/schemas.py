@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from smsengine.domain.accounts import Balance, BalanceChange, UtcOffsetMinutes
 from smsengine.domain.templates import TemplateId
 from smsengine.engine import records, requests
+from smsengine.engine.requests import Content, Credential, Name, Phone, Remark, Url
 
 
 # the send request and its results are the intake's own contract, served as is
@@ -52,38 +53,38 @@ class AccountLimits(msgspec.Struct, forbid_unknown_fields=True):
     hourly_max: int | None = None
     international_daily_max: int = 1000
     alarm_threshold: int | None = None
-    alarm_url: str = ""
-    allow_list: list[str] = []
+    alarm_url: Url = ""
+    allow_list: Annotated[list[Phone], msgspec.Meta(max_length=10_000)] = []
 
 
 class SeededSignature(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    name: Name
     status: Literal["pending", "approved", "rejected"] = "approved"
 
 
 class SeededTemplate(msgspec.Struct, forbid_unknown_fields=True):
     id: TemplateId
-    text: str
+    text: Content
     type: Literal["regular", "marketing"] = "regular"
     region: Literal["mainland", "international"] = "mainland"
     status: Literal["pending", "approved", "rejected"] = "approved"
 
 
 class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
-    key: str
+    app_id: Credential
+    key: Credential
     type: Literal["individual", "organisation"] = "organisation"
     raw_content: bool = False
     balance: Balance = 0
     utc_offset_minutes: UtcOffsetMinutes = 480
-    receipt_url: str = ""
+    receipt_url: Url = ""
     limits: AccountLimits = msgspec.field(default_factory=AccountLimits)
     signatures: list[SeededSignature] = []
     templates: list[SeededTemplate] = []
 
 
 class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
-    receipt_url: str | None = None
+    receipt_url: Url | None = None
     state: Literal["active", "suspended"] | None = None
     add_balance: BalanceChange | None = None
 
@@ -99,8 +100,8 @@ class AccountView(msgspec.Struct):
 
 
 class SignatureCreate(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
-    name: str
+    app_id: Name
+    name: Name
 
 
 class SignatureView(msgspec.Struct):
@@ -112,8 +113,8 @@ class SignatureView(msgspec.Struct):
 
 
 class TemplateCreate(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
-    text: str
+    app_id: Name
+    text: Content
     type: Literal["regular", "marketing"] = "regular"
     region: Literal["mainland", "international"] = "mainland"
 
@@ -129,9 +130,9 @@ class TemplateView(msgspec.Struct):
 
 
 class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):
-    remark: str = ""
+    remark: Remark = ""
 
 
 class UnsubscribeChange(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
-    phone: str
+    app_id: Name
+    phone: Phone

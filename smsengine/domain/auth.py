@@ -18,7 +18,8 @@ def request_sig(key: str, random: int, time: int, mobiles: Sequence[str]) -> str
 def verify_sig(key: str, random: int, time: int, mobiles: Sequence[str], sig: str) -> None:
     if not sig:
         raise SmsError(ErrorCode.SIG_MISSING)
-    if not hmac.compare_digest(request_sig(key, random, time, mobiles), sig.lower()):
+    # as bytes: compare_digest refuses non-ASCII str, which would be a 500 instead of a 401
+    if not hmac.compare_digest(request_sig(key, random, time, mobiles).encode(), sig.lower().encode()):
         raise SmsError(ErrorCode.SIG_INVALID)
 
 

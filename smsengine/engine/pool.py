@@ -190,7 +190,7 @@ class CarrierPool:
 
     def on_handler_error(self, bind: EsmeBind, event: object) -> None:
         self.stats.handler_errors += 1
-        log.exception("carrier.handler_error", carrier=self.name, event=type(event).__name__)
+        log.exception("carrier.handler_error", carrier=self.name, pdu=type(event).__name__)
 
     def _throttled(self, bind: EsmeBind, job: Job) -> None:
         """ESME_RTHROTTLED: this bind pauses, and the throttled PDU goes out first afterwards."""

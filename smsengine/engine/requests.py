@@ -1,27 +1,48 @@
 """The send request and its per-recipient results: the intake's contract, served as is by the
-HTTP API (msgspec decodes straight into it)."""
+HTTP API (msgspec decodes straight into it); and the bounds on every free-form input field."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+# Every free-form field is bounded where it is decoded: a longer value is refused with 1004
+# (naming the field) before anything is stored or held. Message text is bounded again, more
+# tightly, by `max_chars` at segmentation (1015). Documented in README "Limits".
+MAX_CONTEXT = 512
+MAX_CONTENT = 2000
+MAX_NAME = 64
+MAX_PARAM = 64
+MAX_PHONE = 32
+MAX_URL = 2048
+MAX_REMARK = 500
+Context = Annotated[str, msgspec.Meta(max_length=MAX_CONTEXT)]
+Content = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)]
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
+# an account's app id and key: never empty (an empty pair would authenticate empty credentials)
+Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+Param = Annotated[str, msgspec.Meta(max_length=MAX_PARAM)]
+Phone = Annotated[str, msgspec.Meta(max_length=MAX_PHONE)]
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+Remark = Annotated[str, msgspec.Meta(max_length=MAX_REMARK)]
+
 
 class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: str
+    app_id: Name
     random: int
     time: int
-    phone_numbers: list[str]
+    # how many is checked by intake (1046), each one's length here
+    phone_numbers: list[Phone]
     # optional in the schema so that a missing sig is SIG_MISSING (1003), not REQUEST_MALFORMED
-    sig: str = ""
+    sig: Name = ""
     type: Literal["regular", "marketing"] = "regular"
     template_id: int | None = None
-    params: list[str | int] = []
-    content: str | None = None
-    sign: str | None = None
+    params: Annotated[list[Param | int], msgspec.Meta(max_length=MAX_NAME)] = []
+    content: Content | None = None
+    sign: Name | None = None
     # echoed back in receipts (the caller's own correlation data)
-    context: str = ""
+    context: Context = ""
     # unix seconds; in the future means "send then"
     schedule_at: float | None = None
 

@@ -439,3 +439,41 @@ async def test_same_account_created_twice_at_once_is_created_once(rig):
     winner = "first-key" if answers[0][0] == 201 else "second-key"
     status, _ = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": winner})
     assert status == 200
+
+
+@pytest.mark.parametrize("fields", [{"app_id": ""}, {"key": ""}, {"app_id": "a" * 65},
+                                    {"receipt_url": "http://x/" + "p" * 2048}])
+async def test_account_identity_and_urls_are_bounded(rig, fields):
+    body = {"app_id": "acme", "key": "acme-key"} | fields
+    status, answer = await call(rig, "POST", "/v1/accounts", headers=OPERATOR, json=body)
+    assert status == 400 and answer["code"] == 1004
+    status, _ = await call(rig, "GET", "/v1/accounts/acme", headers=OPERATOR)
+    assert status in (401, 404)  # nothing was created
+
+
+@pytest.mark.parametrize("method, path, status, code", [
+    ("GET", "/v1/no-such-thing", 404, 1011),
+    ("PUT", "/v1/sms/send", 405, 1004),
+])
+async def test_the_servers_own_errors_are_catalogue_json(rig, method, path, status, code):
+    async with rig.http.request(method, path) as resp:
+        assert resp.status == status
+        assert resp.content_type == "application/json"
+        body = await resp.json()
+    assert body["code"] == code and body["message"]
+
+
+async def test_a_body_over_the_size_limit_is_413_json(rig):
+    async with rig.http.post("/v1/sms/send", data=b"{" + b" " * (4 * 1024 * 1024 + 10) + b"}",
+                             headers={"Content-Type": "application/json"}) as resp:
+        assert resp.status == 413 and resp.content_type == "application/json"
+        assert (await resp.json())["code"] == 1004
+
+
+@pytest.mark.parametrize("raw", ["%201", "+1", "1_0", "%D9%A3", "01x", "99999999999999999999"])
+async def test_path_ids_are_ascii_decimal_only(rig, raw):
+    status, body = await rig.client.send([f"+86138{i:08d}" for i in range(10)])  # ids 1..10 exist
+    assert status == 200 and {r["message_id"] for r in body["results"]} >= {"1", "3", "10"}
+    async with rig.http.get(f"/v1/messages/{raw}", headers=OPERATOR) as resp:
+        assert resp.status == 404, raw
+        assert (await resp.json())["code"] == 1011

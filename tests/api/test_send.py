@@ -603,3 +603,26 @@ async def test_schedule_in_the_past_sends_now(rig):
     mid = body["results"][0]["message_id"]
     views = await rig.client.wait_final([mid])
     assert views[mid]["status"] == "delivered" and views[mid]["scheduled_at"] is None
+
+
+# -- bounded free-form input (limits in README) -------------------------------------------------------------
+@pytest.mark.parametrize("field, value", [
+    ("context", "x" * 513),
+    ("content", "x" * 2001),
+    ("sign", "s" * 65),
+    ("phone_numbers", ["1" * 33]),
+    ("params", ["p" * 65, "5"]),
+])
+async def test_an_oversized_field_is_refused_by_name_and_nothing_is_stored(rig, field, value):
+    body = rig.client.body([mainland(1)] if field != "phone_numbers" else value, **(
+        {} if field == "phone_numbers" else {field: value}))
+    status, answer = await post_body(rig, body)
+    assert_request_error(status, answer, 1004)
+    assert f"$.{field}" in answer["message"]
+    await rig.engine.store.flush()
+    assert db_rows(rig.engine, "SELECT COUNT(*) FROM messages") == [(0,)]
+
+
+async def test_a_context_at_its_limit_is_accepted_and_echoed(rig):
+    status, answer = await rig.client.send([mainland(2)], context="c" * 512)
+    assert status == 200 and answer["results"][0]["code"] == 0

@@ -53,3 +53,9 @@ def test_replay_rejected_and_memory_reclaimed():
     assert guard.tracked() == 3
     guard.check_and_remember("demo", 1, 5000, now=5000)  # far later: old buckets dropped
     assert guard.tracked() == 1
+
+
+def test_a_non_ascii_sig_is_invalid_not_an_error():
+    with pytest.raises(SmsError) as err:
+        verify_sig("key", 1, 2, ["+8613800138000"], "é" * 64)
+    assert err.value.code == ErrorCode.SIG_INVALID

@@ -419,3 +419,26 @@ async def test_a_dropped_connection_strands_the_window_and_the_queue_and_the_poo
         await eventually(count(run.events, "submitted", 1))
         assert run.events.of("submitted")[0][1] is again
         assert run.events.of("stranded") == [(carrier, stranded)]
+
+
+async def test_a_bug_handling_one_receipt_is_counted_and_the_bind_carries_on():
+    """The safety net itself must not fail: the handler error is logged (not a TypeError from
+    the logger), counted, and later PDUs on the same bind are handled."""
+    when = datetime(2024, 5, 1, 12, 0)
+    async with running() as run:
+        handled = run.events.receipt
+
+        def receipt(carrier: str, key: str, stat: str, err: str) -> None:
+            if key == "a0":
+                raise RuntimeError("a bug in the dispatcher")
+            handled(carrier, key, stat, err)
+
+        run.events.receipt = receipt  # type: ignore[method-assign]
+        [bind] = run.pool.binds
+        for mid in ("160", "161"):
+            run.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                             short_message=format_receipt(mid, "DELIVRD", when, when).encode())
+        await eventually(count(run.events, "receipt", 1))
+        assert run.events.of("receipt") == [("x", "a1", "DELIVRD", "000")]
+        assert run.pool.stats.handler_errors == 1
+        assert run.pool.binds == [bind] and bind.bound  # the same bind, still up
