@@ -31,6 +31,9 @@ class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
     source_burst: int = 100_000
     # operator endpoints (account creation, reviews, balances) need X-Admin-Token: this value
     admin_token: str = ""
+    # receipt and alarm URLs may name loopback or private addresses (a development setup with a
+    # local sink); off, such URLs are refused and names resolving to them are not connected to
+    allow_private_callbacks: bool = False
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -24,6 +24,7 @@ from smsengine.domain.templates import (
     new_template,
     reject_template,
 )
+from smsengine.engine.destinations import private_target
 from smsengine.engine.store import StoreError
 
 if TYPE_CHECKING:
@@ -84,8 +85,9 @@ async def catalogue_errors(request: web.Request, handler):
                             status=exc.status, content_type="application/json", headers=headers)
 
 
-def check_callback_url(url: str) -> None:
-    """"" clears the URL; anything else must be an absolute http(s) URL with a host."""
+def check_callback_url(request: web.Request, url: str, field: str = "receipt_url") -> None:
+    """"" clears the URL; anything else must be an absolute http(s) URL with a host, and a public
+    one unless the config allows private callbacks."""
     if not url:
         return
     try:
@@ -93,7 +95,11 @@ def check_callback_url(url: str) -> None:
     except ValueError:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"receipt_url must be an http(s) URL, got {url!r}")
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{field} must be an http(s) URL, got {url!r}")
+    if not engine_of(request).config.http.allow_private_callbacks:
+        why = private_target(url)
+        if why:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{field}: {why} (callbacks go to public addresses)")
 
 
 def engine_of(request: web.Request) -> Engine:
@@ -211,7 +217,8 @@ async def create_account(request: web.Request) -> web.Response:
     require_admin(request)
     engine = engine_of(request)
     body = await decode_body(request, s.AccountCreate)
-    check_callback_url(body.receipt_url)
+    check_callback_url(request, body.receipt_url)
+    check_callback_url(request, body.limits.alarm_url, "limits.alarm_url")
     await engine.create_account(msgspec.convert(msgspec.to_builtins(body), AccountConfig))
     return respond(_account_view(engine, body.app_id, body.balance), 201)
 
@@ -229,7 +236,7 @@ async def patch_account(request: web.Request) -> web.Response:
     if body.state is not None or body.add_balance is not None:
         require_admin(request)
     if body.receipt_url is not None:
-        check_callback_url(body.receipt_url)
+        check_callback_url(request, body.receipt_url)
         await engine.accounts.set_receipt_url(app_id, body.receipt_url)
     if body.state is not None:
         await engine.accounts.set_state(app_id, body.state)

@@ -82,6 +82,7 @@ class EsmeBind(asyncio.Protocol):
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.paused_until = 0.0  # throttled: no submits before this (monotonic)
         self.resume_pending = False  # a timer will pump this bind when the pause ends
+        self.enquire_pending = False  # an enquire_link of ours awaits its answer
         self.writable = True
         now = time.monotonic()
         self.last_rx = now
@@ -148,6 +149,8 @@ class EsmeBind(asyncio.Protocol):
             pdu = event.pdu  # type: ignore[attr-defined]
             ctx = event.context  # type: ignore[attr-defined]
             if isinstance(ctx, Control):
+                if ctx.kind == "enquire_link":
+                    self.enquire_pending = False
                 if ctx.future is not None and not ctx.future.done():
                     ctx.future.set_result(pdu)
             elif ctx is not None and (type(pdu) is SubmitSmResp or type(pdu) is GenericNack):
@@ -207,7 +210,10 @@ class EsmeBind(asyncio.Protocol):
         return resp.command_status
 
     def enquire(self, now: float) -> None:
-        self.write([self.session.send(EnquireLink(), Control("enquire_link"), now)])
+        """Ask whether the peer is alive (at most one question outstanding)."""
+        if not self.enquire_pending:
+            self.enquire_pending = True
+            self.write([self.session.send(EnquireLink(), Control("enquire_link"), now)])
 
     async def unbind(self, timeout: float) -> None:
         if self.bound and self.transport is not None and not self.transport.is_closing():

@@ -11,6 +11,7 @@ import msgspec
 import structlog
 
 from smsengine.engine.accounts import AccountRegistry
+from smsengine.engine.destinations import PublicResolver
 from smsengine.engine.store import Store
 from smsengine.engine.lifecycle import cancel_tasks, wait_event
 
@@ -21,8 +22,9 @@ _encode = msgspec.json.Encoder().encode
 
 class CallbackPusher:
     def __init__(self, store: Store, accounts: AccountRegistry, *, batch: int = 500,
-                 timeout: float = 5.0, max_backoff: float = 60.0) -> None:
+                 timeout: float = 5.0, max_backoff: float = 60.0, allow_private: bool = False) -> None:
         self.store = store
+        self.allow_private = allow_private
         self.accounts = accounts
         self.batch = batch
         self.timeout = timeout
@@ -38,7 +40,10 @@ class CallbackPusher:
         self._alarms: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        # public addresses only, checked at every connect (a URL's name may be re-pointed later)
+        connector = None if self.allow_private else aiohttp.TCPConnector(resolver=PublicResolver())
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
+                                              connector=connector)
         self._task = asyncio.create_task(self._run(), name="callbacks")
 
     async def stop(self) -> None:

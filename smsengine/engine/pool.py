@@ -284,6 +284,7 @@ class CarrierPool:
             except TimeoutError:
                 pass
             now = time.monotonic()
+            unanswered = False
             for _, entry in bind.session.expire(now, cfg.response_timeout_s):
                 ctx = entry.context
                 if isinstance(ctx, Control):
@@ -292,7 +293,13 @@ class CarrierPool:
                         log.warning("carrier.enquire_link_timeout", carrier=self.name)
                         bind.close()
                 elif ctx is not None:
+                    unanswered = True
                     self.events.unanswered(self.name, ctx, "no submit_sm_resp in time")
+            if unanswered and bind.bound:
+                # submits went unanswered: a hung SMSC (or one dropping our PDUs) is told from a
+                # slow one by an enquire_link, which closes the bind if it too goes unanswered —
+                # within two response timeouts instead of the next quiet-time enquire_link
+                bind.enquire(now)
             if now - bind.last_rx > cfg.response_timeout_s + cfg.enquire_link_s:
                 log.warning("carrier.silent_peer", carrier=self.name)
                 bind.close()

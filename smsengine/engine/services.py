@@ -38,7 +38,8 @@ class Engine:
                            max_delay=config.store.batch_max_delay_ms / 1000)
         self.accounts = AccountRegistry(self.store, config.default_region)
         self.limiter = RateLimiter(on_alarm=self._alarm)
-        self.callbacks = CallbackPusher(self.store, self.accounts)
+        self.callbacks = CallbackPusher(self.store, self.accounts,
+                                        allow_private=config.http.allow_private_callbacks)
         self.replies = Replies(self.store, self.accounts)
         self.pools: dict[str, CarrierPool] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)

@@ -477,3 +477,22 @@ async def test_path_ids_are_ascii_decimal_only(rig, raw):
     async with rig.http.get(f"/v1/messages/{raw}", headers=OPERATOR) as resp:
         assert resp.status == 404, raw
         assert (await resp.json())["code"] == 1011
+
+
+async def test_private_callback_urls_are_refused_unless_the_config_allows(tmp_path):
+    from smsengine.config import HttpConfig
+    from tests.support.rig import ADMIN
+
+    rig = await start_rig(tmp_path, [fast_profile("ideal")], http=HttpConfig(port=0, admin_token=ADMIN))
+    try:
+        for url in ("http://127.0.0.1:9/r", "http://10.0.0.7/r", "http://localhost/r", "http://[::1]/r"):
+            status, body = await call(rig, "PATCH", "/v1/accounts/demo", headers=rig.client.auth,
+                                      json={"receipt_url": url})
+            assert status == 400 and body["code"] == 1004 and "public" in body["message"], (url, body)
+        status, body = await create_account(rig, limits={"alarm_url": "http://192.168.0.1/alarm"})
+        assert status == 400 and "limits.alarm_url" in body["message"]
+        status, body = await call(rig, "PATCH", "/v1/accounts/demo", headers=rig.client.auth,
+                                  json={"receipt_url": "https://hooks.example.com/r"})
+        assert status == 200 and body["receipt_url"] == "https://hooks.example.com/r"
+    finally:
+        await stop_rig(rig)

@@ -69,6 +69,7 @@ class Smsc:
         self.bind_status = 0
         self.script: dict[str, list[int]] = {}
         self.hold = False
+        self.mute = False  # hung: reads everything, answers nothing
         self.held: list[tuple[Conn, SubmitSm]] = []
         self.submits: list[tuple[float, Conn, SubmitSm]] = []  # (arrival, connection, pdu)
         self.answers: list[tuple[str, int, str]] = []  # (destination, status, message id)
@@ -123,6 +124,8 @@ class Smsc:
             writer.close()
 
     def _on(self, conn: Conn, event: object) -> None:
+        if self.mute:
+            return
         if isinstance(event, (BindTransceiver, BindTransmitter, BindReceiver)):
             conn.send(response_to(event, self.bind_status, system_id="smsc"))
             if not self.bind_status:
@@ -442,3 +445,15 @@ async def test_a_bug_handling_one_receipt_is_counted_and_the_bind_carries_on():
         assert run.events.of("receipt") == [("x", "a1", "DELIVRD", "000")]
         assert run.pool.stats.handler_errors == 1
         assert run.pool.binds == [bind] and bind.bound  # the same bind, still up
+
+
+async def test_a_hung_smsc_is_noticed_within_two_response_timeouts():
+    """Submits unanswered, then an enquire_link unanswered: the bind is closed and the pool is
+    down, so routing and /healthz stop counting on it (without waiting for a quiet period)."""
+    async with running(response_timeout_s=0.3, enquire_link_s=30.0) as run:
+        run.smsc.mute = True
+        [job] = run.submit(job_for(run.pool, 1))
+        await eventually(lambda: not run.pool.up, 3.0)
+        assert run.events.of("unanswered")[0] == ("x", job, "no submit_sm_resp in time")
+        run.smsc.mute = False
+        await eventually(lambda: run.pool.up, 5.0)  # and it comes back when the SMSC does

@@ -69,7 +69,7 @@ def engine_config(tmp: Path, ports: dict[str, int], *, accounts: list[AccountCon
     if routes is None:
         routes = [RouteConfig(prefix="+", targets=[RouteTarget(c.name) for c in carriers])]
     cfg = EngineConfig(
-        http=HttpConfig(port=0, admin_token=ADMIN),
+        http=HttpConfig(port=0, admin_token=ADMIN, allow_private_callbacks=True),  # sinks on loopback
         store=StoreConfig(path=str(tmp / "engine.db")),
         simulators=SimulatorConfig(embedded=False),
         carriers=carriers,
