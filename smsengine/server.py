@@ -18,6 +18,7 @@ from aiohttp import web
 from smsengine.api.app import build_app
 from smsengine.config import EngineConfig
 from smsengine.engine.services import Engine
+from smsengine.logs import quiet_bad_requests
 
 log = structlog.get_logger("smsengine")
 
@@ -104,6 +105,7 @@ class Server:
         if self.simulators is not None:
             await self.simulators.start()
         await self.engine.start()
+        quiet_bad_requests()
         self._runner = web.AppRunner(build_app(self.engine), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=1024)
