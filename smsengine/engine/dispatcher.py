@@ -58,7 +58,7 @@ class Dispatcher:
         self.inflight: dict[int, InFlight] = {}
         # scheduled messages (InFlight) and retries after backoff (Job) share one due-queue
         self.due: DueQueue[InFlight | Job] = DueQueue(self._on_due, clock=clock)
-        self.stats = DispatchStats()
+        self.stats = DispatchStats(self.inflight)
 
     def attach(self, link: Link) -> None:
         self.links[link.name] = link
@@ -99,7 +99,6 @@ class Dispatcher:
                 self.due.put(record.scheduled_at, flight)
             else:
                 ready.append(flight)
-        self.stats.open = len(inflight)
         self._route_many(ready)
 
     def _route_many(self, flights: Iterable[InFlight], seqs: dict[int, list[int]] | None = None) -> None:
@@ -166,7 +165,7 @@ class Dispatcher:
         self.store.charge(record.app_id, charge)
         if flight.submitted_at is None:
             flight.submitted_at = now
-            self.stats.submit_latency(now - flight.accepted_at)
+            self.stats.submit_latency(now - record.created_at)
         self._register(flight, seq, carrier, key, now)
 
     def refused(self, carrier: str, job: Job, status: int, transient: bool) -> None:
@@ -259,9 +258,8 @@ class Dispatcher:
         record = flight.record
         self.inflight.pop(record.id, None)
         stats = self.stats
-        stats.open = len(self.inflight)
         stats.finals[status] = stats.finals.get(status, 0) + 1
-        stats.final_latency(at - flight.accepted_at)
+        stats.final_latency(at - record.created_at)
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),
             remark=remark, submitted_at=flight.submitted_at, final_at=at, context=record.context,

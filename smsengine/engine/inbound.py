@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from smsengine.domain import gsm7
-from smsengine.smpp.concatenation import parse_udh
+from smsengine.smpp.concatenation import parse_part
 from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, EsmClass, Tag
 from smsengine.smpp.pdu import DeliverSm
 from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt
 
-_UDHI = 0x40
 _UCS2 = 8
 _RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
 
@@ -50,21 +49,12 @@ class ReplyAssembler:
 
     def text(self, pdu: DeliverSm) -> str | None:
         """The whole text, or None while parts of a long message are missing."""
-        data = pdu.short_message or pdu.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")
+        data, number = parse_part(pdu.short_message, pdu.esm_class, pdu.tlvs)
         if not isinstance(data, bytes):
             data = b""
-        header = parse_udh(data) if pdu.esm_class & _UDHI else None
-        if header is not None:
-            ref, total, seq, data = header
-        elif Tag.SAR_MSG_REF_NUM in pdu.tlvs:
-            tlvs = pdu.tlvs
-            ref = int(tlvs[Tag.SAR_MSG_REF_NUM])  # type: ignore[arg-type]
-            total = int(tlvs.get(Tag.SAR_TOTAL_SEGMENTS, 1))  # type: ignore[arg-type]
-            seq = int(tlvs.get(Tag.SAR_SEGMENT_SEQNUM, 1))  # type: ignore[arg-type]
-        else:
+        if number is None or number[1] <= 1:
             return _decode(data, pdu.data_coding)
-        if total <= 1:
-            return _decode(data, pdu.data_coding)
+        ref, total, seq = number
         key = (pdu.source_addr, ref, total)
         parts = self._parts.get(key)
         if parts is None:

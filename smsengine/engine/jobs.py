@@ -14,7 +14,7 @@ class InFlight:
 
     __slots__ = (
         "record", "seg", "parts", "carrier", "reference", "wire", "concat", "submitted", "results",
-        "final", "accepted_at", "submitted_at", "unsent",
+        "final", "submitted_at", "unsent",
     )
 
     def __init__(self, record: MessageRecord, seg: Segmentation) -> None:
@@ -28,7 +28,6 @@ class InFlight:
         self.submitted: dict[int, tuple[str, str]] = {}  # seq → (carrier, carrier message id)
         self.results: dict[int, tuple[str, str]] = {}  # seq → (stat, err)
         self.final = False
-        self.accepted_at = record.created_at
         self.submitted_at: float | None = None
         self.unsent = record.segments  # segments reserved against the balance, not yet charged
 

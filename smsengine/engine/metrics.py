@@ -75,6 +75,10 @@ class _EngineCollector:
         throttled = CounterMetricFamily("smsengine_carrier_throttled", "ESME_RTHROTTLED answers", labels=["carrier"])
         receipts = CounterMetricFamily("smsengine_carrier_receipts", "delivery receipts received", labels=["carrier"])
         reconnects = CounterMetricFamily("smsengine_carrier_reconnects", "binds re-established", labels=["carrier"])
+        refused = CounterMetricFamily("smsengine_carrier_bind_refusals", "bind requests the carrier refused",
+                                      labels=["carrier"])
+        bugs = CounterMetricFamily("smsengine_carrier_handler_errors", "carrier events our own code failed on",
+                                   labels=["carrier"])
         for name, pool in src.pools.items():
             queue.add_metric([name], len(pool.queue))  # type: ignore[arg-type]
             window.add_metric([name], pool.window_used())
@@ -82,8 +86,11 @@ class _EngineCollector:
             throttled.add_metric([name], pool.stats.throttled)
             receipts.add_metric([name], pool.stats.receipts)
             reconnects.add_metric([name], pool.stats.reconnects)
-        yield from (queue, window, binds, throttled, receipts, reconnects)
+            refused.add_metric([name], pool.stats.bind_failures)
+            bugs.add_metric([name], pool.stats.handler_errors)
+        yield from (queue, window, binds, throttled, receipts, reconnects, refused, bugs)
         yield _counter("smsengine_store_commits", "group commits", src.commits())
+        yield _counter("smsengine_replies_stored", "replies stored for the account that sent", src.replies.stored)
         yield _counter("smsengine_unsubscribes", "numbers unsubscribed by reply", src.replies.unsubscribes)
         yield _counter("smsengine_replies_unattributed", "replies from numbers no account sent to",
                        src.replies.unattributed)

@@ -130,7 +130,7 @@ class CarrierPool:
         while room > 0 and queue:
             job = queue[0]  # taken off the queue only once its PDU is written to `out`
             flight = job.inflight
-            if flight.final or job.seq in flight.submitted:
+            if flight.final or job.seq in flight.submitted:  # not job.wanted: a call per PDU
                 queue.popleft()
                 continue
             record = flight.record

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 
 class DispatchStats:
     """Messages and segments through the dispatcher. Latencies are collected in lists and taken
     in batches by the metrics (one bisect per value at scrape time, nothing per message here)."""
 
-    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "open",
+    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "_inflight",
                  "_latency_submit", "_latency_final")
 
-    def __init__(self) -> None:
+    def __init__(self, inflight: Sized) -> None:
+        self._inflight = inflight  # the dispatcher's open messages: counted when read, not kept
         self.segments_submitted = 0
         self.finals: dict[str, int] = {}  # status → messages
         self.submit_errors: dict[int, int] = {}  # command_status → answers
         self.retries = 0
         self.failovers = 0
-        self.open = 0  # messages accepted and not final
         self._latency_submit: list[float] = []
         self._latency_final: list[float] = []
 
@@ -31,6 +33,11 @@ class DispatchStats:
         submit, self._latency_submit = self._latency_submit, []
         final, self._latency_final = self._latency_final, []
         return submit, final
+
+    @property
+    def open(self) -> int:
+        """Messages accepted and not final."""
+        return len(self._inflight)
 
     @property
     def finals_total(self) -> int:

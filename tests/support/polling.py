@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 
@@ -25,7 +25,3 @@ async def eventually(condition: Callable[[], Any], timeout: float = 10.0,
             raise AssertionError(f"condition not met in {timeout} s: {detail}")
         await asyncio.sleep(interval)
 
-
-async def settled(awaitable: Awaitable[Any], timeout: float = 10.0) -> Any:
-    """Await with a bound, so a hang fails this test with a traceback instead of the suite."""
-    return await asyncio.wait_for(awaitable, timeout)

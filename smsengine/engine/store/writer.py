@@ -194,11 +194,15 @@ class GroupCommitWriter:
         self._writes.append((statements, None))
         self._queued(1)
 
+    def _check_writing(self) -> None:
+        """A wait on a writer that is not running would never end: refuse it."""
+        if self._writer is None or self._writer.done():
+            raise StoreError("the store is not open")
+
     async def _write(self, *statements: Statement) -> Outcome:
         """A rare write, its statements applied together or not at all, committed when this
         returns; raises StoreError if it failed (alone) or its group commit did."""
-        if self._writer is None or self._writer.done():
-            raise StoreError("the store is not open")
+        self._check_writing()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._writes.append((statements, future))
         self._queued(1)
@@ -208,8 +212,7 @@ class GroupCommitWriter:
         """Wait until everything queued before this call is committed."""
         if not self._pending_rows and not self._writes and not self._inflight:
             return
-        if self._writer is None or self._writer.done():
-            raise StoreError("the store is not open")  # nobody would ever commit it
+        self._check_writing()
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         self._wake.set()
