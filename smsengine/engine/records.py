@@ -7,6 +7,7 @@ import enum
 import msgspec
 
 from smsengine.domain.accounts import AccountType
+from smsengine.domain.auth import AuthScheme
 from smsengine.domain.review import ReviewStatus
 from smsengine.domain.templates import MessageType, TemplateRegion
 
@@ -79,6 +80,7 @@ class AccountRow(msgspec.Struct):
     state: str
     utc_offset_minutes: int
     receipt_url: str
+    auth_scheme: AuthScheme = AuthScheme.SIG
 
 
 class SignatureRow(msgspec.Struct):

@@ -1,43 +1,69 @@
-"""Accounts on disk: keys and settings, stored balances, and each account's receipt push cursor."""
+"""Accounts on disk: keys and settings, how each signs its requests, stored balances, and each
+account's receipt push cursor."""
 
 from __future__ import annotations
 
 from smsengine.domain.accounts import AccountType
+from smsengine.domain.auth import AuthScheme
 from smsengine.engine.records import AccountRow
 from smsengine.engine.store.database import Database, scope
+from smsengine.engine.store.writer import Statement
+
+# an account without an account_auth row (created before the table existed) uses the legacy sig
+_SET_SCHEME = ("INSERT INTO account_auth (app_id, scheme) VALUES (?,?)"
+               " ON CONFLICT (app_id) DO UPDATE SET scheme=excluded.scheme")
+
+
+def _set_scheme(app_id: str, scheme: AuthScheme) -> Statement:
+    return (_SET_SCHEME, (app_id, str(scheme)))
 
 
 class AccountQueries(Database):
     async def account_rows(self, app_id: str | None = None) -> list[AccountRow]:
         """Every account, or just `app_id`'s."""
-        where, params = scope(app_id)
+        where, params = scope(app_id, "a.app_id")
         rows = await self._rows(
-            "SELECT app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url FROM accounts"
+            "SELECT a.app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
+            " COALESCE(s.scheme, 'sig') FROM accounts AS a LEFT JOIN account_auth AS s ON s.app_id = a.app_id"
             + where, params
         )
-        return [AccountRow(app, key, AccountType(type_), bool(raw), balance, state, offset, url)
-                for app, key, type_, raw, balance, state, offset, url in rows]
+        return [AccountRow(app, key, AccountType(type_), bool(raw), balance, state, offset, url, AuthScheme(auth))
+                for app, key, type_, raw, balance, state, offset, url, auth in rows]
 
     async def insert_account(self, account: AccountRow, at: float) -> bool:
-        """Create the account unless its app_id exists; True if this call created it."""
+        """Create the account (with its auth scheme) unless its app_id exists; True if this call
+        created it."""
         a = account
-        outcome = await self._write((
-            "INSERT INTO accounts (app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
-            " created_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (app_id) DO NOTHING RETURNING app_id",
-            (a.app_id, a.key, str(a.type), int(a.raw_content), a.balance, a.state, a.utc_offset_minutes,
-             a.receipt_url, at),
-        ))
+        outcome = await self._write(
+            # first, so both rows or neither: only when the account is new (a row left by an
+            # account deleted by hand is overwritten)
+            ("INSERT INTO account_auth (app_id, scheme) SELECT ?, ? WHERE NOT EXISTS"
+             " (SELECT 1 FROM accounts WHERE app_id=?) ON CONFLICT (app_id) DO UPDATE SET scheme=excluded.scheme",
+             (a.app_id, str(a.auth_scheme), a.app_id)),
+            ("INSERT INTO accounts (app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
+             " created_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (app_id) DO NOTHING RETURNING app_id",
+             (a.app_id, a.key, str(a.type), int(a.raw_content), a.balance, a.state, a.utc_offset_minutes,
+              a.receipt_url, at)),
+        )
         return bool(outcome.rows)
 
-    async def update_account_seed(self, account: AccountRow) -> None:
+    async def update_account_seed(self, account: AccountRow, auth_scheme: AuthScheme | None = None) -> None:
         """A configured account that exists already: key, type, raw_content and UTC offset follow
-        the config, its receipt URL only fills an empty one, balance and state stay as stored."""
+        the config, its receipt URL only fills an empty one, balance and state stay as stored; the
+        auth scheme follows the config only where the config names one (else the operator's
+        choice stands: a restart must not take an account back to the legacy sig)."""
         a = account
-        await self._write((
+        statements: list[Statement] = [(
             "UPDATE accounts SET key=?, type=?, raw_content=?, utc_offset_minutes=?,"
             " receipt_url=CASE WHEN receipt_url='' THEN ? ELSE receipt_url END WHERE app_id=?",
             (a.key, str(a.type), int(a.raw_content), a.utc_offset_minutes, a.receipt_url, a.app_id),
-        ))
+        )]
+        if auth_scheme is not None:
+            statements.append(_set_scheme(a.app_id, auth_scheme))
+        await self._write(*statements)
+
+    async def set_auth_scheme(self, app_id: str, scheme: AuthScheme) -> None:
+        await self._write(_set_scheme(app_id, scheme))
 
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self._write(("UPDATE accounts SET receipt_url=? WHERE app_id=?", (url, app_id)))

@@ -80,4 +80,17 @@ CREATE TABLE IF NOT EXISTS replies (
     carrier TEXT NOT NULL,
     received_at REAL NOT NULL
 );
+-- authentication (issue 8): how each account signs its requests (no row: the legacy `sig`), and
+-- the signed requests seen inside the time-skew window, so a replay is refused across restarts;
+-- rows older than the window are purged (the time check refuses those requests anyway)
+CREATE TABLE IF NOT EXISTS account_auth (
+    app_id TEXT PRIMARY KEY,
+    scheme TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replay_window (
+    time INTEGER NOT NULL,
+    app_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    PRIMARY KEY (time, app_id, nonce)
+) WITHOUT ROWID;
 """

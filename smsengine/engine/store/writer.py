@@ -94,6 +94,8 @@ class GroupCommitWriter:
         self._results: list[tuple] = []
         self._finals: list[tuple] = []
         self._charges: dict[str, int] = {}
+        # hot inserts of other concepts (the replay window): rows by statement, see _append_row
+        self._appended: dict[str, list[tuple]] = {}
         # rare writes (admin, unsubscribe, replies): statements applied together, and the future of
         # the caller waiting for them, or None when nobody waits
         self._writes: list[tuple[tuple[Statement, ...], asyncio.Future | None]] = []
@@ -188,6 +190,16 @@ class GroupCommitWriter:
         self._charges[app_id] = self._charges.get(app_id, 0) + segments
         self._queued(1)
 
+    def _append_row(self, sql: str, row: tuple) -> None:
+        """A hot insert that rides the next group commit: every row queued under one `sql` goes
+        in one execution over a json_each array (`sql` reads `value->>i`), like the messages'.
+        Queued in the same step as an accept, it commits in the same transaction."""
+        rows = self._appended.get(sql)
+        if rows is None:
+            rows = self._appended[sql] = []
+        rows.append(row)
+        self._queued(1)
+
     # -- rare writes ------------------------------------------------------------------------------
     def _write_later(self, *statements: Statement) -> None:
         """A rare write that rides the next group commit; nobody waits, a failure is logged."""
@@ -231,13 +243,15 @@ class GroupCommitWriter:
             results, self._results = self._results, []
             finals, self._finals = self._finals, []
             charges, self._charges = self._charges, {}
+            appended, self._appended = self._appended, {}
             writes, self._writes = self._writes, []
             waiters, self._waiters = self._waiters, []
             self._pending_rows = 0
             self._inflight = True
             try:
                 outcomes = await loop.run_in_executor(
-                    self._executor, self._commit_sync, messages, segments, results, finals, charges, writes
+                    self._executor, self._commit_sync, messages, segments, results, finals, charges, writes,
+                    appended,
                 )
             except asyncio.CancelledError:
                 raise
@@ -249,7 +263,7 @@ class GroupCommitWriter:
                 self.failures += 1
                 self.failure = exc
                 log.error("store.commit_failed", error=repr(exc), consecutive=self.failures)
-                self._requeue(segments, results, finals, charges, [w for w in writes if w[1] is None])
+                self._requeue(segments, results, finals, charges, [w for w in writes if w[1] is None], appended)
                 for fut in waiters + [f for _, f in writes if f is not None]:
                     if not fut.done():
                         fut.set_exception(_store_error("store commit failed", exc))
@@ -271,7 +285,7 @@ class GroupCommitWriter:
                 else:
                     fut.set_exception(_store_error("store write failed", outcome))
 
-    def _requeue(self, segments, results, finals, charges, writes) -> None:
+    def _requeue(self, segments, results, finals, charges, writes, appended) -> None:
         for key, row in segments.items():
             self._segments.setdefault(key, row)
         self._results[:0] = results
@@ -279,10 +293,13 @@ class GroupCommitWriter:
         for app, n in charges.items():
             self._charges[app] = self._charges.get(app, 0) + n
         self._writes[:0] = writes
+        for sql, rows in appended.items():
+            self._appended.setdefault(sql, [])[:0] = rows
+            self._pending_rows += len(rows)
         self._pending_rows += len(segments) + len(results) + len(finals) + len(writes)
         self._wake.set()
 
-    def _commit_sync(self, messages, segments, results, finals, charges, writes) -> list:
+    def _commit_sync(self, messages, segments, results, finals, charges, writes, appended) -> list:
         """One transaction, run on the writer thread. A rare write that fails, whatever the error
         (a constraint, an int too large for SQLite to bind), is rolled back alone inside a
         savepoint and the error goes to its caller: one bad request must not fail everybody's
@@ -303,6 +320,8 @@ class GroupCommitWriter:
                 db.execute(_BATCH_MARK_FINAL, (_json.encode(finals),))
             if charges:
                 db.executemany(_CHARGE, [(n, app) for app, n in charges.items()])
+            for sql, rows in appended.items():
+                db.execute(sql, (_json.encode(rows),))
             for statements, future in writes:
                 db.execute("SAVEPOINT one")
                 try:
