@@ -43,6 +43,20 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
     retention_days: int = 180
 
 
+class DispatchConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Deadlines and bounds of dispatch: every message ends, and nothing waits without a limit."""
+
+    # a message not final this long after it became due ends: `expired` (60003) when a carrier
+    # accepted it and its receipt never came, `failed` (60005) when no carrier accepted it
+    validity_s: float = 86_400.0
+    # how often the deadlines are checked (one pass over the oldest open messages)
+    expiry_sweep_s: float = 1.0
+    # receipts whose id is not (yet) registered wait this long for their submit_sm_resp; at most
+    # `max_parked_receipts` wait (the oldest go first)
+    receipt_park_s: float = 120.0
+    max_parked_receipts: int = 100_000
+
+
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
     embedded: bool = True
     config: str = "config/carriers.toml"
@@ -79,6 +93,9 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     # (anything else non-zero and unknown fails the message at once)
     throttle_statuses: list[int] = []
     transient_statuses: list[int] = []
+    # a part this carrier keeps answering ESME_RTHROTTLED for this long moves to the route's next
+    # carrier, or fails with 60006 (throttling is paused and resent, not counted as an attempt)
+    throttle_budget_s: float = 600.0
     queue_size: int = 50_000
 
 
@@ -138,6 +155,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
+    dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     default_region: str = "CN"
     max_chars: int = 500
     carriers: list[CarrierConfig] = []
@@ -202,5 +220,9 @@ def _check(config: EngineConfig, path: Path) -> None:
     for carrier in config.carriers:
         if carrier.binds < 1 or carrier.window < 1:
             raise ConfigError(f"{path}: carriers[{carrier.name}]: binds and window must be >= 1")
+    d = config.dispatch
+    if d.validity_s <= 0 or d.expiry_sweep_s <= 0 or d.receipt_park_s <= 0 or d.max_parked_receipts < 1:
+        raise ConfigError(f"{path}: dispatch: validity_s, expiry_sweep_s, receipt_park_s and"
+                          " max_parked_receipts must be > 0")
     if config.store.batch_max_rows < 1:
         raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")

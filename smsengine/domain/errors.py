@@ -46,17 +46,22 @@ class ErrorCode(enum.IntEnum):
     TOO_MANY_NUMBERS = 1046
     INTERNATIONAL_DAILY_LIMIT = 1047
     CONTENT_EMPTY = 1048
+    AUTH_SCHEME_REFUSED = 1049
+    REQUEST_TIMEOUT = 1050
+    TOO_MANY_CONNECTIONS = 1051
     # carrier side: dispatch and delivery outcomes recorded on messages
     CARRIER_REJECTED = 60001
     CARRIER_UNDELIVERED = 60002
     CARRIER_EXPIRED = 60003
     NO_ROUTE = 60004
+    NOT_SUBMITTED = 60005
+    CARRIER_THROTTLED = 60006
     CARRIER_TIMEOUT = 60008
 
 
 MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.OK: "OK",
-    ErrorCode.SIG_INVALID: "signature (sig) verification failed",
+    ErrorCode.SIG_INVALID: "signature verification failed (unknown app id, or wrong key or signature)",
     ErrorCode.SENSITIVE_CONTENT: "content contains sensitive words",
     ErrorCode.SIG_MISSING: "the request has no sig field",
     ErrorCode.REQUEST_MALFORMED: "malformed request: invalid JSON or wrong field types",
@@ -92,10 +97,15 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TOO_MANY_NUMBERS: "more than 200 numbers in one request",
     ErrorCode.INTERNATIONAL_DAILY_LIMIT: "account daily limit for international messages reached",
     ErrorCode.CONTENT_EMPTY: "message content is empty",
+    ErrorCode.AUTH_SCHEME_REFUSED: "this account signs whole requests: Authorization: SMSENGINE-HMAC-SHA256",
+    ErrorCode.REQUEST_TIMEOUT: "the request was not received in time",
+    ErrorCode.TOO_MANY_CONNECTIONS: "too many open connections, retry later",
     ErrorCode.CARRIER_REJECTED: "rejected by the carrier",
     ErrorCode.CARRIER_UNDELIVERED: "the carrier could not deliver the message",
     ErrorCode.CARRIER_EXPIRED: "the message expired before delivery",
     ErrorCode.NO_ROUTE: "no carrier route for this destination",
+    ErrorCode.NOT_SUBMITTED: "no carrier accepted the message within its validity period",
+    ErrorCode.CARRIER_THROTTLED: "the carrier kept throttling the message past its retry budget",
     ErrorCode.CARRIER_TIMEOUT: "carrier timeout",
 }
 

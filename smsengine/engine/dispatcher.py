@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import structlog
 
+from smsengine.config import DispatchConfig
 from smsengine.domain.errors import MESSAGES, ErrorCode
 from smsengine.domain.text import Segmentation
 from smsengine.engine.correlator import ReceiptCorrelator
 from smsengine.engine.due import DueQueue
 from smsengine.engine.jobs import InFlight, Job
+from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.links import Link
 from smsengine.engine.outcomes import combine, final_outcome, message_outcome, receipt_remark, submit_remark
 from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
@@ -41,32 +44,50 @@ class Balances(Protocol):
     def refund(self, app_id: str, segments: int) -> None: ...
 
 
+def _destination(target: tuple[InFlight, int]) -> str:
+    return target[0].record.phone
+
+
 class Dispatcher:
-    """Implements `LinkEvents` for the carrier pools, and drives them through `Link`."""
+    """Implements `LinkEvents` for the carrier pools, and drives them through `Link`.
+
+    Every message has a deadline: `settings.validity_s` after it became due. `inflight` holds
+    the messages due and not final in the order they became due, so the deadline check looks at
+    its oldest entries only; scheduled messages wait in `scheduled` until their time."""
 
     def __init__(self, store: DispatchStore, router: Router, balances: Balances, replies: Replies, *,
-                 clock: Callable[[], float] = time.time,
+                 settings: DispatchConfig | None = None, clock: Callable[[], float] = time.time,
                  on_final: Callable[[MessageFinal], None] | None = None) -> None:
         self.store = store
         self.router = router
         self.balances = balances
         self.replies = replies
+        self.settings = settings = settings or DispatchConfig()
         self.clock = clock
         self.on_final = on_final
         self.links: dict[str, Link] = {}
-        self.correlator: ReceiptCorrelator[tuple[InFlight, int]] = ReceiptCorrelator()
+        # a registration outlives its message's deadline by an hour: a receipt that late is
+        # still recorded on its segment (the message itself stays expired)
+        self.correlator: ReceiptCorrelator[tuple[InFlight, int]] = ReceiptCorrelator(
+            _destination, max_age=settings.validity_s + 3600.0, park_age=settings.receipt_park_s,
+            max_parked=settings.max_parked_receipts,
+        )
         self.inflight: dict[int, InFlight] = {}
+        self.scheduled: dict[int, InFlight] = {}
         # scheduled messages (InFlight) and retries after backoff (Job) share one due-queue
         self.due: DueQueue[InFlight | Job] = DueQueue(self._on_due, clock=clock)
-        self.stats = DispatchStats(self.inflight)
+        self.stats = DispatchStats(self.inflight, self.scheduled)
+        self._sweeper: asyncio.Task | None = None
 
     def attach(self, link: Link) -> None:
         self.links[link.name] = link
 
     def start(self) -> None:
         self.due.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="dispatch-deadlines")
 
     async def stop(self) -> None:
+        await cancel_tasks(self._sweeper)
         await self.due.stop()
 
     # -- intake side ------------------------------------------------------------------------------
@@ -82,6 +103,10 @@ class Dispatcher:
         for record in records:
             remember(record.phone, record.app_id)
             flight = InFlight(record, seg)
+            if record.scheduled_at and record.scheduled_at > now and not (done and record.id in done):
+                self.scheduled[record.id] = flight
+                self.due.put(record.scheduled_at, flight)
+                continue
             inflight[record.id] = flight
             if done and record.id in done:
                 sent = done[record.id]
@@ -95,10 +120,7 @@ class Dispatcher:
                 flight.unsent = max(0, record.segments - (record.segments if flight.parts == 1 else len(sent)))
                 if len(flight.submitted) >= flight.parts:
                     continue  # everything was sent: only receipts are awaited
-            if record.scheduled_at and record.scheduled_at > now:
-                self.due.put(record.scheduled_at, flight)
-            else:
-                ready.append(flight)
+            ready.append(flight)
         self._route_many(ready)
 
     def _route_many(self, flights: Iterable[InFlight], seqs: dict[int, list[int]] | None = None) -> None:
@@ -211,12 +233,29 @@ class Dispatcher:
                 del seqs[mid]
         self._route_many(flights.values(), seqs)
 
-    def receipt(self, carrier: str, key: str, stat: str, err: str) -> None:
-        """A delivery receipt; parked if its submit_sm_resp is not recorded yet."""
+    def throttled_too_long(self, carrier: str, job: Job, waited: float) -> None:
+        """The carrier throttled this part past its budget: the route's next carrier takes it,
+        or the message fails with 60006."""
+        if not job.wanted:
+            return
+        flight = job.inflight
+        alternative = self._alternative(flight, carrier)
+        if alternative is not None:
+            job.throttled_at = 0.0
+            alternative.prepare(flight)
+            self.stats.failovers += 1
+            alternative.submit_many([job], front=True)
+            return
+        self._fail(flight, ErrorCode.CARRIER_THROTTLED, MessageStatus.FAILED,
+                   f"{MESSAGES[ErrorCode.CARRIER_THROTTLED]}: {carrier} throttled it for {waited:.0f} s")
+
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> None:
+        """A delivery receipt; parked if its submit_sm_resp is not recorded yet. `destination`
+        is the tail of the receipt's source_addr (correlator.destination_tail)."""
         if final_outcome(stat) is None:
             return
         now = self.clock()
-        target = self.correlator.match(carrier, key, (stat, err, now), now)
+        target = self.correlator.match(carrier, key, destination, (stat, err, now), now)
         if target is not None:
             self._apply_receipt(target[0], target[1], stat, err, now)
 
@@ -256,7 +295,8 @@ class Dispatcher:
     def _finish(self, flight: InFlight, status: MessageStatus, code: ErrorCode, remark: str, at: float) -> None:
         flight.final = True
         record = flight.record
-        self.inflight.pop(record.id, None)
+        if self.inflight.pop(record.id, None) is None:
+            self.scheduled.pop(record.id, None)
         stats = self.stats
         stats.finals[status] = stats.finals.get(status, 0) + 1
         stats.final_latency(at - record.created_at)
@@ -277,6 +317,11 @@ class Dispatcher:
     def _on_due(self, items: list[InFlight | Job]) -> None:
         flights = [x for x in items if type(x) is InFlight and not x.final]
         if flights:
+            scheduled, inflight = self.scheduled, self.inflight
+            for flight in flights:  # now due: its deadline runs from here
+                mid = flight.record.id
+                scheduled.pop(mid, None)
+                inflight[mid] = flight
             self._route_many(flights)
         by_link: dict[str, list[Job]] = {}
         stranded: list[Job] = []
@@ -300,6 +345,46 @@ class Dispatcher:
             self.links[name].submit_many(jobs, front=True)
         if stranded:
             self._requeue(stranded)
+
+    # -- deadlines ---------------------------------------------------------------------------------------
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.expiry_sweep_s)
+            try:
+                self.expire_overdue(self.clock())
+            except Exception:
+                log.exception("dispatch.expiry_failed")
+
+    def expire_overdue(self, now: float) -> int:
+        """End every message whose validity ran out by `now`; returns how many. Only the oldest
+        entries of `inflight` are looked at: it is in due order."""
+        horizon = now - self.settings.validity_s
+        inflight = self.inflight
+        expired = 0
+        while inflight:
+            mid, flight = next(iter(inflight.items()))
+            if flight.due_at >= horizon:
+                break
+            del inflight[mid]  # first: whatever _expire does, this entry is not looked at again
+            self._expire(flight)
+            expired += 1
+        if expired:
+            self.stats.expired += expired
+            for link in self.links.values():
+                link.discard_final()
+        return expired
+
+    def _expire(self, flight: InFlight) -> None:
+        hours = self.settings.validity_s / 3600
+        for seq, (carrier, cmid) in flight.submitted.items():
+            link = self.links.get(carrier)
+            self.correlator.forget(carrier, link.resp_key(cmid) if link is not None else cmid, (flight, seq))
+        if flight.submitted:
+            self._fail(flight, ErrorCode.CARRIER_EXPIRED, MessageStatus.EXPIRED,
+                       f"no delivery receipt within the validity period ({hours:g} h)")
+        else:
+            self._fail(flight, ErrorCode.NOT_SUBMITTED, MessageStatus.FAILED,
+                       f"{MESSAGES[ErrorCode.NOT_SUBMITTED]} ({hours:g} h)")
 
     # -- recovery ----------------------------------------------------------------------------------------
     async def reconcile(self) -> int:

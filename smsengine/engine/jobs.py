@@ -14,7 +14,7 @@ class InFlight:
 
     __slots__ = (
         "record", "seg", "parts", "carrier", "reference", "wire", "concat", "submitted", "results",
-        "final", "submitted_at", "unsent",
+        "final", "submitted_at", "unsent", "due_at",
     )
 
     def __init__(self, record: MessageRecord, seg: Segmentation) -> None:
@@ -30,17 +30,20 @@ class InFlight:
         self.final = False
         self.submitted_at: float | None = None
         self.unsent = record.segments  # segments reserved against the balance, not yet charged
+        # when it became due to send: its deadline runs from here (dispatcher.expire_overdue)
+        self.due_at = max(record.created_at, record.scheduled_at or 0.0)
 
 
 class Job:
     """One PDU to submit: part `seq` of a message; `attempt` counts transient failures and timeouts."""
 
-    __slots__ = ("inflight", "seq", "attempt")
+    __slots__ = ("inflight", "seq", "attempt", "throttled_at")
 
     def __init__(self, inflight: InFlight, seq: int, attempt: int = 0) -> None:
         self.inflight = inflight
         self.seq = seq
         self.attempt = attempt
+        self.throttled_at = 0.0  # monotonic time of the first ESME_RTHROTTLED since it was queued
 
     @property
     def wanted(self) -> bool:

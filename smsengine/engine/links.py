@@ -12,8 +12,8 @@ from smsengine.engine.jobs import InFlight, Job
 
 class LinkEvents(Protocol):
     """What happens on a carrier's binds, as the dispatcher needs to know it. Message ids arrive
-    already normalised to correlation keys; throttling never arrives here (the pool pauses and
-    resends by itself)."""
+    already normalised to correlation keys; throttling arrives only once a part exceeded its budget
+    (the pool pauses and resends by itself until then)."""
 
     def submitted(self, carrier: str, job: Job, message_id: str, key: str) -> None:
         """The carrier accepted the PDU (submit_sm_resp OK); `key` is the id's correlation key."""
@@ -27,8 +27,12 @@ class LinkEvents(Protocol):
     def stranded(self, carrier: str, jobs: list[Job]) -> None:
         """Jobs this carrier cannot carry now (its binds dropped): route them again."""
 
-    def receipt(self, carrier: str, key: str, stat: str, err: str) -> None:
-        """A delivery receipt for the segment whose correlation key is `key`."""
+    def throttled_too_long(self, carrier: str, job: Job, waited: float) -> None:
+        """The carrier kept throttling this part past its budget (`throttle_budget_s`)."""
+
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> None:
+        """A delivery receipt for the segment whose correlation key is `key`, sent to the number
+        whose last digits are `destination` ("" when the receipt names none)."""
 
     def reply(self, carrier: str, phone: str, text: str) -> None:
         """A mobile-originated message, reassembled when it came in parts."""
@@ -55,6 +59,9 @@ class Link(Protocol):
 
     def resp_key(self, message_id: str) -> str:
         """The correlation key of an id as this carrier writes it in submit_sm_resp."""
+
+    def discard_final(self) -> None:
+        """Drop queued jobs of messages that ended meanwhile (their deadline passed)."""
 
     async def query_state(self, message_id: str) -> tuple[str, str] | None:
         """(stat, err) of a submitted message via query_sm, or None when unknown."""

@@ -28,13 +28,24 @@ class PoolGauges(Protocol):
     def binds_up(self) -> int: ...
 
 
+class CorrelationGauges(Protocol):
+    matched_early: int
+    superseded: int
+    mismatched: int
+    parked_dropped: int
+
+    def parked(self) -> int: ...
+
+
 class Sources:
     """Everything the metrics read, handed over once by the composition root."""
 
     def __init__(self, *, intake: IntakeStats, dispatch: DispatchStats, replies: ReplyStats,
-                 pools: Mapping[str, PoolGauges], commits: Callable[[], int]) -> None:
+                 pools: Mapping[str, PoolGauges], commits: Callable[[], int],
+                 receipts: CorrelationGauges) -> None:
         self.intake = intake
         self.dispatch = dispatch
+        self.receipts = receipts
         self.replies = replies
         self.pools = pools
         self.commits = commits
@@ -60,6 +71,14 @@ class _EngineCollector:
         yield _counter("smsengine_segments_submitted", "segments accepted by carriers", d.segments_submitted)
         yield _counter("smsengine_submit_retries", "segment resends after transient errors", d.retries)
         yield _counter("smsengine_failovers", "segments moved to the route's next carrier", d.failovers)
+        yield _counter("smsengine_messages_expired", "messages ended by their validity deadline", d.expired)
+        r = src.receipts
+        yield GaugeMetricFamily("smsengine_receipts_parked", "receipts waiting for an unknown id", value=r.parked())
+        yield _counter("smsengine_receipts_parked_dropped", "parked receipts dropped at the bound", r.parked_dropped)
+        yield _counter("smsengine_receipts_mismatched", "receipts whose number disagreed with the id's segment",
+                       r.mismatched)
+        yield _counter("smsengine_receipt_ids_superseded", "carrier ids registered again (newest wins)",
+                       r.superseded)
         rejected = CounterMetricFamily("smsengine_recipients_rejected", "recipients refused at intake",
                                        labels=["code"])
         for code, n in sorted(src.intake.rejections.items()):

@@ -64,7 +64,9 @@ ERR_REASONS: dict[str, str] = {
 
 
 def _classify(stat: str) -> tuple[MessageStatus, ErrorCode] | None:
-    outcome = stat_outcome(stat)
+    # a stat no table knows is not taken for a failure: the message waits for a receipt it
+    # understands, or for its deadline (dispatcher.expire_overdue), which ends it `expired`
+    outcome = stat_outcome(stat, Outcome.PENDING)
     if not outcome.is_final:
         return None
     if stat.upper().startswith("REJECT"):

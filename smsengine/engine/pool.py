@@ -14,6 +14,7 @@ import structlog
 
 from smsengine.config import CarrierConfig
 from smsengine.engine.bind import BindMode, Control, EsmeBind
+from smsengine.engine.correlator import destination_tail
 from smsengine.engine.inbound import ReplyAssembler, is_reply, receipt_fields
 from smsengine.engine.jobs import InFlight, Job
 from smsengine.engine.lifecycle import cancel_tasks
@@ -100,6 +101,13 @@ class CarrierPool:
                 break
             binds[(start + i) % n].flush()
 
+    def discard_final(self) -> None:
+        queue = self.queue
+        if any(job.inflight.final for job in queue):
+            kept = [job for job in queue if not job.inflight.final]
+            queue.clear()
+            queue.extend(kept)
+
     async def query_state(self, message_id: str) -> tuple[str, str] | None:
         for bind in self.binds:
             if bind.bound and bind.can_submit:
@@ -167,7 +175,8 @@ class CarrierPool:
             fields = receipt_fields(pdu)
             if fields is not None:
                 message_id, stat, err = fields
-                self.events.receipt(self.name, self.receipt_key(message_id), stat, err)
+                self.events.receipt(self.name, self.receipt_key(message_id), destination_tail(pdu.source_addr),
+                                    stat, err)
         elif is_reply(pdu):
             text = self.replies.text(pdu)
             if text is not None:
@@ -195,9 +204,14 @@ class CarrierPool:
     def _throttled(self, bind: EsmeBind, job: Job) -> None:
         """ESME_RTHROTTLED: this bind pauses, and the throttled PDU goes out first afterwards."""
         self.stats.throttled += 1
-        if not job.inflight.final:
+        now = time.monotonic()
+        if not job.throttled_at:
+            job.throttled_at = now
+        if now - job.throttled_at > self.config.throttle_budget_s:
+            self.events.throttled_too_long(self.name, job, now - job.throttled_at)
+        elif not job.inflight.final:
             self.queue.appendleft(job)
-        bind.paused_until = time.monotonic() + self.config.throttle_pause_s
+        bind.paused_until = now + self.config.throttle_pause_s
         if not bind.resume_pending:
             bind.resume_pending = True
             asyncio.get_running_loop().call_later(self.config.throttle_pause_s, self._resume, bind)

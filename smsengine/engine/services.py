@@ -44,7 +44,7 @@ class Engine:
         self.pools: dict[str, CarrierPool] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
-                                     on_final=lambda _: self.callbacks.wake.set())
+                                     settings=config.dispatch, on_final=lambda _: self.callbacks.wake.set())
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
         for carrier in config.carriers:
             pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor)
@@ -58,7 +58,7 @@ class Engine:
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
         self.metrics = EngineMetrics(Sources(
             intake=self.intake.stats, dispatch=self.dispatcher.stats, replies=self.replies.stats,
-            pools=self.pools, commits=lambda: self.store.commits,
+            pools=self.pools, commits=lambda: self.store.commits, receipts=self.dispatcher.correlator,
         ))
         self.draining = False  # stop() began: no new sends are taken
         self._reconcile: asyncio.Task | None = None

@@ -9,11 +9,14 @@ class DispatchStats:
     """Messages and segments through the dispatcher. Latencies are collected in lists and taken
     in batches by the metrics (one bisect per value at scrape time, nothing per message here)."""
 
-    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "_inflight",
-                 "_latency_submit", "_latency_final")
+    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "expired",
+                 "_inflight", "_scheduled", "_latency_submit", "_latency_final")
 
-    def __init__(self, inflight: Sized) -> None:
-        self._inflight = inflight  # the dispatcher's open messages: counted when read, not kept
+    def __init__(self, inflight: Sized, scheduled: Sized = ()) -> None:
+        # the dispatcher's open messages, due and scheduled: counted when read, not kept
+        self._inflight = inflight
+        self._scheduled = scheduled
+        self.expired = 0  # messages ended by their deadline
         self.segments_submitted = 0
         self.finals: dict[str, int] = {}  # status → messages
         self.submit_errors: dict[int, int] = {}  # command_status → answers
@@ -37,7 +40,7 @@ class DispatchStats:
     @property
     def open(self) -> int:
         """Messages accepted and not final."""
-        return len(self._inflight)
+        return len(self._inflight) + len(self._scheduled)
 
     @property
     def finals_total(self) -> int:

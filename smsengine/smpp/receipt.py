@@ -86,9 +86,9 @@ STATE_FOR_STAT: dict[str, MessageState] = {
 }
 
 
-def stat_outcome(stat: str) -> Outcome:
-    """A stat no table knows is treated as a failure: carriers send receipts for final states."""
-    return _STAT_OUTCOMES.get(stat.upper(), Outcome.FAILED)
+def stat_outcome(stat: str, unknown: Outcome = Outcome.FAILED) -> Outcome:
+    """The outcome a stat names; one no table knows gives `unknown`."""
+    return _STAT_OUTCOMES.get(stat.upper(), unknown)
 
 
 def message_state_outcome(state: int) -> Outcome:

@@ -63,6 +63,7 @@ class FakeLink:
         self.prepared: list[InFlight] = []
         self.out_of_wire: list[tuple[int, int]] = []  # (seq, parts) of jobs the wire form lacks
         self.states: dict[str, tuple[str, str]] = {}  # query_sm answers by carrier message id
+        self.discarded = 0  # discard_final calls
 
     def prepare(self, flight: InFlight, cache: dict | None = None) -> None:
         flight.carrier = self.name
@@ -90,6 +91,9 @@ class FakeLink:
 
     def resp_key(self, message_id: str) -> str:
         return message_id.lower()
+
+    def discard_final(self) -> None:
+        self.discarded += 1
 
     async def query_state(self, message_id: str) -> tuple[str, str] | None:
         return self.states.get(message_id)
@@ -205,7 +209,7 @@ class Rig:
         carrier = carrier or job.inflight.carrier
         cmid = f"M{job.inflight.record.id}-{job.seq}-{carrier}"
         self.dispatcher.submitted(carrier, job, cmid, cmid.lower())
-        self.dispatcher.receipt(carrier, cmid.lower(), stat, err)
+        self.dispatcher.receipt(carrier, cmid.lower(), "", stat, err)
 
 
 def other(name: str) -> str:
@@ -230,7 +234,7 @@ def test_one_message_is_submitted_charged_and_finished_by_its_receipt():
     assert not rig.store.finals and rig.dispatcher.stats.open == 1
 
     rig.clock.advance(3.0)
-    rig.dispatcher.receipt(carrier, "msg-1", "DELIVRD", "000")
+    rig.dispatcher.receipt(carrier, "msg-1", "", "DELIVRD", "000")
     assert rig.store.of("segment_result") == [(record.id, 1, "DELIVRD", "000", T0 + 5.0)]
     [final] = rig.store.finals
     assert (final.message_id, final.app_id, final.phone) == (record.id, "app", MAINLAND)
@@ -249,7 +253,7 @@ def test_one_message_is_submitted_charged_and_finished_by_its_receipt():
 def test_receipt_before_its_submit_sm_resp_is_parked_then_matched():
     rig = Rig(FakeLink("a"), FakeLink("b"))
     record, job, carrier = rig.one()
-    rig.dispatcher.receipt(carrier, "k-1", "UNDELIV", "001")
+    rig.dispatcher.receipt(carrier, "k-1", "", "UNDELIV", "001")
     assert rig.store.of("segment_result") == [] and rig.dispatcher.stats.open == 1
 
     rig.dispatcher.submitted(carrier, job, "K-1", "k-1")
@@ -264,9 +268,9 @@ def test_a_receipt_matches_only_the_carrier_that_accepted_the_segment():
     rig = Rig(FakeLink("a"), FakeLink("b"))
     _, job, carrier = rig.one()
     rig.dispatcher.submitted(carrier, job, "SAME", "same")
-    rig.dispatcher.receipt(other(carrier), "same", "UNDELIV", "001")  # the other carrier's id space
+    rig.dispatcher.receipt(other(carrier), "same", "", "UNDELIV", "001")  # the other carrier's id space
     assert rig.store.finals == []
-    rig.dispatcher.receipt(carrier, "same", "DELIVRD", "000")
+    rig.dispatcher.receipt(carrier, "same", "", "DELIVRD", "000")
     [final] = rig.store.finals
     assert final.status is MessageStatus.DELIVERED
 
@@ -276,14 +280,127 @@ def test_intermediate_receipts_and_repeated_answers_change_nothing():
     _, job, carrier = rig.one()
     rig.dispatcher.submitted(carrier, job, "X", "x")
     rig.dispatcher.submitted(carrier, job, "X", "x")  # a duplicated submit_sm_resp
-    rig.dispatcher.receipt(carrier, "x", "ENROUTE", "000")
-    rig.dispatcher.receipt(carrier, "x", "ACCEPTD", "000")
+    rig.dispatcher.receipt(carrier, "x", "", "ENROUTE", "000")
+    rig.dispatcher.receipt(carrier, "x", "", "ACCEPTD", "000")
     assert rig.store.of("segment_result") == [] and rig.store.of("charge") == [("app", 1)]
-    rig.dispatcher.receipt(carrier, "x", "EXPIRED", "027")
-    rig.dispatcher.receipt(carrier, "x", "DELIVRD", "000")  # too late: the id was matched once
+    rig.dispatcher.receipt(carrier, "x", "", "EXPIRED", "027")
+    rig.dispatcher.receipt(carrier, "x", "", "DELIVRD", "000")  # too late: the id was matched once
     [final] = rig.store.finals
     assert (final.status, final.code) == (MessageStatus.EXPIRED, ErrorCode.CARRIER_EXPIRED)
     assert rig.dispatcher.stats.segments_submitted == 1
+
+
+def test_a_receipt_for_another_number_under_the_same_id_is_not_taken():
+    """A restarted SMSC may issue an id again: the receipt's number decides which segment it is."""
+    rig = Rig(FakeLink("a"), FakeLink("b"))
+    first, job1, carrier = rig.one(phone="+8613800000001")
+    rig.dispatcher.submitted(carrier, job1, "ID", "id")
+    rig.dispatcher.receipt(carrier, "id", "00000002", "DELIVRD", "000")  # for +86...02, not ours
+    assert rig.store.finals == [] and rig.dispatcher.correlator.mismatched == 1
+    rig.dispatcher.receipt(carrier, "id", "00000001", "UNDELIV", "001")
+    [final] = rig.store.finals
+    assert (final.message_id, final.status) == (first.id, MessageStatus.FAILED)
+
+
+def test_the_newest_registration_of_an_id_wins_and_a_parked_receipt_keeps_to_its_number():
+    rig = Rig(FakeLink("a"))
+    old, old_job, _ = rig.one(phone="+8613800000001")
+    rig.dispatcher.submitted("a", old_job, "ID", "id")
+    # the SMSC restarted and reports on its old message only now; then it issues the id again
+    new, new_job, _ = rig.one(phone="+8613800000003")
+    rig.dispatcher.submitted("a", new_job, "ID", "id")
+    assert rig.dispatcher.correlator.superseded == 1
+    rig.dispatcher.receipt("a", "id", "00000001", "DELIVRD", "000")  # the old number: parked, not matched
+    assert rig.store.finals == [] and rig.dispatcher.correlator.parked() == 1
+    rig.dispatcher.receipt("a", "id", "00000003", "UNDELIV", "001")
+    [final] = rig.store.finals
+    assert (final.message_id, final.status) == (new.id, MessageStatus.FAILED)
+    # a later registration of the id for yet another number does not take the parked receipt
+    third, third_job, _ = rig.one(phone="+8613800000005")
+    rig.dispatcher.submitted("a", third_job, "ID", "id")
+    assert [f.message_id for f in rig.store.finals] == [new.id]
+    del old, third  # the old message ends by its deadline (test_messages_end_by_their_deadline)
+
+
+def test_parked_receipts_are_bounded():
+    rig = Rig(FakeLink("a"))
+    limit = rig.dispatcher.settings.max_parked_receipts
+    for i in range(limit + 50):
+        rig.dispatcher.receipt("a", f"bogus{i}", "", "DELIVRD", "000")
+    assert rig.dispatcher.correlator.parked() == limit
+    assert rig.dispatcher.correlator.parked_dropped == 50
+
+
+def test_an_unknown_stat_is_not_final():
+    rig = Rig(FakeLink("a"))
+    _, job, _ = rig.one()
+    rig.dispatcher.submitted("a", job, "X", "x")
+    rig.dispatcher.receipt("a", "x", "", "WHATEVER", "000")
+    assert rig.store.finals == [] and rig.dispatcher.stats.open == 1
+    rig.dispatcher.receipt("a", "x", "", "DELIVRD", "000")
+    assert [f.status for f in rig.store.finals] == [MessageStatus.DELIVERED]
+
+
+def test_messages_end_by_their_deadline():
+    rig = Rig(FakeLink("a"), FakeLink("b", up=False), FakeLink("c", up=False))
+    validity = rig.dispatcher.settings.validity_s
+    sent, job, carrier = rig.one(phone="+8613800000001")
+    rig.dispatcher.submitted(carrier, job, "S1", "s1")  # accepted, its receipt never comes
+    rig.links["a"].up = False
+    [stuck] = rig.send(LONG, "+8613800000002")  # no carrier up: never submitted
+    [early] = rig.send("hi", "+15550000009")  # its only carrier (c) is down too
+    rig.clock.advance(1.0)
+    [later] = rig.send("hello", "+8613800000004")  # accepted a second later: a second more to live
+    rig.handed()
+    rig.clock.advance(validity - 1.0)
+    rig.dispatcher.expire_overdue(rig.clock())
+    assert rig.store.finals == []  # exactly at the deadline: not yet past it
+    rig.clock.advance(0.5)
+    assert rig.dispatcher.expire_overdue(rig.clock()) == 3
+    finals = {f.message_id: f for f in rig.store.finals}
+    assert (finals[sent.id].status, finals[sent.id].code) == (MessageStatus.EXPIRED, ErrorCode.CARRIER_EXPIRED)
+    assert "no delivery receipt within the validity period (24 h)" in finals[sent.id].remark
+    assert (finals[stuck.id].status, finals[stuck.id].code) == (MessageStatus.FAILED, ErrorCode.NOT_SUBMITTED)
+    assert finals[early.id].code == ErrorCode.NOT_SUBMITTED
+    assert later.id not in finals and rig.dispatcher.stats.open == 1
+    assert ("app", 3) in rig.balances.refunds  # the never-sent long message is not charged
+    assert rig.store.charged() == 1
+    assert rig.dispatcher.correlator.pending() == 0  # the registration went with its message
+    assert rig.links["a"].discarded == 1  # queued jobs of ended messages are dropped
+    assert rig.dispatcher.stats.expired == 3 and rig.on_final[-1].message_id in finals
+    rig.dispatcher.receipt(carrier, "s1", "", "DELIVRD", "000")  # too late: parked, changes nothing
+    assert len(rig.store.finals) == 3
+
+
+def test_a_scheduled_messages_deadline_runs_from_its_time():
+    rig = Rig(FakeLink("a"), FakeLink("b"))
+    validity = rig.dispatcher.settings.validity_s
+    [record] = rig.send("hello", MAINLAND, scheduled_at=T0 + validity)  # due in exactly one validity
+    [other_one] = rig.send("hello", "+8613800000009")
+    rig.handed()
+    rig.clock.advance(validity + 1.0)
+    rig.dispatcher.expire_overdue(rig.clock())  # the unscheduled one ends; the scheduled one is not due yet
+    assert [f.message_id for f in rig.store.finals] == [other_one.id]
+    rig.run_due()
+    assert [j.inflight.record.id for j in rig.jobs()] == [record.id]
+    rig.dispatcher.expire_overdue(rig.clock())
+    assert len(rig.store.finals) == 1 and rig.dispatcher.stats.open == 1
+
+
+def test_a_part_throttled_past_its_budget_fails_over_or_fails_with_60006():
+    rig = Rig(FakeLink("a"), FakeLink("b"))
+    _, job, carrier = rig.one()
+    rig.dispatcher.throttled_too_long(carrier, job, 601.0)
+    [(name, moved, front)] = rig.handed()
+    assert (name, moved, front) == (other(carrier), job, True)
+    assert rig.dispatcher.stats.failovers == 1 and rig.store.finals == []
+    rig.links[carrier].up = False  # now the other carrier throttles it too, and no third is up
+    rig.dispatcher.throttled_too_long(other(carrier), job, 601.0)
+    assert rig.handed() == []
+    [final] = rig.store.finals
+    assert (final.status, final.code) == (MessageStatus.FAILED, ErrorCode.CARRIER_THROTTLED)
+    assert "throttled it for 601 s" in final.remark
+    assert rig.balances.refunded() == 1
 
 
 # -- refusals, retries, failover ---------------------------------------------------------------------------
@@ -408,7 +525,7 @@ def test_stranded_jobs_are_routed_to_the_carrier_that_is_up():
     for _, job, _ in moved:
         rig.deliver(job)
     assert rig.store.finals == []  # part 1's receipt is still to come from the first carrier
-    rig.dispatcher.receipt(first, "s1", "DELIVRD", "000")
+    rig.dispatcher.receipt(first, "s1", "", "DELIVRD", "000")
     [final] = rig.store.finals
     assert final.status is MessageStatus.DELIVERED
     assert rig.store.charged() == 3 and rig.balances.refunds == []
@@ -515,7 +632,7 @@ def test_a_long_message_is_final_after_every_parts_receipt_with_the_combined_out
     assert rig.store.charged() == 3 and rig.dispatcher.stats.segments_submitted == 3
     for job in reversed(jobs):  # receipts in any order
         assert rig.store.finals == []
-        rig.dispatcher.receipt(carrier, f"l{job.seq}", stats[job.seq - 1], "000")
+        rig.dispatcher.receipt(carrier, f"l{job.seq}", "", stats[job.seq - 1], "000")
     [final] = rig.store.finals
     assert (final.status, final.code) == (status, code)
     assert sorted(r[1:3] for r in rig.store.of("segment_result")) == [(1, stats[0]), (2, stats[1]), (3, stats[2])]
@@ -543,7 +660,7 @@ def test_segments_already_accepted_before_a_restart_are_not_sent_again():
     assert [j.seq for j in jobs] == [2, 3]
     for job in jobs:
         rig.deliver(job)
-    rig.dispatcher.receipt("a", "old-1", "DELIVRD", "000")  # keyed by the carrier's resp_key
+    rig.dispatcher.receipt("a", "old-1", "", "DELIVRD", "000")  # keyed by the carrier's resp_key
     [final] = rig.store.finals
     assert final.status is MessageStatus.DELIVERED
     assert rig.store.charged() == 2  # part 1 was charged before the restart

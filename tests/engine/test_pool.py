@@ -158,6 +158,7 @@ class RecordingEvents:
 
     def __init__(self) -> None:
         self.log: list[tuple] = []
+        self.destinations: list[str] = []  # of each receipt, in order
 
     def submitted(self, carrier: str, job: Job, message_id: str, key: str) -> None:
         self.log.append(("submitted", carrier, job, message_id, key))
@@ -171,8 +172,12 @@ class RecordingEvents:
     def stranded(self, carrier: str, jobs: list[Job]) -> None:
         self.log.append(("stranded", carrier, list(jobs)))
 
-    def receipt(self, carrier: str, key: str, stat: str, err: str) -> None:
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> None:
         self.log.append(("receipt", carrier, key, stat, err))
+        self.destinations.append(destination)
+
+    def throttled_too_long(self, carrier: str, job: Job, waited: float) -> None:
+        self.log.append(("throttled_too_long", carrier, job))
 
     def reply(self, carrier: str, phone: str, text: str) -> None:
         self.log.append(("reply", carrier, phone, text))
@@ -335,6 +340,17 @@ async def test_a_throttled_job_pauses_the_bind_and_goes_out_again_first(status):
         assert run.pool.stats.throttled == 1
 
 
+async def test_a_part_throttled_past_its_budget_is_reported_and_not_resent():
+    # budget 0: the second ESME_RTHROTTLED for the same part is past it (no clock is read by the test)
+    async with running(throttle_budget_s=0.0) as run:
+        run.smsc.script[dest(0)] = [S.ESME_RTHROTTLED] * 5
+        [job] = run.submit(job_for(run.pool, 0))
+        await eventually(count(run.events, "throttled_too_long", 1))
+        assert run.events.of("throttled_too_long") == [("x", job)]
+        assert run.smsc.destinations == [dest(0), dest(0)]  # the pool stopped resending it
+        assert run.pool.stats.throttled == 2 and not run.pool.queue
+
+
 async def test_errors_are_reported_as_refused_transient_or_not_per_config():
     cases = {
         1: (VENDOR_TRANSIENT, True),  # the carrier's own transient code
@@ -386,6 +402,17 @@ async def test_receipts_arrive_with_normalised_keys_and_are_acknowledged():
         assert run.smsc.acks == [0, 0, 0] and run.pool.stats.receipts == 3
 
 
+async def test_a_receipt_names_the_number_it_reports_on_by_its_last_digits():
+    when = datetime(2024, 5, 1, 12, 0)
+    async with running() as run:
+        for source in ("8613800138000", "13800138000", "", "SHOP"):
+            run.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT), source_addr=source,
+                             short_message=format_receipt("160", "DELIVRD", when, when).encode())
+        await eventually(count(run.events, "receipt", 4))
+        # two spellings of one number agree; no number (or a name) leaves only the id to go by
+        assert run.events.destinations == ["00138000", "00138000", "", ""]
+
+
 async def test_a_multipart_reply_arrives_once_as_one_text():
     whole = "请问明天" * 20 + "可以送到吗" * 10
     chunks = [whole[:67], whole[67:]]
@@ -431,10 +458,10 @@ async def test_a_bug_handling_one_receipt_is_counted_and_the_bind_carries_on():
     async with running() as run:
         handled = run.events.receipt
 
-        def receipt(carrier: str, key: str, stat: str, err: str) -> None:
+        def receipt(carrier: str, key: str, destination: str, stat: str, err: str) -> None:
             if key == "a0":
                 raise RuntimeError("a bug in the dispatcher")
-            handled(carrier, key, stat, err)
+            handled(carrier, key, destination, stat, err)
 
         run.events.receipt = receipt  # type: ignore[method-assign]
         [bind] = run.pool.binds
