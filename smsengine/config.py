@@ -23,7 +23,8 @@ class ConfigError(Exception):
 class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080
-    # request authentication
+    # request authentication: a signed request's time may be this far from ours, and its nonce
+    # (or random) is remembered, across restarts, for as long
     max_time_skew_s: int = 300
     # per source IP, in recipients per second (a token bucket): SMS-bombing protection that a
     # service sending bulk traffic from one host does not trip by default
@@ -34,6 +35,14 @@ class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
     # receipt and alarm URLs may name loopback or private addresses (a development setup with a
     # local sink); off, such URLs are refused and names resolving to them are not connected to
     allow_private_callbacks: bool = False
+    # the listener's bounds (slowloris, descriptor exhaustion): a connection's request head must be
+    # complete this long after it opened (or after the first byte of a later request), a kept-alive
+    # connection idle this long is closed, a request body must arrive within body_timeout_s, and
+    # beyond max_connections open client connections a new one is answered 503 (1051) and closed
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 1000
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,6 +64,10 @@ class DispatchConfig(msgspec.Struct, forbid_unknown_fields=True):
     # `max_parked_receipts` wait (the oldest go first)
     receipt_park_s: float = 120.0
     max_parked_receipts: int = 100_000
+    # after a restart, parts of open messages with no recorded carrier answer wait this long for
+    # receipts that show a carrier accepted them before the crash; the rest are then sent (0: no
+    # wait, at-least-once at once). See README "Crashes and duplicates".
+    recovery_hold_s: float = 15.0
 
 
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -146,6 +159,9 @@ class AccountConfig(msgspec.Struct, forbid_unknown_fields=True):
     balance: Balance = 0
     utc_offset_minutes: UtcOffsetMinutes = 480
     receipt_url: str = ""
+    # `sig` (the body's sha256 sig) or `hmac` (whole-request signing only); unset: `sig` for a new
+    # account, and an existing one keeps what the operator set
+    auth_scheme: Literal["sig", "hmac"] | None = None
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     signatures: list[SignatureSeed] = []
     templates: list[TemplateSeed] = []
@@ -224,5 +240,9 @@ def _check(config: EngineConfig, path: Path) -> None:
     if d.validity_s <= 0 or d.expiry_sweep_s <= 0 or d.receipt_park_s <= 0 or d.max_parked_receipts < 1:
         raise ConfigError(f"{path}: dispatch: validity_s, expiry_sweep_s, receipt_park_s and"
                           " max_parked_receipts must be > 0")
+    h = config.http
+    if min(h.header_timeout_s, h.keepalive_timeout_s, h.body_timeout_s) <= 0 or h.max_connections < 1:
+        raise ConfigError(f"{path}: http: header_timeout_s, keepalive_timeout_s, body_timeout_s and"
+                          " max_connections must be > 0")
     if config.store.batch_max_rows < 1:
         raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")

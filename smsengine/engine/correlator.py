@@ -130,6 +130,10 @@ class ReceiptCorrelator(Generic[K]):
         if current is not None and current == value:
             self._sent.pop(key)
 
+    def parked_keys(self) -> list[tuple[str, str, str]]:
+        """(carrier, id, destination) of every parked receipt, oldest first."""
+        return [(carrier, mid, item[0][1]) for (carrier, mid), item in self._parked.entries.items()]
+
     def pending(self) -> int:
         return len(self._sent)
 

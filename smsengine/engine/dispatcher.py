@@ -13,7 +13,7 @@ import structlog
 from smsengine.config import DispatchConfig
 from smsengine.domain.errors import MESSAGES, ErrorCode
 from smsengine.domain.text import Segmentation
-from smsengine.engine.correlator import ReceiptCorrelator
+from smsengine.engine.correlator import ReceiptCorrelator, destination_tail
 from smsengine.engine.due import DueQueue
 from smsengine.engine.jobs import InFlight, Job
 from smsengine.engine.lifecycle import cancel_tasks
@@ -74,6 +74,9 @@ class Dispatcher:
         )
         self.inflight: dict[int, InFlight] = {}
         self.scheduled: dict[int, InFlight] = {}
+        # recovered messages with parts that may have been accepted before a crash, by the last
+        # digits of their number, until their hold ends (see `enqueue`)
+        self.held: dict[str, list[InFlight]] = {}
         # scheduled messages (InFlight) and retries after backoff (Job) share one due-queue
         self.due: DueQueue[InFlight | Job] = DueQueue(self._on_due, clock=clock)
         self.stats = DispatchStats(self.inflight, self.scheduled)
@@ -93,10 +96,16 @@ class Dispatcher:
     # -- intake side ------------------------------------------------------------------------------
     def enqueue(self, records: list[MessageRecord], seg: Segmentation,
                 done: dict[int, dict[int, tuple[str, str]]] | None = None) -> None:
-        """Queue accepted messages that share one text (`seg`, segmented at intake). `done`
-        (recovery) names segments a carrier already accepted, by message id: seq → (carrier,
-        carrier message id); those are registered for their receipts and never sent again."""
+        """Queue accepted messages that share one text (`seg`, segmented at intake).
+
+        `done` is given on recovery (engine start): it names segments a carrier is recorded as
+        having accepted, by message id: seq → (carrier, carrier message id); those are registered
+        for their receipts and never sent again. The other parts of a recovered message may have
+        been accepted too, in the moment between the carrier's answer and its group commit: they
+        are held for `settings.recovery_hold_s` while receipts for unknown ids are matched to them
+        by carrier and number (`_adopt`), and only what is unmatched then is sent."""
         now = self.clock()
+        recovering = done is not None and self.settings.recovery_hold_s > 0
         ready: list[InFlight] = []
         inflight = self.inflight
         remember = self.replies.senders.remember
@@ -120,8 +129,55 @@ class Dispatcher:
                 flight.unsent = max(0, record.segments - (record.segments if flight.parts == 1 else len(sent)))
                 if len(flight.submitted) >= flight.parts:
                     continue  # everything was sent: only receipts are awaited
-            ready.append(flight)
+            if recovering:
+                self._hold(flight, now + self.settings.recovery_hold_s)
+            else:
+                ready.append(flight)
         self._route_many(ready)
+        if recovering:
+            for carrier, key, destination in self.correlator.parked_keys():
+                if destination in self.held:
+                    self._adopt(carrier, key, destination)
+
+    # -- recovery: parts that may have been accepted just before a crash ------------------------------
+    def _hold(self, flight: InFlight, until: float) -> None:
+        tail = destination_tail(flight.record.phone)
+        if not tail:
+            self.due.put(until, flight)
+            return
+        self.held.setdefault(tail, []).append(flight)
+        self.stats.held += 1
+        self.due.put(until, flight)
+
+    def _release(self, flight: InFlight) -> None:
+        tail = destination_tail(flight.record.phone)
+        flights = self.held.get(tail)
+        if flights and flight in flights:
+            flights.remove(flight)
+            if not flights:
+                del self.held[tail]
+
+    def _adopt(self, carrier: str, key: str, destination: str) -> bool:
+        """A receipt for an id we never recorded, from a carrier that could have carried a held
+        message to that number: the carrier accepted that part before the crash. It is recorded
+        as submitted (and charged) under the receipt's id, which also applies the receipt."""
+        link = self.links.get(carrier)
+        if link is None:
+            return False
+        for flight in self.held.get(destination, ()):
+            if flight.final or carrier not in self.router.candidates(flight.record.phone):
+                continue
+            if flight.wire is None or (flight.carrier != carrier and not flight.submitted):
+                link.prepare(flight)  # as that carrier split it
+            seq = next((s for s in range(1, flight.parts + 1) if s not in flight.submitted), None)
+            if seq is None or flight.carrier != carrier:
+                continue
+            self.stats.adopted += 1
+            self.submitted(carrier, Job(flight, seq), key, key)  # takes the parked receipt with it
+            if len(flight.submitted) >= flight.parts:
+                self._release(flight)
+            return True
+        return False
 
     def _route_many(self, flights: Iterable[InFlight], seqs: dict[int, list[int]] | None = None) -> None:
         """Route messages: one queue hand-off per carrier, one encoding per distinct text. `seqs`
@@ -258,6 +314,8 @@ class Dispatcher:
         target = self.correlator.match(carrier, key, destination, (stat, err, now), now)
         if target is not None:
             self._apply_receipt(target[0], target[1], stat, err, now)
+        elif self.held and destination in self.held:
+            self._adopt(carrier, key, destination)
 
     def reply(self, carrier: str, phone: str, text: str) -> None:
         self.replies.received(carrier, phone, text)
@@ -297,6 +355,8 @@ class Dispatcher:
         record = flight.record
         if self.inflight.pop(record.id, None) is None:
             self.scheduled.pop(record.id, None)
+        if self.held:
+            self._release(flight)
         stats = self.stats
         stats.finals[status] = stats.finals.get(status, 0) + 1
         stats.final_latency(at - record.created_at)
@@ -320,8 +380,10 @@ class Dispatcher:
             scheduled, inflight = self.scheduled, self.inflight
             for flight in flights:  # now due: its deadline runs from here
                 mid = flight.record.id
-                scheduled.pop(mid, None)
-                inflight[mid] = flight
+                if scheduled.pop(mid, None) is not None:
+                    inflight[mid] = flight
+                elif self.held:
+                    self._release(flight)  # a recovered message's hold ended
             self._route_many(flights)
         by_link: dict[str, list[Job]] = {}
         stranded: list[Job] = []

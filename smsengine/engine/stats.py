@@ -9,14 +9,16 @@ class DispatchStats:
     """Messages and segments through the dispatcher. Latencies are collected in lists and taken
     in batches by the metrics (one bisect per value at scrape time, nothing per message here)."""
 
-    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "expired",
-                 "_inflight", "_scheduled", "_latency_submit", "_latency_final")
+    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "expired", "held",
+                 "adopted", "_inflight", "_scheduled", "_latency_submit", "_latency_final")
 
     def __init__(self, inflight: Sized, scheduled: Sized = ()) -> None:
         # the dispatcher's open messages, due and scheduled: counted when read, not kept
         self._inflight = inflight
         self._scheduled = scheduled
         self.expired = 0  # messages ended by their deadline
+        self.held = 0  # recovered messages held for receipts before their unrecorded parts are sent
+        self.adopted = 0  # parts found accepted before a crash by their receipt (not sent again)
         self.segments_submitted = 0
         self.finals: dict[str, int] = {}  # status → messages
         self.submit_errors: dict[int, int] = {}  # command_status → answers

@@ -35,6 +35,8 @@ admin_token = "t"
 path = "{db}"
 [simulators]
 embedded = false
+[dispatch]
+recovery_hold_s = 3.0
 [[carriers]]
 name = "slow"
 port = {carrier_port}

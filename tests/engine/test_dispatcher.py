@@ -656,6 +656,9 @@ def test_segments_already_accepted_before_a_restart_are_not_sent_again():
     record_id = next(Rig._ids) + 1  # the id send() will give
     [record] = rig.send(LONG, MAINLAND, done={record_id: {1: ("a", "OLD-1")}})
     assert record.id == record_id
+    assert rig.jobs() == []  # held first: parts 2 and 3 may have been accepted just before the crash
+    rig.clock.advance(rig.dispatcher.settings.recovery_hold_s)
+    rig.run_due()
     jobs = rig.jobs()
     assert [j.seq for j in jobs] == [2, 3]
     for job in jobs:
@@ -664,6 +667,43 @@ def test_segments_already_accepted_before_a_restart_are_not_sent_again():
     [final] = rig.store.finals
     assert final.status is MessageStatus.DELIVERED
     assert rig.store.charged() == 2  # part 1 was charged before the restart
+
+
+def test_recovered_parts_found_accepted_by_their_receipts_are_not_sent_again():
+    rig = Rig(FakeLink("a"), FakeLink("b"))
+    record_id = next(Rig._ids) + 1
+    # part 1 is on record; parts 2 and 3 were answered but the crash came before the commit
+    rig.send(LONG, MAINLAND, done={record_id: {1: ("a", "OLD-1")}})
+    tail = MAINLAND[-8:]
+    rig.dispatcher.receipt("a", "new-2", tail, "DELIVRD", "000")
+    rig.dispatcher.receipt("b", "new-x", tail, "DELIVRD", "000")  # b never had it (a split it): not adopted
+    rig.dispatcher.receipt("a", "new-9", "99999999", "DELIVRD", "000")  # another number
+    assert rig.dispatcher.stats.adopted == 1 and rig.store.charged() == 1
+    assert ("segment_submitted", record_id, 2, "a", "new-2", T0) in rig.store.calls
+    rig.dispatcher.receipt("a", "new-3", tail, "DELIVRD", "000")
+    assert rig.dispatcher.held == {}  # every part is accounted for: nothing is held any more
+    rig.clock.advance(rig.dispatcher.settings.recovery_hold_s)
+    rig.run_due()
+    assert rig.jobs() == []  # nothing is sent twice
+    rig.dispatcher.receipt("a", "old-1", "", "DELIVRD", "000")
+    [final] = rig.store.finals
+    assert (final.message_id, final.status) == (record_id, MessageStatus.DELIVERED)
+    assert rig.store.charged() == 2 and rig.balances.refunds == []
+
+
+def test_a_receipt_that_came_before_recovery_is_matched_and_unmatched_parts_go_out_after_the_hold():
+    rig = Rig(FakeLink("a"), FakeLink("b"))
+    first, second = "+8613800000011", "+8613800000012"
+    rig.dispatcher.receipt("a", "early", first[-8:], "UNDELIV", "001")  # parked: id unknown so far
+    [sent_before, never_sent] = rig.send("hello", first, second, done={})
+    [final] = rig.store.finals
+    assert (final.message_id, final.status) == (sent_before.id, MessageStatus.FAILED)
+    assert rig.dispatcher.correlator.parked() == 0
+    assert rig.jobs() == []
+    rig.clock.advance(rig.dispatcher.settings.recovery_hold_s)
+    rig.run_due()
+    assert [j.inflight.record.id for j in rig.jobs()] == [never_sent.id]
+    assert rig.dispatcher.held == {}
 
 
 async def test_reconcile_asks_the_carrier_about_segments_sent_before_a_restart():

@@ -17,6 +17,7 @@ from carriers.group import SimulatorGroup
 from smsengine.config import (
     AccountConfig,
     CarrierConfig,
+    DispatchConfig,
     EngineConfig,
     HttpConfig,
     LimitsConfig,
@@ -72,6 +73,7 @@ def engine_config(tmp: Path, ports: dict[str, int], *, accounts: list[AccountCon
         http=HttpConfig(port=0, admin_token=ADMIN, allow_private_callbacks=True),  # sinks on loopback
         store=StoreConfig(path=str(tmp / "engine.db")),
         simulators=SimulatorConfig(embedded=False),
+        dispatch=DispatchConfig(recovery_hold_s=2.0),  # restarts in tests wait this, not 15 s
         carriers=carriers,
         routes=routes,
         accounts=accounts or [demo_account()],
