@@ -109,6 +109,10 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     # a part this carrier keeps answering ESME_RTHROTTLED for this long moves to the route's next
     # carrier, or fails with 60006 (throttling is paused and resent, not counted as an attempt)
     throttle_budget_s: float = 600.0
+    # when deliver_sm (receipts, replies) is answered: "durable" once what it carried is committed
+    # (a crash in between makes the SMSC deliver it again: nothing is lost), "immediate" at once
+    # (for an SMSC whose deliver window is too small to cover a group commit)
+    receipt_ack: Literal["durable", "immediate"] = "durable"
     queue_size: int = 50_000
 
 

@@ -64,6 +64,8 @@ class BindOwner(Protocol):
     def on_submit_resp(self, bind: EsmeBind, job: Any, status: int, message_id: str) -> None: ...
     def on_unanswered(self, bind: EsmeBind, job: Any, reason: str) -> None: ...
     def on_deliver(self, pdu: DeliverSm) -> None: ...
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes]) -> None:
+        """Send a deliver_sm_resp now (append to `out`) or once what on_deliver recorded is durable."""
     def on_lost(self, bind: EsmeBind, jobs: list[Any]) -> None: ...
     def on_handler_error(self, bind: EsmeBind, event: object) -> None: ...
     def fill(self, bind: EsmeBind, out: list[bytes]) -> None:
@@ -157,8 +159,9 @@ class EsmeBind(asyncio.Protocol):
                 self.owner.on_submit_resp(self, ctx, pdu.command_status, getattr(pdu, "message_id", ""))
         elif kind is DeliverSm:
             self.last_traffic = self.last_rx
-            out.append(self.session.acknowledge(event))  # type: ignore[arg-type]
+            ack = self.session.acknowledge(event)  # type: ignore[arg-type]
             self.owner.on_deliver(event)  # type: ignore[arg-type]
+            self.owner.acknowledge(self, ack, out)
         elif kind is PeerError:
             if event.reply:  # type: ignore[attr-defined]
                 out.append(event.reply)  # type: ignore[attr-defined]

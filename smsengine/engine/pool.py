@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -44,8 +44,13 @@ def _same(message_id: str) -> str:
 class CarrierPool:
     """All binds to one carrier. Implements the dispatcher's `Link` and the binds' `BindOwner`."""
 
-    def __init__(self, config: CarrierConfig, events: LinkEvents, rotor: ReferenceRotor) -> None:
+    def __init__(self, config: CarrierConfig, events: LinkEvents, rotor: ReferenceRotor,
+                 when_durable: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.config = config
+        # deliver_sm is answered once what it told us is committed (a crash before that makes the
+        # SMSC deliver it again); without a store to wait for, at once
+        self.when_durable = when_durable if config.receipt_ack == "durable" else None
+        self._acks: list[tuple[EsmeBind, bytes]] = []
         self.name = config.name
         self.events = events
         self.wire = WireFormat(ConcatMethod(config.concat), rotor)
@@ -183,6 +188,26 @@ class CarrierPool:
                 self.stats.replies += 1
                 self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text)
         # SME acknowledgements and intermediate notifications: nothing to record
+
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes]) -> None:
+        if self.when_durable is None:
+            out.append(ack)
+            return
+        acks = self._acks
+        acks.append((bind, ack))
+        if len(acks) == 1:  # one callback per commit, however many deliver_sm it covers
+            self.when_durable(self._send_acks)
+
+    def _send_acks(self) -> None:
+        acks, self._acks = self._acks, []
+        by_bind: dict[EsmeBind, list[bytes]] = {}
+        for bind, ack in acks:
+            chunks = by_bind.get(bind)
+            if chunks is None:
+                chunks = by_bind[bind] = []
+            chunks.append(ack)
+        for bind, chunks in by_bind.items():
+            bind.write(chunks)  # a bind that closed meanwhile writes nothing: the SMSC delivers again
 
     def on_lost(self, bind: EsmeBind, jobs: list[Job]) -> None:
         if bind in self.binds:

@@ -413,6 +413,28 @@ async def test_a_receipt_names_the_number_it_reports_on_by_its_last_digits():
         assert run.events.destinations == ["00138000", "00138000", "", ""]
 
 
+async def test_deliver_sm_is_answered_only_once_what_it_carried_is_durable():
+    when = datetime(2024, 5, 1, 12, 0)
+    commits: list = []  # the store's when_durable seam: callbacks the test runs as a commit would
+    smsc = await Smsc().start()
+    events = RecordingEvents()
+    pool = CarrierPool(carrier_config(smsc.port), events, ReferenceRotor(), commits.append)
+    pool.start()
+    try:
+        await eventually(lambda: pool.up, 5.0)
+        for mid in ("160", "161", "162"):
+            smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                         short_message=format_receipt(mid, "DELIVRD", when, when).encode())
+        await eventually(count(events, "receipt", 3))
+        assert smsc.acks == [] and len(commits) == 1  # one wait for the commit covers all three
+        commits.pop()()
+        await eventually(lambda: len(smsc.acks) == 3)
+        assert smsc.acks == [0, 0, 0]
+    finally:
+        await pool.stop()
+        await smsc.close()
+
+
 async def test_a_multipart_reply_arrives_once_as_one_text():
     whole = "请问明天" * 20 + "可以送到吗" * 10
     chunks = [whole[:67], whole[67:]]

@@ -97,6 +97,33 @@ async def test_a_failed_commit_shows_until_the_next_one_succeeds(store):
     assert durable(store, "SELECT id FROM messages") == [(2,)]
 
 
+async def test_when_durable_runs_after_the_commit_of_what_was_queued_before_it(store):
+    await store.accept([record(1)])
+    order: list[str] = []
+    store.when_durable(lambda: order.append("nothing pending"))  # at once (next loop turn)
+    await asyncio.sleep(0)
+    assert order == ["nothing pending"]
+    store.segment_submitted(1, 1, "a", "X", 1.0)
+    store.when_durable(lambda: order.append(
+        f"after the commit: {durable(store, 'SELECT carrier_message_id FROM segments')}"))
+    assert order == ["nothing pending"]
+    await store.flush()
+    assert order == ["nothing pending", "after the commit: [('X',)]"]
+
+
+async def test_when_durable_waits_out_a_failed_commit(store):
+    called: list[bool] = []
+    broken = record(1)
+    broken.content = object()  # the whole batch fails, as a full disk would
+    accepting = asyncio.ensure_future(store.accept([broken]))
+    store.when_durable(lambda: called.append(store.writable))
+    with pytest.raises(StoreError):
+        await accepting
+    await store.accept([record(2)])
+    # not run after the failed commit: after the retry that succeeded (the store was writable)
+    assert called == [True]
+
+
 async def test_writes_after_close_are_refused(tmp_path):
     store = Store(tmp_path / "s.db")
     await store.open()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -100,6 +101,8 @@ class GroupCommitWriter:
         # the caller waiting for them, or None when nobody waits
         self._writes: list[tuple[tuple[Statement, ...], asyncio.Future | None]] = []
         self._waiters: list[asyncio.Future] = []
+        # callbacks to run once everything queued before them is committed (when_durable)
+        self._durable: list[Callable[[], None]] = []
         self._pending_rows = 0
         self._wake = asyncio.Event()
         self._writer: asyncio.Task | None = None
@@ -230,6 +233,17 @@ class GroupCommitWriter:
         self._wake.set()
         await fut
 
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the loop once every write queued so far is committed: how a carrier's
+        deliver_sm is answered only after what it told us is on disk, so a crash before that makes
+        the SMSC deliver it again instead of losing it. Never waits, never fails: a failed commit
+        keeps the callback for the retry that succeeds."""
+        if not self._pending_rows and not self._writes and not self._inflight:
+            asyncio.get_running_loop().call_soon(callback)  # nothing is waiting to be written
+            return
+        self._durable.append(callback)
+        self._wake.set()
+
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -246,6 +260,7 @@ class GroupCommitWriter:
             appended, self._appended = self._appended, {}
             writes, self._writes = self._writes, []
             waiters, self._waiters = self._waiters, []
+            durable, self._durable = self._durable, []
             self._pending_rows = 0
             self._inflight = True
             try:
@@ -264,6 +279,7 @@ class GroupCommitWriter:
                 self.failure = exc
                 log.error("store.commit_failed", error=repr(exc), consecutive=self.failures)
                 self._requeue(segments, results, finals, charges, [w for w in writes if w[1] is None], appended)
+                self._durable[:0] = durable
                 for fut in waiters + [f for _, f in writes if f is not None]:
                     if not fut.done():
                         fut.set_exception(_store_error("store commit failed", exc))
@@ -277,6 +293,11 @@ class GroupCommitWriter:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
+            for callback in durable:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("store.durable_callback_failed")
             for fut, outcome in outcomes:
                 if fut.done():
                     continue
