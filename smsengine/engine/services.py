@@ -47,7 +47,7 @@ class Engine:
                                      settings=config.dispatch, on_final=lambda _: self.callbacks.wake.set())
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
         for carrier in config.carriers:
-            pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor)
+            pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
             self.dispatcher.attach(pool)
         self.intake = Intake(
             self.accounts, self.store, self.limiter, MessageIds(0), self.dispatcher.enqueue,
