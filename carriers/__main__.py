@@ -10,9 +10,10 @@ import logging
 import signal
 import sys
 
+import msgspec
 import structlog
 
-from carriers.config import DEFAULT_CARRIERS_CONFIG, CarrierConfigError, load_carriers_config
+from carriers.config import DEFAULT_CARRIERS_CONFIG, CarrierConfigError, CarrierProfile, load_carriers_config
 from carriers.group import SimulatorGroup
 
 
@@ -49,12 +50,23 @@ def _tune_gc() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
+def with_submit_log(profiles: list[CarrierProfile], path: str) -> list[CarrierProfile]:
+    """Every profile logging its accepted submits to `path`; "{carrier}" in it becomes the carrier's
+    name (without it, the carriers share one file: each line names its carrier)."""
+    return [msgspec.structs.replace(p, submit_log=path.replace("{carrier}", p.name)) for p in profiles]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m carriers", description=__doc__)
     parser.add_argument("--config", default=str(DEFAULT_CARRIERS_CONFIG), help="carriers TOML file")
     parser.add_argument("--only", action="append", default=[], help="run only this carrier (repeatable)")
     parser.add_argument("--ephemeral", action="store_true", help="bind every port to 0 (see the ready line)")
     parser.add_argument("--ready-line", action="store_true", help="print the bound ports as JSON once listening")
+    parser.add_argument(
+        "--submit-log", metavar="PATH",
+        help='append one JSON line per accepted submit to PATH ("{carrier}" is replaced by the carrier name);'
+        " overrides the profiles' submit_log",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--profile-cpu", metavar="FILE", help="write a cProfile of the run to FILE")
     args = parser.parse_args(argv)
@@ -66,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.only:
         profiles = [p for p in profiles if p.name in args.only]
+    if args.submit_log:
+        profiles = with_submit_log(profiles, args.submit_log)
     group = SimulatorGroup(profiles, ephemeral=args.ephemeral)
     _tune_gc()
     try:

@@ -82,10 +82,16 @@ class Marketing(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class MessageIds(msgspec.Struct, forbid_unknown_fields=True):
-    """`resp`: how submit_sm_resp writes ids; `receipt`: how receipts write the same id ("" = same as resp)."""
+    """`resp`: how submit_sm_resp writes ids; `receipt`: how receipts write the same id ("" = same as resp).
+
+    Ids are unique across restarts: each start draws a fresh `nonce` (32 random bits) into the top
+    of every id, so ids issued before a restart are never issued again (fates still come from
+    `seed` alone). Set `nonce` (any integer) to get the same ids on every start, for experiments
+    that must reproduce ids too."""
 
     resp: Literal["hex", "decimal", "uuid"] = "hex"
     receipt: Literal["", "hex", "decimal", "uuid"] = ""
+    nonce: int | None = None
 
 
 class MoReplies(msgspec.Struct, forbid_unknown_fields=True):
@@ -129,6 +135,17 @@ class CarrierProfile(msgspec.Struct, forbid_unknown_fields=True):
     window_status: Literal["throttled", "queue_full"] = "throttled"
     enquire_link_s: float = 30.0  # real seconds idle before the SMSC probes the bind
     deliver_window: int = 1000  # deliver_sm sent to one bind and not yet answered
+    # connections: what one peer can hold open (real seconds, not scaled by time_scale).
+    # Every connection is a file descriptor: keep `ulimit -n` above the sum of max_connections over
+    # the listeners of the process plus ~64 (admin HTTP, logs); beyond the limit accept() fails
+    # with EMFILE and asyncio stops accepting anyone for a while.
+    max_connections: int = 512  # open SMPP connections per listener; more are closed at once
+    bind_timeout_s: float = 5.0  # an accepted connection not bound by then is closed
+    idle_timeout_s: float = 120.0  # a bound connection silent this long is closed (keep > enquire_link_s)
+    bind_failure_delay_s: float = 0.5  # a refused bind is answered this much later (slows guessing)
+    bind_failures_max: int = 10  # failed binds from one peer address within bind_failure_window_s ...
+    bind_failure_window_s: float = 60.0
+    bind_lockout_s: float = 300.0  # ... refuse its binds (ESME_RBINDFAIL) for this long
     # faults and limits
     throughput_per_s: float = 0.0  # submits/s for the whole carrier; 0 = unlimited
     throughput_burst: float = 0.0  # token bucket depth; 0 = a tenth of a second's worth (at least 1)
@@ -148,6 +165,8 @@ class CarrierProfile(msgspec.Struct, forbid_unknown_fields=True):
     # bounded memory
     receipt_store: int = 100_000  # receipts kept per system_id while no receiver is bound
     message_table: int = 200_000  # recent messages answerable by query_sm
+    # JSON lines, one per accepted submit (see carriers/submit_log.py); "" = no log
+    submit_log: str = ""
     # pluggable behaviour: "package.module:Class" and its options table
     behaviour: str = ""
     options: dict[str, Any] = {}
@@ -188,6 +207,13 @@ def validate(profile: CarrierProfile, where: str = "") -> None:
             raise CarrierConfigError(f"{at}.{name}: must be within 0..1")
     if profile.window < 1 or profile.deliver_window < 1:
         raise CarrierConfigError(f"{at}.window / deliver_window: must be >= 1")
+    if profile.max_connections < 1 or profile.bind_failures_max < 1:
+        raise CarrierConfigError(f"{at}.max_connections / bind_failures_max: must be >= 1")
+    for name in ("bind_timeout_s", "idle_timeout_s", "bind_failure_window_s"):
+        if not getattr(profile, name) > 0:
+            raise CarrierConfigError(f"{at}.{name}: must be > 0")
+    if profile.bind_failure_delay_s < 0 or profile.bind_lockout_s < 0:
+        raise CarrierConfigError(f"{at}.bind_failure_delay_s / bind_lockout_s: must be >= 0")
     if profile.time_scale < 0:
         raise CarrierConfigError(f"{at}.time_scale: must be >= 0")
     if not profile.accounts:

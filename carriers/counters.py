@@ -32,6 +32,11 @@ class CarrierCounters:
         "queries",
         "active_binds",
         "stored",
+        "connections_refused",
+        "bind_timeouts",
+        "idle_closes",
+        "bind_lockouts",
+        "unwritable",
     )
 
     def __init__(self) -> None:
@@ -52,6 +57,11 @@ class CarrierCounters:
         self.queries = 0
         self.active_binds = 0
         self.stored = 0  # deliver_sm waiting for a receiver bind (gauge)
+        self.connections_refused = 0  # closed at accept: the listener was at max_connections
+        self.bind_timeouts = 0  # closed: not bound within bind_timeout_s
+        self.idle_closes = 0  # closed: bound and silent for idle_timeout_s
+        self.bind_lockouts = 0  # binds refused unchecked: too many failed binds from that address
+        self.unwritable = 0  # receipts / MO dropped: their deliver_sm could not be built (e.g. non-ASCII address)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -72,6 +82,11 @@ class CarrierCounters:
             "drops": self.drops,
             "generic_nacks": self.generic_nacks,
             "queries": self.queries,
+            "connections_refused": self.connections_refused,
+            "bind_timeouts": self.bind_timeouts,
+            "idle_closes": self.idle_closes,
+            "bind_lockouts": self.bind_lockouts,
+            "unwritable": self.unwritable,
         }
 
 
@@ -98,6 +113,11 @@ class CountersCollector(Collector):
         yield counter("mo_sent", "Mobile-originated deliver_sm written", c.mo_sent)
         yield counter("drops", "Connections dropped by fault injection", c.drops)
         yield counter("receipts_discarded", "Stored receipts dropped because the store was full", c.receipts_discarded)
+        yield counter("connections_refused", "Connections closed at accept: max_connections reached", c.connections_refused)
+        yield counter("bind_timeouts", "Connections closed for not binding in time", c.bind_timeouts)
+        yield counter("idle_closes", "Bound connections closed for silence", c.idle_closes)
+        yield counter("bind_lockouts", "Binds refused: too many failed binds from the address", c.bind_lockouts)
+        yield counter("unwritable", "Receipts and MO dropped: their deliver_sm could not be built", c.unwritable)
         rejected = CounterMetricFamily("carrier_rejected", "Submits refused, by status", labels=["carrier", "status"])
         for code, n in c.rejected.items():
             rejected.add_metric([self.carrier, status_name(code)], n)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import struct
 import time
 
 import structlog
@@ -21,6 +23,7 @@ from smsengine.smpp import (
     DistributionList,
     EnquireLink,
     EnquireLinkResp,
+    HEADER_SIZE,
     MessageState,
     Pdu,
     PeerError,
@@ -44,6 +47,7 @@ from smsengine.smpp import (
     response_to,
 )
 
+from carriers.admission import BindLockout, CloseReason, overdue
 from carriers.behaviour import Behaviour, MoReply, SubmitContext, SubmitDecision
 from carriers.config import CarrierProfile
 from carriers.counters import CarrierCounters
@@ -53,6 +57,8 @@ from carriers.message_ids import MessageIdMaker
 from carriers.messages import MessageRecord, MessageTable
 from carriers.mo import mo_pdus
 from carriers.receipts import ReceiptWriter
+from carriers.submit_log import SubmitLog
+from carriers.throttle import TokenBucket
 from carriers.timers import TimerHeap
 
 _S = CommandStatus
@@ -61,6 +67,10 @@ _RECEIVING = (State.BOUND_RX, State.BOUND_TRX)
 _DELIVER_RETRY_S = 1.0  # a deliver_sm answered with an error is offered again after this long
 _DELIVER_SM = int(CommandId.DELIVER_SM)
 _NO_TLVS: dict = {}  # shared by responses that carry none; never mutated
+_LENGTH = struct.Struct(">I")
+# What building a deliver_sm from a stored submit raises when the submit cannot be written back
+# (a non-ASCII address, a field too long): UnicodeEncodeError and PduEncodeError are ValueErrors.
+_UNWRITABLE = (ValueError, struct.error)
 
 
 def smpp_time(wall: float) -> str:
@@ -69,7 +79,12 @@ def smpp_time(wall: float) -> str:
 
 
 class SmscConnection(asyncio.Protocol):
-    """One ESME connection. PDUs in via the session; responses and deliver_sm out, one write per loop tick."""
+    """One ESME connection. PDUs in via the session; responses and deliver_sm out, one write per loop tick.
+
+    Until it is bound, a connection's bytes go to the session one PDU at a time: a bind takes
+    effect with its response, so the PDUs pipelined behind it in the same read must be judged
+    after it (a submit_sm is then legal, a second bind is ESME_RALYBND). Once bound, every read
+    goes to the session whole."""
 
     def __init__(self, server: CarrierServer) -> None:
         self.server = server
@@ -80,7 +95,11 @@ class SmscConnection(asyncio.Protocol):
         self.bound = False
         self.receiving = False
         self.peer = ""
+        self.peer_host = ""
+        self.opened_at = 0.0
         self.last_heard = 0.0
+        self._unbound_bytes = b""  # the start of a PDU read before the bind (bounded by max_pdu_size)
+        self._refusal_pending = False  # a refused bind whose answer waits for bind_failure_delay_s
         self._out: list[bytes] = []
         self._loop = server.loop
         self._handlers = {
@@ -101,11 +120,18 @@ class SmscConnection(asyncio.Protocol):
     # ---- transport ----
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self.server
+        if len(server.connections) >= server.max_connections:
+            server.refuse_connection()
+            transport.abort()
+            return
+        server.accepting_again()
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.last_heard = self._loop.time()
-        self.server.connections.add(self)
+        self.peer_host = str(peer[0]) if peer else "?"
+        self.opened_at = self.last_heard = self._loop.time()
+        server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
@@ -140,12 +166,66 @@ class SmscConnection(asyncio.Protocol):
             _log.info("carrier.drop", carrier=self.server.name, system_id=self.system_id, peer=self.peer)
             self.transport.abort()
 
+    def close_for(self, reason: CloseReason) -> None:
+        """Close a connection that outstayed its welcome (see admission.overdue)."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        counters = self.server.counters
+        if reason is CloseReason.BIND_TIMEOUT:
+            counters.bind_timeouts += 1
+        else:
+            counters.idle_closes += 1
+        _log.info("carrier.closed", carrier=self.server.name, reason=reason.value, system_id=self.system_id,
+                  peer=self.peer)
+        self._stop_receiving()
+        self._flush()
+        self.transport.close()
+
+    def _stop_receiving(self) -> None:
+        if self.receiving:
+            self.receiving = False
+            self.server.router.detach(self.system_id, self, [])
+
     def data_received(self, data: bytes) -> None:
         self.last_heard = self._loop.time()
+        if self.bound:
+            self._dispatch(self.session.receive_data(data))
+        else:
+            self._receive_unbound(data)
+
+    def _receive_unbound(self, data: bytes) -> None:
+        """Feed the session one whole PDU at a time until a bind takes effect, then the rest at once."""
+        pending = self._unbound_bytes + data if self._unbound_bytes else data
+        session = self.session
+        pos, size = 0, len(pending)
+        while size - pos >= 4:
+            length = _LENGTH.unpack_from(pending, pos)[0]
+            end = pos + length
+            if length < HEADER_SIZE or length > session.max_pdu_size:
+                end = size  # a broken frame: the session answers it and closes
+            elif end > size:
+                break
+            self._dispatch(session.receive_data(pending[pos:end]))
+            pos = end
+            if self.transport is None or self.transport.is_closing():
+                self._unbound_bytes = b""
+                return
+            if self.bound:
+                self._unbound_bytes = b""
+                if pos < size:
+                    self._dispatch(session.receive_data(pending[pos:]))
+                return
+        self._unbound_bytes = pending[pos:]
+
+    def _dispatch(self, events: list) -> None:  # type: ignore[type-arg]
+        if events and type(events[-1]) is PeerError and events[-1].fatal:
+            # A broken command_length ends the stream: the session is closed and cannot answer the
+            # PDUs read before it, so only the generic_nack goes out (the ESME resubmits those).
+            events = events[-1:]
         behaviour = self.server.behaviour
         pdu_faults = behaviour.pdu_faults
         handlers = self._handlers
-        for event in self.session.receive_data(data):
+        for event in events:
             if self.transport is None:
                 return
             if pdu_faults and behaviour.drops_connection(self.system_id, False):
@@ -194,8 +274,13 @@ class SmscConnection(asyncio.Protocol):
             if event.reply[4:8] == b"\x80\x00\x00\x00":
                 server.counters.generic_nacks += 1
             self._write(event.reply)
-        _log.debug("carrier.bad_pdu", carrier=server.name, peer=self.peer, error=str(event.error))
-        if event.fatal and self.transport is not None:
+        if not event.fatal:
+            _log.debug("carrier.bad_pdu", carrier=server.name, peer=self.peer, error=str(event.error))
+            return
+        # At most one of these per connection: it closes.
+        _log.info("carrier.bad_pdu", carrier=server.name, peer=self.peer, error=str(event.error), fatal=True)
+        if self.transport is not None:
+            self._stop_receiving()  # the session is closed: no more deliver_sm through it
             self._flush()
             self.transport.close()
 
@@ -204,18 +289,27 @@ class SmscConnection(asyncio.Protocol):
 
     def _bind(self, pdu: BindTransmitter) -> None:
         server = self.server
-        password = server.accounts.get(pdu.system_id)
-        if password is None:
-            status = _S.ESME_RINVSYSID
-        elif password != pdu.password:
-            status = _S.ESME_RINVPASWD
-        else:
-            status = _S.ESME_ROK
-        self._reply(response_to(pdu, status, system_id=server.smsc_id))
-        if status:
-            server.counters.bind_failures += 1
-            _log.info("carrier.bind_refused", carrier=server.name, system_id=pdu.system_id, status=_S(status).name)
+        if self.bound:  # the session refuses a second bind itself; this keeps active_binds exact regardless
+            self._reply(response_to(pdu, _S.ESME_RALYBND, system_id=server.smsc_id))
             return
+        if self._refusal_pending:
+            # A bind while the last refusal is still held back: not how an ESME binds (one at a
+            # time), and answering each later would let one connection pile up timers. Close.
+            if self.transport is not None:
+                self.transport.close()
+            return
+        now = self._loop.time()
+        status = server.check_bind(self.peer_host, pdu.system_id, pdu.password, now)
+        resp = response_to(pdu, status, system_id=server.smsc_id)
+        if status:
+            delay = server.profile.bind_failure_delay_s
+            if delay > 0:
+                self._refusal_pending = True
+                server.timers.call_at(now + delay, self._send_refusal, resp)
+            else:
+                self._reply(resp)
+            return
+        self._reply(resp)
         self.system_id = pdu.system_id
         self.bound = True
         server.counters.binds += 1
@@ -227,15 +321,17 @@ class SmscConnection(asyncio.Protocol):
             self.receiving = True
             server.router.attach(self.system_id, self)
 
+    def _send_refusal(self, resp: Pdu) -> None:
+        self._refusal_pending = False
+        if self.transport is not None and self.session.state is not State.CLOSED:
+            self._reply(resp)
+
     def _enquire_link(self, pdu: EnquireLink) -> None:
         self._reply(EnquireLinkResp(pdu.sequence_number))
 
     def _unbind(self, pdu: Unbind) -> None:
-        server = self.server
-        server.counters.unbinds += 1
-        if self.receiving:
-            self.receiving = False
-            server.router.detach(self.system_id, self, [])
+        self.server.counters.unbinds += 1
+        self._stop_receiving()
         self._reply(UnbindResp(pdu.sequence_number))
         self._flush()
         if self.transport is not None:
@@ -360,9 +456,12 @@ class CarrierServer:
         self.name = profile.name
         self.smsc_id = profile.name[:15]
         self.behaviour = behaviour
-        self.accounts = {account.system_id: account.password for account in profile.accounts}
+        # Passwords as bytes for hmac.compare_digest (the codec reads C-strings as latin-1).
+        self.accounts = {account.system_id: account.password.encode("latin-1") for account in profile.accounts}
+        self.lockout = BindLockout(profile.bind_failures_max, profile.bind_failure_window_s, profile.bind_lockout_s)
         self.counters = CarrierCounters()
-        self.ids = MessageIdMaker(profile.seed, profile.message_ids.resp, profile.message_ids.receipt)
+        id_forms = profile.message_ids
+        self.ids = MessageIdMaker(profile.seed, id_forms.resp, id_forms.receipt, id_forms.nonce)
         self.table = MessageTable(profile.message_table)
         self.writer = ReceiptWriter(self.ids)
         self.router = DeliveryRouter(profile.receipt_store, self.counters)
@@ -371,12 +470,21 @@ class CarrierServer:
         self.time_scale = profile.time_scale
         self.deliver_window = profile.deliver_window
         self.window = profile.window
+        self.max_connections = profile.max_connections
         self.connections: set[SmscConnection] = set()
+        self.submit_log: SubmitLog | None = None
+        self._refusing = False  # at max_connections: logged once per episode
+        # Log lines about dropped deliveries: at most 5 a second, the rest only counted.
+        self._unwritable_lines = TokenBucket(5.0, 5.0)
+        self._unwritable_quiet = 0
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.timers: TimerHeap = None  # type: ignore[assignment]
         self._wall_offset = 0.0
         self._server: asyncio.Server | None = None
         self._tick: asyncio.TimerHandle | None = None
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        # Deadlines are checked a few times within the shorter of the two (at least once a second).
+        self._sweep_s = min(1.0, profile.bind_timeout_s / 4, profile.idle_timeout_s / 4)
         self.host = profile.host
         self.port = 0
 
@@ -386,17 +494,27 @@ class CarrierServer:
         self.loop = asyncio.get_running_loop()
         self.timers = TimerHeap(self.loop)
         self._wall_offset = time.time() - self.loop.time()
-        self._server = await self.loop.create_server(
-            lambda: SmscConnection(self), self.profile.host, self.profile.port, backlog=1024
-        )
+        if self.profile.submit_log:
+            self.submit_log = SubmitLog(self.name, self.profile.submit_log, self.loop)
+        try:
+            self._server = await self.loop.create_server(
+                lambda: SmscConnection(self), self.profile.host, self.profile.port, backlog=1024
+            )
+        except BaseException:
+            if self.submit_log is not None:
+                self.submit_log.close()
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
         self._tick = self.loop.call_later(1.0, self._every_second)
-        _log.info("carrier.listening", carrier=self.name, host=self.host, port=self.port)
+        self._sweep_handle = self.loop.call_later(self._sweep_s, self._sweep)
+        _log.info("carrier.listening", carrier=self.name, host=self.host, port=self.port, id_nonce=self.ids.nonce)
         return self
 
     async def close(self) -> None:
         if self._tick is not None:
             self._tick.cancel()
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
@@ -407,6 +525,8 @@ class CarrierServer:
             self._server = None
         if self.timers is not None:
             self.timers.close()
+        if self.submit_log is not None:
+            self.submit_log.close()
         _log.info("carrier.stopped", carrier=self.name)
 
     async def __aenter__(self) -> CarrierServer:
@@ -417,6 +537,39 @@ class CarrierServer:
 
     def wall(self, loop_time: float) -> float:
         return loop_time + self._wall_offset
+
+    # ---- who may connect and bind ----
+
+    def refuse_connection(self) -> None:
+        self.counters.connections_refused += 1
+        if not self._refusing:
+            self._refusing = True
+            _log.warning("carrier.connection_cap", carrier=self.name, max_connections=self.max_connections)
+
+    def accepting_again(self) -> None:
+        self._refusing = False
+
+    def check_bind(self, peer_host: str, system_id: str, password: str, now: float) -> int:
+        """The bind_resp status for these credentials from this address; counts and logs refusals."""
+        counters = self.counters
+        lockout = self.lockout
+        if lockout.locked(peer_host, now):
+            counters.bind_lockouts += 1
+            return _S.ESME_RBINDFAIL
+        expected = self.accounts.get(system_id)
+        if expected is None:
+            status = _S.ESME_RINVSYSID
+        elif not hmac.compare_digest(expected, password.encode("latin-1")):
+            status = _S.ESME_RINVPASWD
+        else:
+            return _S.ESME_ROK
+        counters.bind_failures += 1
+        _log.info("carrier.bind_refused", carrier=self.name, system_id=system_id, peer=peer_host,
+                  status=_S(status).name)
+        if lockout.failed(peer_host, now):
+            _log.warning("carrier.bind_lockout", carrier=self.name, peer=peer_host, failures=lockout.max_failures,
+                         within_s=lockout.window_s, lockout_s=lockout.lockout_s)
+        return status
 
     # ---- what an accepted submit sets in motion ----
 
@@ -442,6 +595,8 @@ class CarrierServer:
             pdu.registered_delivery,
         )
         self.table.add(record)
+        if self.submit_log is not None:
+            self.submit_log.add((record.submitted_wall, ctx.system_id, resp_id, ctx.destination, ctx.part, ctx.body))
         wanted = pdu.registered_delivery & 0x03
         if wanted == 1 or wanted == 3 or (wanted == 2 and not outcome.delivered):
             self.timers.call_at(final_at, self._receipt_due, record)
@@ -453,15 +608,51 @@ class CarrierServer:
     def _receipt_due(self, record: MessageRecord) -> None:
         if record.cancelled:
             return
-        body = self.writer.receipt_body(record, self.wall(self.loop.time()))
+        try:
+            body = self.writer.receipt_body(record, self.wall(self.loop.time()))
+        except _UNWRITABLE as exc:
+            self._unwritable("receipt", record, exc)
+            return
         self.router.deliver(Outgoing(body, record.outcome.stat, record.system_id))
 
     def _mo_due(self, arg: tuple[MessageRecord, MoReply]) -> None:
         record, reply = arg
-        for pdu in mo_pdus(reply.text, record.destination, record.source, self.rotor):
-            self.router.deliver(Outgoing.of(pdu, None, record.system_id))
+        try:
+            items = [
+                Outgoing.of(pdu, None, record.system_id)
+                for pdu in mo_pdus(reply.text, record.destination, record.source, self.rotor)
+            ]
+        except _UNWRITABLE as exc:
+            self._unwritable("mo", record, exc)
+            return
+        for item in items:
+            self.router.deliver(item)
 
-    # ---- housekeeping: once a second ----
+    def _unwritable(self, kind: str, record: MessageRecord, exc: Exception) -> None:
+        """A deliver_sm that cannot be built from its submit (the submit was accepted as the ESME
+        sent it, e.g. with a non-ASCII source_addr): dropped and counted, the others go on."""
+        self.counters.unwritable += 1
+        if not self._unwritable_lines.take(self.loop.time()):
+            self._unwritable_quiet += 1
+            return
+        _log.warning("carrier.delivery_dropped", carrier=self.name, kind=kind, message_id=record.resp_id,
+                     system_id=record.system_id, reason=f"{type(exc).__name__}: {exc}",
+                     suppressed=self._unwritable_quiet)
+        self._unwritable_quiet = 0
+
+    # ---- housekeeping ----
+
+    def _sweep(self) -> None:
+        """Close connections past their bind deadline or idle limit."""
+        now = self.loop.time()
+        profile = self.profile
+        bind_timeout, idle_timeout = profile.bind_timeout_s, profile.idle_timeout_s
+        for connection in list(self.connections):
+            reason = overdue(connection.bound, connection.opened_at, connection.last_heard, now, bind_timeout,
+                             idle_timeout)
+            if reason is not None:
+                connection.close_for(reason)
+        self._sweep_handle = self.loop.call_later(self._sweep_s, self._sweep)
 
     def _every_second(self) -> None:
         now = self.loop.time()

@@ -13,7 +13,11 @@ class TimerHeap:
     """`call_at(when, fn, arg)` without a task or loop handle per call.
 
     Due entries run in deadline order in one batch; the loop timer is re-armed only when a new
-    deadline is earlier than the armed one. Entries due now go to a ready list (no heap work)."""
+    deadline is earlier than the armed one. Entries due now go to a ready list (no heap work).
+
+    A callback that raises is reported to the loop's exception handler (traceback kept, as asyncio
+    does for its own callbacks) and the batch goes on: one bad entry must not stall the thousands
+    due after it. Callbacks should still handle their expected failures themselves."""
 
     __slots__ = ("_loop", "_heap", "_ready", "_counter", "_handle", "_armed_at", "_closed")
 
@@ -54,7 +58,13 @@ class TimerHeap:
     def _run_ready(self) -> None:
         ready, self._ready = self._ready, []
         for fn, arg in ready:
-            fn(arg)
+            try:
+                fn(arg)
+            except Exception as exc:  # reported to the loop, not swallowed
+                self._report(fn, exc)
+
+    def _report(self, fn: Callable[[Any], None], exc: Exception) -> None:
+        self._loop.call_exception_handler({"message": f"timer callback {fn!r} failed", "exception": exc})
 
     def _fire(self) -> None:
         self._handle = None
@@ -65,7 +75,10 @@ class TimerHeap:
         pop = heapq.heappop
         while heap and heap[0][0] <= limit and not self._closed:
             _, _, fn, arg = pop(heap)
-            fn(arg)
+            try:  # zero-cost when nothing raises (3.11)
+                fn(arg)
+            except Exception as exc:  # reported to the loop, not swallowed
+                self._report(fn, exc)
         if heap and not self._closed:
             self._armed_at = heap[0][0]
             self._handle = self._loop.call_at(self._armed_at, self._fire)

@@ -20,6 +20,11 @@ def test_default_config_has_the_three_documented_carriers() -> None:
     assert profiles["ideal"].fates.empty == 0 and profiles["ideal"].delays.regular[1] <= 1.0
     assert profiles["realistic"].message_ids.receipt == "decimal"
     assert profiles["flaky"].throughput_per_s > 0 and profiles["flaky"].drop_per_s > 0
+    for profile in profiles.values():  # the documented connection defaults
+        assert (profile.max_connections, profile.bind_timeout_s, profile.idle_timeout_s) == (512, 5.0, 120.0)
+        assert profile.idle_timeout_s > profile.enquire_link_s
+        assert (profile.bind_failure_delay_s, profile.bind_failures_max) == (0.5, 10)
+        assert profile.submit_log == "" and profile.message_ids.nonce is None
 
 
 @pytest.mark.parametrize(
@@ -30,6 +35,9 @@ def test_default_config_has_the_three_documented_carriers() -> None:
         ('[[carriers]]\nname = "a"\nqueue_full_rate = 2.0\n', "queue_full_rate"),
         ('[[carriers]]\nname = "a"\n[[carriers]]\nname = "a"\n', "duplicate"),
         ('[[carriers]]\nname = "a"\nwindw = 3\n', "windw"),
+        ('[[carriers]]\nname = "a"\nmax_connections = 0\n', "max_connections"),
+        ('[[carriers]]\nname = "a"\nbind_timeout_s = 0\n', "bind_timeout_s"),
+        ('[[carriers]]\nname = "a"\nbind_failure_delay_s = -1\n', "bind_failure_delay_s"),
     ],
 )
 def test_bad_files_are_refused_with_the_key(tmp_path: Path, body: str, message: str) -> None:

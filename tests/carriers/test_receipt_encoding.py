@@ -15,7 +15,7 @@ from smsengine.smpp.constants import HEADER_SIZE
 @pytest.mark.parametrize("fate", list(OUTCOMES))
 @pytest.mark.parametrize("data_coding, preview", [(0, b"Hello there, world! and more"), (8, "你好，世界".encode("utf-16-be"))])
 def test_receipt_body_matches_the_encoded_pdu(fate, data_coding, preview):
-    writer = ReceiptWriter(MessageIdMaker("hex", "decimal"))
+    writer = ReceiptWriter(MessageIdMaker(1, "hex", "decimal"))
     record = MessageRecord(
         number=4242, resp_id="1092", system_id="smsengine", source="smsengine", destination="8613800138000",
         submitted_wall=time.time() - 5, final_at=0.0, outcome=OUTCOMES[fate], preview=preview,

@@ -6,6 +6,7 @@ import asyncio
 import struct
 
 import pytest
+from structlog.testing import capture_logs
 
 from carriers.config import Delays, FateRule, FateShares, Latency, MessageIds, MoReplies
 from carriers.esme import EsmeClient
@@ -159,6 +160,30 @@ async def test_every_fate_ends_in_its_receipt() -> None:
         assert len(receipt.submit_date) == 10 and len(receipt.done_date) == 10
     assert server.counters.fates["sensitive"] == 1
     assert sum(server.counters.receipts.values()) == len(resps)
+
+
+async def test_a_submit_whose_receipt_cannot_be_written_is_dropped_and_the_others_arrive() -> None:
+    loop = asyncio.get_running_loop()
+    failures: list[dict] = []  # type: ignore[type-arg]
+    loop.set_exception_handler(lambda _, context: failures.append(context))
+    try:
+        with capture_logs() as logs:
+            async with running(make_profile()) as server, bound(server) as client:
+                # non-ASCII source_addr: accepted as sent (latin-1 on the wire), but a receipt is ASCII
+                bad = client.send(submit("8613800138000", source_addr="caf\xe9"))
+                good = [client.send(submit(f"86138006{i:05d}")) for i in range(5)]
+                bad_id = (await bad).message_id
+                good_ids = [(await f).message_id for f in good]
+                got = await receipts(client, 5)
+                await asyncio.sleep(0.05)  # room for a wrongly sent sixth
+    finally:
+        loop.set_exception_handler(None)
+    assert sorted(d.tlvs[Tag.RECEIPTED_MESSAGE_ID] for d in got) == sorted(good_ids)
+    assert client.delivered.empty()
+    assert server.counters.unwritable == 1 and server.counters.accepted == 6
+    (line,) = [entry for entry in logs if entry["event"] == "carrier.delivery_dropped"]
+    assert line["log_level"] == "warning" and line["message_id"] == bad_id and "UnicodeEncodeError" in line["reason"]
+    assert failures == []
 
 
 async def test_powered_off_past_validity_expires() -> None:
