@@ -160,8 +160,10 @@ class EsmeBind(asyncio.Protocol):
         elif kind is DeliverSm:
             self.last_traffic = self.last_rx
             ack = self.session.acknowledge(event)  # type: ignore[arg-type]
-            self.owner.on_deliver(event)  # type: ignore[arg-type]
-            self.owner.acknowledge(self, ack, out)
+            try:
+                self.owner.on_deliver(event)  # type: ignore[arg-type]
+            finally:  # answered even if handling it failed: a bug of ours must not jam the SMSC's window
+                self.owner.acknowledge(self, ack, out)
         elif kind is PeerError:
             if event.reply:  # type: ignore[attr-defined]
                 out.append(event.reply)  # type: ignore[attr-defined]

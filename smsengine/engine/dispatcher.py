@@ -305,17 +305,20 @@ class Dispatcher:
         self._fail(flight, ErrorCode.CARRIER_THROTTLED, MessageStatus.FAILED,
                    f"{MESSAGES[ErrorCode.CARRIER_THROTTLED]}: {carrier} throttled it for {waited:.0f} s")
 
-    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> None:
-        """A delivery receipt; parked if its submit_sm_resp is not recorded yet. `destination`
-        is the tail of the receipt's source_addr (correlator.destination_tail)."""
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> bool:
+        """A delivery receipt; parked if its submit_sm_resp is not recorded yet (returns False
+        then: nothing was written for it yet). `destination` is the tail of the receipt's
+        source_addr (correlator.destination_tail)."""
         if final_outcome(stat) is None:
-            return
+            return True  # nothing to record
         now = self.clock()
         target = self.correlator.match(carrier, key, destination, (stat, err, now), now)
         if target is not None:
             self._apply_receipt(target[0], target[1], stat, err, now)
-        elif self.held and destination in self.held:
-            self._adopt(carrier, key, destination)
+            return True
+        if self.held and destination in self.held:
+            return self._adopt(carrier, key, destination)
+        return False
 
     def reply(self, carrier: str, phone: str, text: str) -> None:
         self.replies.received(carrier, phone, text)

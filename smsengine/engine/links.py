@@ -30,9 +30,10 @@ class LinkEvents(Protocol):
     def throttled_too_long(self, carrier: str, job: Job, waited: float) -> None:
         """The carrier kept throttling this part past its budget (`throttle_budget_s`)."""
 
-    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> None:
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> bool:
         """A delivery receipt for the segment whose correlation key is `key`, sent to the number
-        whose last digits are `destination` ("" when the receipt names none)."""
+        whose last digits are `destination` ("" when the receipt names none). False when it is
+        parked: its segment is not registered yet, so nothing about it was written."""
 
     def reply(self, carrier: str, phone: str, text: str) -> None:
         """A mobile-originated message, reassembled when it came in parts."""

@@ -72,6 +72,8 @@ class _EngineCollector:
         yield _counter("smsengine_submit_retries", "segment resends after transient errors", d.retries)
         yield _counter("smsengine_failovers", "segments moved to the route's next carrier", d.failovers)
         yield _counter("smsengine_messages_expired", "messages ended by their validity deadline", d.expired)
+        yield _counter("smsengine_recovery_held", "recovered messages held for receipts before resending", d.held)
+        yield _counter("smsengine_recovery_adopted", "parts found accepted before a crash by their receipt", d.adopted)
         r = src.receipts
         yield GaugeMetricFamily("smsengine_receipts_parked", "receipts waiting for an unknown id", value=r.parked())
         yield _counter("smsengine_receipts_parked_dropped", "parked receipts dropped at the bound", r.parked_dropped)

@@ -34,6 +34,10 @@ log = structlog.get_logger("smsengine.pool")
 _SUBMIT_SM = int(CommandId.SUBMIT_SM)
 _RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
 _OK, _THROTTLED, _TRANSIENT = SubmitVerdict.OK, SubmitVerdict.THROTTLED, SubmitVerdict.TRANSIENT
+# a parked receipt's deliver_sm_resp waits at most this long for its submit_sm_resp, and at most
+# this many wait (an SMSC's deliver window is usually far smaller)
+PARKED_ACK_S = 2.0
+MAX_PARKED_ACKS = 10_000
 MODES = {"transceiver": (BindMode.TRANSCEIVER,), "transmitter_receiver": (BindMode.TRANSMITTER, BindMode.RECEIVER)}
 
 
@@ -51,6 +55,10 @@ class CarrierPool:
         # SMSC deliver it again); without a store to wait for, at once
         self.when_durable = when_durable if config.receipt_ack == "durable" else None
         self._acks: list[tuple[EsmeBind, bytes]] = []
+        # answers to parked receipts (their submit_sm_resp was not handled yet, so nothing of them
+        # is written): sent once that resp is, or after PARKED_ACK_S, by receipt key, oldest first
+        self._parked_acks: dict[str, tuple[EsmeBind, bytes, float]] = {}
+        self._parking: str | None = None  # the receipt on_deliver just parked
         self.name = config.name
         self.events = events
         self.wire = WireFormat(ConcatMethod(config.concat), rotor)
@@ -162,7 +170,12 @@ class CarrierPool:
 
     def on_submit_resp(self, bind: EsmeBind, job: Job, status: int, message_id: str) -> None:
         if not status:
-            self.events.submitted(self.name, job, message_id, self.resp_key(message_id))
+            key = self.resp_key(message_id)
+            self.events.submitted(self.name, job, message_id, key)
+            if self._parked_acks:
+                parked = self._parked_acks.pop(key, None)
+                if parked is not None:  # the receipt it was waiting for is recorded with it
+                    self._ack_when_durable(parked[0], parked[1])
             return
         verdict = submit_verdict(status, self.throttle_statuses, self.transient_statuses)
         if verdict is _THROTTLED:
@@ -180,8 +193,10 @@ class CarrierPool:
             fields = receipt_fields(pdu)
             if fields is not None:
                 message_id, stat, err = fields
-                self.events.receipt(self.name, self.receipt_key(message_id), destination_tail(pdu.source_addr),
-                                    stat, err)
+                key = self.receipt_key(message_id)
+                recorded = self.events.receipt(self.name, key, destination_tail(pdu.source_addr), stat, err)
+                if not recorded and self.when_durable is not None:
+                    self._parking = key
         elif is_reply(pdu):
             text = self.replies.text(pdu)
             if text is not None:
@@ -193,6 +208,32 @@ class CarrierPool:
         if self.when_durable is None:
             out.append(ack)
             return
+        if self._parking is not None:
+            parked = self._parked_acks
+            parked[self._parking] = (bind, ack, time.monotonic())
+            self._parking = None
+            if len(parked) > MAX_PARKED_ACKS:
+                oldest = next(iter(parked))
+                bind, ack, _ = parked.pop(oldest)
+                self._ack_when_durable(bind, ack)
+            return
+        self._ack_when_durable(bind, ack)
+
+    def _release_parked_acks(self, now: float) -> None:
+        """Answer receipts parked longer than PARKED_ACK_S (ids we never sent, or whose resp was
+        lost): holding them longer would only fill the SMSC's deliver window."""
+        parked = self._parked_acks
+        horizon = now - PARKED_ACK_S
+        while parked:
+            key = next(iter(parked))
+            bind, ack, at = parked[key]
+            if at > horizon:
+                break
+            del parked[key]
+            self._ack_when_durable(bind, ack)
+
+    def _ack_when_durable(self, bind: EsmeBind, ack: bytes) -> None:
+        assert self.when_durable is not None
         acks = self._acks
         acks.append((bind, ack))
         if len(acks) == 1:  # one callback per commit, however many deliver_sm it covers
@@ -351,6 +392,8 @@ class CarrierPool:
                 bind.enquire(now)
             if bind.paused_until and now >= bind.paused_until:
                 bind.flush()
+            if self._parked_acks:
+                self._release_parked_acks(now)
 
     async def drain(self, timeout: float) -> None:
         """Wait for the queue to empty and every window to be answered."""

@@ -159,6 +159,7 @@ class RecordingEvents:
     def __init__(self) -> None:
         self.log: list[tuple] = []
         self.destinations: list[str] = []  # of each receipt, in order
+        self.parks: set[str] = set()  # receipt keys to answer as parked
 
     def submitted(self, carrier: str, job: Job, message_id: str, key: str) -> None:
         self.log.append(("submitted", carrier, job, message_id, key))
@@ -172,9 +173,11 @@ class RecordingEvents:
     def stranded(self, carrier: str, jobs: list[Job]) -> None:
         self.log.append(("stranded", carrier, list(jobs)))
 
-    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> None:
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> bool:
         self.log.append(("receipt", carrier, key, stat, err))
         self.destinations.append(destination)
+        return key not in self.parks  # False: parked, as the dispatcher answers before the resp
+
 
     def throttled_too_long(self, carrier: str, job: Job, waited: float) -> None:
         self.log.append(("throttled_too_long", carrier, job))
@@ -430,6 +433,30 @@ async def test_deliver_sm_is_answered_only_once_what_it_carried_is_durable():
         commits.pop()()
         await eventually(lambda: len(smsc.acks) == 3)
         assert smsc.acks == [0, 0, 0]
+    finally:
+        await pool.stop()
+        await smsc.close()
+
+
+async def test_a_parked_receipt_is_answered_once_its_submit_sm_resp_is_recorded_and_durable():
+    when = datetime(2024, 5, 1, 12, 0)
+    commits: list = []
+    smsc = await Smsc().start()
+    events = RecordingEvents()
+    events.parks.add("a0")  # the receipt for id 160 (key a0) comes before its submit_sm_resp
+    pool = CarrierPool(carrier_config(smsc.port), events, ReferenceRotor(), commits.append)
+    pool.start()
+    try:
+        await eventually(lambda: pool.up, 5.0)
+        smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                     short_message=format_receipt("160", "DELIVRD", when, when).encode())
+        await eventually(count(events, "receipt", 1))
+        assert commits == [] and smsc.acks == []  # nothing of it is written yet: no answer
+        pool.submit_many([job_for(pool, 1)])  # the SMSC answers it with id 160
+        await eventually(count(events, "submitted", 1))
+        assert len(commits) == 1 and smsc.acks == []  # now it waits for the commit of the resp
+        commits.pop()()
+        await eventually(lambda: smsc.acks == [0])
     finally:
         await pool.stop()
         await smsc.close()
