@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from smsengine.api.app import build_app
+from smsengine.api.listener import Listener, ListenerSite
 from smsengine.config import EngineConfig
 from smsengine.engine.services import Engine
 from smsengine.logs import quiet_bad_requests
@@ -45,6 +47,33 @@ async def _answers(host: str, port: int) -> bool:
         return False
     writer.close()
     return True
+
+
+# besides the client connections and carrier binds: callback pushes (aiohttp's pool of 100), SQLite
+# (database, -wal and -shm for the writer and the reader) and headroom (listening socket, logs,
+# DNS, the simulators' pipes); README "Operations" gives the same sum
+_OTHER_OPEN_FILES = 100 + 8 + 50
+
+
+def open_files_needed(config: EngineConfig) -> int:
+    binds = sum(c.binds * (2 if c.bind_mode == "transmitter_receiver" else 1) for c in config.carriers)
+    return config.http.max_connections + binds + _OTHER_OPEN_FILES
+
+
+def ensure_open_files(needed: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to `needed` as far as the hard limit allows (no privilege
+    needed); returns the soft limit now in force, and logs when it stays below `needed` (past
+    it, every accept and every SQLite open fails)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("http.open_files_low", limit=soft, needed=needed,
+                    hint="raise `ulimit -n` (hard limit) or lower http.max_connections")
+    return soft
 
 
 class EmbeddedSimulators:
@@ -99,20 +128,26 @@ class Server:
         self.simulators = EmbeddedSimulators(config, self.engine.base_dir) if config.simulators.embedded else None
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
+        cfg = config.http
+        self.listener = Listener(header_timeout=cfg.header_timeout_s, body_timeout=cfg.body_timeout_s,
+                                 max_connections=cfg.max_connections)
 
     async def start(self) -> None:
         cfg = self.config.http
+        ensure_open_files(open_files_needed(self.config))
         if self.simulators is not None:
             await self.simulators.start()
         await self.engine.start()
         quiet_bad_requests()
-        self._runner = web.AppRunner(build_app(self.engine), access_log=None)
+        self.engine.metrics.registry.register(self.listener)
+        app = build_app(self.engine, middlewares=[self.listener.middleware])
+        # keepalive_timeout: aiohttp closes a connection idle (or with a late next request) this long
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=cfg.keepalive_timeout_s)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=1024)
+        site = ListenerSite(self._runner, self.listener, cfg.host, cfg.port, backlog=1024)
         await site.start()
-        server = site._server  # aiohttp exposes the bound socket only here
-        self.http_port = server.sockets[0].getsockname()[1] if server and server.sockets else cfg.port
-        log.info("http.started", url=f"http://{cfg.host}:{self.http_port}")
+        self.http_port = site.port
+        log.info("http.started", url=f"http://{cfg.host}:{self.http_port}", max_connections=cfg.max_connections)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop taking requests, then stop the engine (drain, unbind, flush), then the simulators."""

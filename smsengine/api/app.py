@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from yarl import URL
 
 from smsengine.api import schemas as s
 from smsengine.api.openapi import openapi_document
 from smsengine.config import AccountConfig
+from smsengine.domain.auth import (
+    AuthScheme,
+    SignedRequest,
+    canonical_query,
+    canonical_request,
+    is_hmac_authorization,
+    parse_authorization,
+)
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import normalise
 from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
@@ -32,6 +42,7 @@ if TYPE_CHECKING:
 
 _json = msgspec.json.Encoder()
 ENGINE = web.AppKey("engine", object)
+SIGNED = web.RequestKey("signed", SignedRequest)  # set when the request carries an HMAC Authorization
 
 # HTTP status for request-level errors; per-recipient errors ride in a 200 response
 _HTTP_STATUS = {
@@ -40,6 +51,9 @@ _HTTP_STATUS = {
     ErrorCode.APP_NOT_FOUND: 401,
     ErrorCode.REQUEST_TIME_INVALID: 401,
     ErrorCode.REQUEST_REPLAYED: 401,
+    ErrorCode.AUTH_SCHEME_REFUSED: 401,
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.TOO_MANY_CONNECTIONS: 503,
     ErrorCode.NO_PERMISSION: 403,
     ErrorCode.APP_DISABLED: 403,
     ErrorCode.SUSPENDED_ARREARS: 403,
@@ -85,6 +99,22 @@ async def catalogue_errors(request: web.Request, handler):
                             status=exc.status, content_type="application/json", headers=headers)
 
 
+@web.middleware
+async def signed_requests(request: web.Request, handler):
+    """A request with `Authorization: SMSENGINE-HMAC-SHA256 ...` gets its canonical form built
+    here, from what was received (method, path as sent, query, body), for the handler to verify;
+    any other Authorization is not ours and is ignored."""
+    header = request.headers.get("Authorization", "")
+    if header and is_hmac_authorization(header):
+        auth = parse_authorization(header)
+        url = request.rel_url
+        body = await request.read() if request.body_exists else b""
+        canonical = canonical_request(request.method, url.raw_path, canonical_query(url.query.items()),
+                                      auth.app_id, auth.timestamp, auth.nonce, body)
+        request[SIGNED] = SignedRequest(auth, canonical)
+    return await handler(request)
+
+
 def check_callback_url(request: web.Request, url: str, field: str = "receipt_url") -> None:
     """"" clears the URL; anything else must be an absolute http(s) URL with a host, and a public
     one unless the config allows private callbacks."""
@@ -107,8 +137,9 @@ def engine_of(request: web.Request) -> Engine:
 
 
 def same_secret(expected: str, given: str) -> bool:
-    """Constant-time; as bytes, because compare_digest refuses non-ASCII str (a 500, not a 401)."""
-    return hmac.compare_digest(expected.encode(), given.encode())
+    """Constant-time; as bytes, because compare_digest refuses non-ASCII str (a 500, not a 401),
+    and header bytes that are not UTF-8 (kept by aiohttp as surrogates) are compared as they came."""
+    return hmac.compare_digest(expected.encode(), given.encode(errors="surrogateescape"))
 
 
 def is_operator(request: web.Request) -> bool:
@@ -123,7 +154,8 @@ def require_admin(request: web.Request) -> None:
 
 
 def require_account(request: web.Request, app_id: str | None = None) -> str:
-    """Account-scoped calls carry X-App-Id and X-App-Key; the operator token works for any app."""
+    """Account-scoped calls are signed (HMAC Authorization) or carry X-App-Id and X-App-Key (`sig`
+    accounts only); the operator token works for any app."""
     engine = engine_of(request)
     if is_operator(request):
         if app_id is None:
@@ -132,10 +164,12 @@ def require_account(request: web.Request, app_id: str | None = None) -> str:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "app_id is required")
         engine.accounts.get(app_id)
         return app_id
-    given_id = request.headers.get("X-App-Id", "")
-    account = engine.accounts.accounts.get(given_id)
-    if account is None or not same_secret(account.key, request.headers.get("X-App-Key", "")):
-        raise SmsError(ErrorCode.SIG_INVALID, "X-App-Id / X-App-Key do not match an account")
+    signed = request.get(SIGNED)
+    if signed is not None:
+        given_id = engine.auth.signed(signed, time.time()).app_id
+    else:
+        given_id = engine.auth.key_pair(request.headers.get("X-App-Id", ""),
+                                        request.headers.get("X-App-Key", "")).app_id
     if app_id is not None and app_id != given_id:
         raise SmsError(ErrorCode.NO_PERMISSION, "another account's resource")
     return given_id
@@ -170,7 +204,7 @@ async def send(request: web.Request) -> web.Response:
     if engine.draining:
         raise SmsError(ErrorCode.INTERNAL, "shutting down, not accepting")
     req = await decode_body(request, s.SendRequest)
-    response = await engine.intake.send(req, request.remote or "")
+    response = await engine.intake.send(req, request.remote or "", request.get(SIGNED))
     return respond(response)
 
 
@@ -206,7 +240,8 @@ async def replies(request: web.Request) -> web.Response:
 # -- accounts ------------------------------------------------------------------------------------------
 def _account_view(engine: Engine, app_id: str, balance: int) -> s.AccountView:
     a = engine.accounts.get(app_id)
-    return s.AccountView(a.app_id, str(a.type), a.raw_content, balance, a.state, a.utc_offset_minutes, a.receipt_url)
+    return s.AccountView(a.app_id, str(a.type), a.raw_content, balance, a.state, a.utc_offset_minutes, a.receipt_url,
+                         str(a.auth_scheme))
 
 
 async def _stored_balance(engine: Engine, app_id: str) -> int:
@@ -233,7 +268,7 @@ async def patch_account(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request, request.match_info["app_id"])
     body = await decode_body(request, s.AccountPatch)
-    if body.state is not None or body.add_balance is not None:
+    if body.state is not None or body.add_balance is not None or body.auth_scheme is not None:
         require_admin(request)
     if body.receipt_url is not None:
         check_callback_url(request, body.receipt_url)
@@ -242,6 +277,8 @@ async def patch_account(request: web.Request) -> web.Response:
         await engine.accounts.set_state(app_id, body.state)
     if body.add_balance is not None:
         await engine.accounts.add_balance(app_id, body.add_balance)
+    if body.auth_scheme is not None:
+        await engine.accounts.set_auth_scheme(app_id, AuthScheme(body.auth_scheme))
     engine.callbacks.wake.set()
     return respond(_account_view(engine, app_id, await _stored_balance(engine, app_id)))
 
@@ -368,8 +405,11 @@ async def openapi(request: web.Request) -> web.Response:
     return respond(openapi_document())
 
 
-def build_app(engine: Engine) -> web.Application:
-    app = web.Application(middlewares=[catalogue_errors], client_max_size=4 * 1024 * 1024)
+def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.Application:
+    """`middlewares` (the listener's) run inside the catalogue's error answers and before any
+    body is read."""
+    app = web.Application(middlewares=[catalogue_errors, *middlewares, signed_requests],
+                          client_max_size=4 * 1024 * 1024)
     app[ENGINE] = engine
     r = app.router
     r.add_post("/v1/sms/send", send)

@@ -78,6 +78,9 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     balance: Balance = 0
     utc_offset_minutes: UtcOffsetMinutes = 480
     receipt_url: Url = ""
+    # `hmac`: only whole-request signed calls (Authorization: SMSENGINE-HMAC-SHA256); `sig` also
+    # takes the body's sig and X-App-Key
+    auth_scheme: Literal["sig", "hmac"] = "sig"
     limits: AccountLimits = msgspec.field(default_factory=AccountLimits)
     signatures: list[SeededSignature] = []
     templates: list[SeededTemplate] = []
@@ -87,6 +90,7 @@ class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
     receipt_url: Url | None = None
     state: Literal["active", "suspended"] | None = None
     add_balance: BalanceChange | None = None
+    auth_scheme: Literal["sig", "hmac"] | None = None  # operator only
 
 
 class AccountView(msgspec.Struct):
@@ -97,6 +101,7 @@ class AccountView(msgspec.Struct):
     state: str
     utc_offset_minutes: int
     receipt_url: str
+    auth_scheme: str
 
 
 class SignatureCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -60,6 +60,14 @@ class HmacAuthorization(msgspec.Struct, frozen=True):
     signature: str
 
 
+class SignedRequest(msgspec.Struct, frozen=True):
+    """A request as the HMAC scheme sees it: the header's fields and the canonical form of what
+    was received, to be verified against the account's key."""
+
+    authorization: HmacAuthorization
+    canonical: str
+
+
 def is_hmac_authorization(header: str) -> bool:
     return header[: len(HMAC_ALGORITHM) + 1].upper() == HMAC_ALGORITHM + " "
 
@@ -67,8 +75,9 @@ def is_hmac_authorization(header: str) -> bool:
 def parse_authorization(header: str) -> HmacAuthorization:
     """The four fields (`AppId` percent-decoded); REQUEST_MALFORMED naming what is wrong, or
     SIG_MISSING for an empty signature. Field names are case-sensitive and each appears once."""
-    if len(header) > MAX_AUTHORIZATION or not is_hmac_authorization(header):
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"Authorization is not a {HMAC_ALGORITHM} header")
+    if len(header) > MAX_AUTHORIZATION or not header.isascii() or not is_hmac_authorization(header):
+        # ASCII only: a non-ASCII app id is percent-encoded
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"Authorization is not an ASCII {HMAC_ALGORITHM} header")
     fields: dict[str, str] = {}
     for part in header[len(HMAC_ALGORITHM) + 1 :].split(","):
         name, eq, value = part.strip().partition("=")
@@ -95,9 +104,11 @@ def parse_authorization(header: str) -> HmacAuthorization:
 
 
 def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
-    """Decoded query pairs sorted by name then value, each side percent-encoded (RFC 3986
-    unreserved characters stay as they are, UTF-8 otherwise), joined with `&`."""
-    return "&".join(f"{quote(k, safe=_UNRESERVED)}={quote(v, safe=_UNRESERVED)}" for k, v in sorted(pairs))
+    """The decoded query pairs, each side percent-encoded (UTF-8; only RFC 3986 unreserved
+    characters stay as they are), sorted by encoded name then value (plain ASCII order, the same
+    in every language), joined with `&`."""
+    encoded = sorted((quote(k, safe=_UNRESERVED), quote(v, safe=_UNRESERVED)) for k, v in pairs)
+    return "&".join(f"{k}={v}" for k, v in encoded)
 
 
 def canonical_request(method: str, path: str, query: str, app_id: str, timestamp: int, nonce: str,
@@ -130,42 +141,43 @@ def check_time(request_time: int, now: float, max_skew: float) -> None:
 class ReplayGuard:
     """Remembers (app, nonce, time) triples while their time is inside the skew window (the
     legacy scheme's nonce is its `random`). Older requests are refused by the time check anyway,
-    so their buckets are dropped wholesale: memory is the requests of one window plus a bucket.
-    The clock is the caller's `now`."""
+    so once per bucket span the buckets before the window are dropped wholesale: memory is the
+    requests of one window plus two buckets (a bucket is a tenth of the window). The clock is the
+    caller's `now`."""
 
-    __slots__ = ("max_skew", "_buckets", "_bucket_span")
+    __slots__ = ("max_skew", "_buckets", "_bucket_span", "_next_expiry")
 
     def __init__(self, max_skew: float, buckets_per_window: int = 10) -> None:
         self.max_skew = max_skew
-        # buckets a tenth of the window: what is dropped (and purged from disk) at once is small
         self._bucket_span = max(1, int(max_skew) // buckets_per_window)
         self._buckets: dict[int, set[tuple[str, str, int]]] = {}
+        self._next_expiry = 0.0
 
     def check_and_remember(self, app_id: str, nonce: str, request_time: int, now: float) -> int | None:
         """Raise REQUEST_REPLAYED for a second use; call after the signature was verified, so a
         forged request cannot burn a legitimate caller's nonce. Returns the time before which
-        entries were just forgotten, or None when nothing aged out."""
+        entries were just forgotten, or None when this call forgot nothing."""
         key = (app_id, nonce, request_time)
         bucket = request_time // self._bucket_span
         seen = self._buckets.get(bucket)
         if seen is None:
             seen = self._buckets[bucket] = set()
-            seen.add(key)
-            return self._expire(now)
-        if key in seen:
+        elif key in seen:
             raise SmsError(ErrorCode.REQUEST_REPLAYED)
         seen.add(key)
-        return None
+        return self._expire(now) if now >= self._next_expiry else None
 
     def remember(self, app_id: str, nonce: str, request_time: int) -> None:
         """A request seen before (loaded at start): refused from now on."""
         self._buckets.setdefault(request_time // self._bucket_span, set()).add((app_id, nonce, request_time))
 
     def horizon(self, now: float) -> int:
-        """Requests with a time before this are not remembered (nor needed: check_time refuses them)."""
+        """Requests with a time before this are not remembered (nor needed: check_time refuses
+        them); it trails the window's start by less than a bucket."""
         return (int(now - self.max_skew) // self._bucket_span) * self._bucket_span
 
     def _expire(self, now: float) -> int | None:
+        self._next_expiry = now + self._bucket_span
         oldest = self.horizon(now) // self._bucket_span
         old = [b for b in self._buckets if b < oldest]
         for bucket in old:

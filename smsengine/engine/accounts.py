@@ -11,6 +11,7 @@ import structlog
 
 from smsengine.config import AccountConfig
 from smsengine.domain.accounts import BALANCE_MAX, AccountType
+from smsengine.domain.auth import AuthScheme
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.limits import LimitPolicy
 from smsengine.domain.numbers import normalise
@@ -28,11 +29,12 @@ class Account:
 
     __slots__ = (
         "app_id", "key", "type", "raw_content", "available", "state", "utc_offset_minutes",
-        "receipt_url", "signatures", "templates", "unsubscribed", "policy",
+        "receipt_url", "signatures", "templates", "unsubscribed", "policy", "auth_scheme",
     )
 
     def __init__(self, app_id: str, key: str, type: AccountType, raw_content: bool, balance: int,
-                 state: str, utc_offset_minutes: int, receipt_url: str, policy: LimitPolicy) -> None:
+                 state: str, utc_offset_minutes: int, receipt_url: str, policy: LimitPolicy,
+                 auth_scheme: AuthScheme = AuthScheme.SIG) -> None:
         self.app_id = app_id
         self.key = key
         self.type = type
@@ -45,6 +47,7 @@ class Account:
         self.templates: dict[int, Template] = {}
         self.unsubscribed: set[str] = set()
         self.policy = policy
+        self.auth_scheme = auth_scheme
 
 
 def policy_from(cfg: AccountConfig, default_region: str) -> LimitPolicy:
@@ -69,8 +72,9 @@ def template_from_row(row: TemplateRow) -> Template:
 
 
 def row_from_config(cfg: AccountConfig) -> AccountRow:
+    """A new account's row: the legacy sig unless the config names a scheme."""
     return AccountRow(cfg.app_id, cfg.key, AccountType(cfg.type), cfg.raw_content, cfg.balance, "active",
-                      cfg.utc_offset_minutes, cfg.receipt_url)
+                      cfg.utc_offset_minutes, cfg.receipt_url, AuthScheme(cfg.auth_scheme or AuthScheme.SIG))
 
 
 class AccountRegistry:
@@ -97,12 +101,16 @@ class AccountRegistry:
     # -- start --------------------------------------------------------------------------------------
     async def seed(self, seeds: list[AccountConfig]) -> None:
         """Create configured accounts that do not exist yet; existing ones keep their stored
-        balance and state, but key, type and limits follow the config."""
+        balance, state and (unless the config names one) auth scheme, but key, type and limits
+        follow the config. An empty app id or key is refused: empty credentials must not match."""
         now = time.time()
+        for cfg in seeds:
+            if not cfg.app_id or not cfg.key:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, "an account's app_id and key must not be empty")
         for cfg in seeds:
             row = row_from_config(cfg)
             if not await self.store.insert_account(row, now):
-                await self.store.update_account_seed(row)
+                await self.store.update_account_seed(row, AuthScheme(cfg.auth_scheme) if cfg.auth_scheme else None)
             for sig in cfg.signatures:
                 await self.store.insert_signature(cfg.app_id, sig.name, ReviewStatus(sig.status), now)
             for tpl in cfg.templates:
@@ -123,7 +131,7 @@ class AccountRegistry:
         for r in rows:
             policy = self.policies.get(r.app_id) or LimitPolicy(utc_offset_minutes=r.utc_offset_minutes)
             self.accounts[r.app_id] = Account(r.app_id, r.key, r.type, r.raw_content, r.balance, r.state,
-                                              r.utc_offset_minutes, r.receipt_url, policy)
+                                              r.utc_offset_minutes, r.receipt_url, policy, r.auth_scheme)
         for sig in await self.store.signature_rows(only):
             if sig.app_id in self.accounts:
                 self.accounts[sig.app_id].signatures[sig.name] = Signature(
@@ -155,6 +163,11 @@ class AccountRegistry:
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self.store.set_receipt_url(app_id, url)
         self.get(app_id).receipt_url = url
+
+    async def set_auth_scheme(self, app_id: str, scheme: AuthScheme) -> None:
+        """Durable first: once this returns, requests are checked under the new scheme."""
+        await self.store.set_auth_scheme(app_id, scheme)
+        self.get(app_id).auth_scheme = scheme
 
     async def set_state(self, app_id: str, state: str) -> None:
         await self.store.set_state(app_id, state)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import structlog
 
 from smsengine.domain.accounts import AccountType
-from smsengine.domain.auth import ReplayGuard, check_time, verify_sig
+from smsengine.domain.auth import SignedRequest
 from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
 from smsengine.domain.numbers import Region, dedupe, region_of
@@ -17,6 +17,7 @@ from smsengine.domain.signatures import check_signature_use
 from smsengine.domain.templates import MessageType, check_template_use, render
 from smsengine.domain.text import Scheme, Segmentation, compose, segment
 from smsengine.engine.accounts import Account, AccountRegistry
+from smsengine.engine.authentication import Authenticator
 from smsengine.engine.records import MessageRecord
 from smsengine.engine.requests import SendRequest, SendResponse, SendResult
 from smsengine.engine.stats import IntakeStats
@@ -56,10 +57,10 @@ class Intake:
         limiter: RateLimiter,
         ids: MessageIds,
         dispatch: Dispatch,
+        auth: Authenticator,
         *,
         default_region: str = "CN",
         max_chars: int = 500,
-        max_time_skew: float = 300.0,
         source_limit: SourceRateLimit | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -70,17 +71,23 @@ class Intake:
         self.dispatch = dispatch
         self.default_region = default_region
         self.max_chars = max_chars
-        self.max_time_skew = max_time_skew
-        self.replays = ReplayGuard(max_time_skew)
+        self.auth = auth  # credentials, and the replay window (persisted)
         self.source_limit = source_limit
         self.clock = clock
         self.stats = IntakeStats()
 
-    def _authenticate(self, req: SendRequest, now: float) -> Account:
-        account = self.accounts.get(req.app_id)
-        check_time(req.time, now, self.max_time_skew)
-        verify_sig(account.key, req.random, req.time, req.phone_numbers, req.sig)
-        self.replays.check_and_remember(req.app_id, req.random, req.time, now)
+    def _authenticate(self, req: SendRequest, signed: SignedRequest | None, now: float) -> Account:
+        if signed is not None:
+            account = self.auth.signed(signed, now)
+            if req.app_id and req.app_id != account.app_id:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, "app_id differs from the Authorization AppId")
+        else:
+            missing = [name for name in ("app_id", "random", "time") if getattr(req, name) in ("", None)]
+            if missing:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED,
+                               f"{', '.join(missing)} required (or an Authorization header)")
+            assert req.random is not None and req.time is not None
+            account = self.auth.legacy(req.app_id, req.random, req.time, req.phone_numbers, req.sig, now)
         if account.state == "suspended":
             raise SmsError(ErrorCode.SUSPENDED_ARREARS)
         if account.state != "active":
@@ -105,11 +112,12 @@ class Intake:
             raise SmsError(ErrorCode.INDIVIDUAL_NO_MARKETING)
         return req.content, None
 
-    async def send(self, req: SendRequest, source: str = "") -> SendResponse:
-        """Request-level failures raise SmsError; per-recipient ones are results."""
+    async def send(self, req: SendRequest, source: str = "", signed: SignedRequest | None = None) -> SendResponse:
+        """Request-level failures raise SmsError; per-recipient ones are results. `signed`: the
+        request's HMAC credentials, when it came with them (else the body's sig is checked)."""
         now = self.clock()
         self.stats.requests += 1
-        account = self._authenticate(req, now)
+        account = self._authenticate(req, signed, now)
         given = req.phone_numbers
         if not given:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "phone_numbers is empty")

@@ -29,11 +29,14 @@ Remark = Annotated[str, msgspec.Meta(max_length=MAX_REMARK)]
 
 
 class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
-    app_id: Name
-    random: int
-    time: int
     # how many is checked by intake (1046), each one's length here
     phone_numbers: list[Phone]
+    # the legacy scheme's credentials: required by intake (1004) unless the request carries an
+    # `Authorization: SMSENGINE-HMAC-SHA256` header, which names the app (then app_id, if given,
+    # must be the same) and makes random, time and sig unused
+    app_id: Name = ""
+    random: int | None = None
+    time: int | None = None
     # optional in the schema so that a missing sig is SIG_MISSING (1003), not REQUEST_MALFORMED
     sig: Name = ""
     type: Literal["regular", "marketing"] = "regular"

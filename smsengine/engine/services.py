@@ -12,6 +12,7 @@ import structlog
 from smsengine.config import AccountConfig, EngineConfig
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
 from smsengine.engine.accounts import Account, AccountRegistry
+from smsengine.engine.authentication import Authenticator, ReplayWindow
 from smsengine.engine.callbacks import CallbackPusher
 from smsengine.engine.dispatcher import Dispatcher
 from smsengine.engine.housekeeping import Housekeeping
@@ -49,10 +50,11 @@ class Engine:
         for carrier in config.carriers:
             pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
             self.dispatcher.attach(pool)
+        skew = config.http.max_time_skew_s
+        self.auth = Authenticator(self.accounts, ReplayWindow(self.store, skew), skew)
         self.intake = Intake(
-            self.accounts, self.store, self.limiter, MessageIds(0), self.dispatcher.enqueue,
+            self.accounts, self.store, self.limiter, MessageIds(0), self.dispatcher.enqueue, self.auth,
             default_region=config.default_region, max_chars=config.max_chars,
-            max_time_skew=config.http.max_time_skew_s,
             source_limit=SourceRateLimit(config.http.source_numbers_per_s, config.http.source_burst),
         )
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
@@ -83,6 +85,7 @@ class Engine:
         await self.store.open()
         await self.accounts.seed(cfg.accounts)
         await self.accounts.load()
+        await self.auth.replays.load(time.time())
         for app_id, account in self.accounts.accounts.items():
             self.limiter.set_policy(app_id, account.policy)
         self.intake.ids = MessageIds(await self.store.max_message_id())

@@ -140,7 +140,7 @@ async def test_200_numbers_are_accepted(rig):
     assert len({r["message_id"] for r in body["results"]}) == 200
 
 
-# -- request authentication: 1001, 1003, 1019, 1021, 1028 --------------------------------------------------
+# -- request authentication: 1001, 1003, 1021, 1028 --------------------------------------------------------
 async def test_sig_made_with_another_key_is_1001(rig):
     status, body = await rig.client.send([mainland(5)], key="not-the-key")
     assert_request_error(status, body, 1001)
@@ -172,9 +172,12 @@ async def test_missing_sig_is_1003(rig):
     assert_request_error(status, answer, 1003)
 
 
-async def test_unknown_app_is_1019(rig):
-    status, body = await Client(rig.http, "ghost", "ghost-key").send([mainland(5)])
-    assert_request_error(status, body, 1019)
+async def test_unknown_app_is_answered_like_a_wrong_key(rig):
+    """1001 for both, same status and message: the answer must not tell which app ids exist."""
+    unknown = await Client(rig.http, "ghost", "ghost-key").send([mainland(5)])
+    wrong_key = await rig.client.send([mainland(5)], key="ghost-key")
+    assert_request_error(*unknown, 1001)
+    assert unknown == wrong_key
 
 
 @pytest.mark.parametrize("skew", [-301, 301])
