@@ -89,6 +89,12 @@ async def catalogue_errors(request: web.Request, handler):
     except StoreError:
         # logged by the store; the caller learns only that nothing was changed
         return error_response(SmsError(ErrorCode.INTERNAL, "store unavailable"))
+    except web.RequestPayloadError:
+        # reading the body failed (a Content-Encoding that does not decode, framing broken mid-body):
+        # the client's fault, not a 500; the stream is in an unknown state, so the connection closes
+        response = error_response(SmsError(ErrorCode.REQUEST_MALFORMED, "the body could not be read"))
+        response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from smsengine.domain.accounts import Balance, BalanceChange, UtcOffsetMinutes
+from smsengine.domain.errors import ErrorCode
 from smsengine.domain.templates import TemplateId
 from smsengine.engine import records, requests
 from smsengine.engine.requests import Content, Credential, Name, Phone, Remark, Url
@@ -19,6 +20,15 @@ SendResponse = requests.SendResponse
 
 
 class ErrorResponse(msgspec.Struct):
+    """A request-level error: a code from the catalogue and its message, with any detail in brackets."""
+
+    code: ErrorCode
+    message: str
+
+
+class Acknowledgement(msgspec.Struct):
+    """A change that has no view of its own to return: always code 0, "OK"."""
+
     code: int
     message: str
 
@@ -141,3 +151,16 @@ class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):
 class UnsubscribeChange(msgspec.Struct, forbid_unknown_fields=True):
     app_id: Name
     phone: Phone
+
+
+class UnsubscribeList(msgspec.Struct):
+    code: int
+    message: str
+    phones: list[str]
+
+
+class Health(msgspec.Struct):
+    healthy: bool
+    store_writable: bool
+    carriers: dict[str, bool]
+    time: float
