@@ -81,6 +81,7 @@ class Dispatcher:
         self.due: DueQueue[InFlight | Job] = DueQueue(self._on_due, clock=clock)
         self.stats = DispatchStats(self.inflight, self.scheduled)
         self._sweeper: asyncio.Task | None = None
+        self._adopt_pending = False
 
     def attach(self, link: Link) -> None:
         self.links[link.name] = link
@@ -134,10 +135,18 @@ class Dispatcher:
             else:
                 ready.append(flight)
         self._route_many(ready)
-        if recovering:
-            for carrier, key, destination in self.correlator.parked_keys():
-                if destination in self.held:
-                    self._adopt(carrier, key, destination)
+        if recovering and not self._adopt_pending:
+            # receipts that came before their message was recovered: matched once, after every
+            # group of the recovery is enqueued (not once per group: recovery enqueues per text)
+            self._adopt_pending = True
+            asyncio.get_running_loop().call_soon(self._adopt_parked)
+
+    def _adopt_parked(self) -> None:
+        self._adopt_pending = False
+        held = self.held
+        for carrier, key, destination in self.correlator.parked_keys():
+            if destination in held:
+                self._adopt(carrier, key, destination)
 
     # -- recovery: parts that may have been accepted just before a crash ------------------------------
     def _hold(self, flight: InFlight, until: float) -> None:

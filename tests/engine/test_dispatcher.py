@@ -4,6 +4,7 @@ a clock the test moves. Retries are taken from the due-queue by the test, not by
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterable
 
@@ -651,7 +652,7 @@ def test_one_pdu_carrying_every_segment_is_charged_per_segment():
 
 
 # -- recovery ----------------------------------------------------------------------------------------------
-def test_segments_already_accepted_before_a_restart_are_not_sent_again():
+async def test_segments_already_accepted_before_a_restart_are_not_sent_again():
     rig = Rig(FakeLink("a"), FakeLink("b"))
     record_id = next(Rig._ids) + 1  # the id send() will give
     [record] = rig.send(LONG, MAINLAND, done={record_id: {1: ("a", "OLD-1")}})
@@ -669,7 +670,7 @@ def test_segments_already_accepted_before_a_restart_are_not_sent_again():
     assert rig.store.charged() == 2  # part 1 was charged before the restart
 
 
-def test_recovered_parts_found_accepted_by_their_receipts_are_not_sent_again():
+async def test_recovered_parts_found_accepted_by_their_receipts_are_not_sent_again():
     rig = Rig(FakeLink("a"), FakeLink("b"))
     record_id = next(Rig._ids) + 1
     # part 1 is on record; parts 2 and 3 were answered but the crash came before the commit
@@ -691,11 +692,12 @@ def test_recovered_parts_found_accepted_by_their_receipts_are_not_sent_again():
     assert rig.store.charged() == 2 and rig.balances.refunds == []
 
 
-def test_a_receipt_that_came_before_recovery_is_matched_and_unmatched_parts_go_out_after_the_hold():
+async def test_a_receipt_that_came_before_recovery_is_matched_and_unmatched_parts_go_out_after_the_hold():
     rig = Rig(FakeLink("a"), FakeLink("b"))
     first, second = "+8613800000011", "+8613800000012"
     rig.dispatcher.receipt("a", "early", first[-8:], "UNDELIV", "001")  # parked: id unknown so far
     [sent_before, never_sent] = rig.send("hello", first, second, done={})
+    await asyncio.sleep(0)  # parked receipts are matched once the whole recovery is enqueued
     [final] = rig.store.finals
     assert (final.message_id, final.status) == (sent_before.id, MessageStatus.FAILED)
     assert rig.dispatcher.correlator.parked() == 0
