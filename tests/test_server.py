@@ -1,9 +1,10 @@
-"""The composition root's embedded simulators: they die with the engine, and an engine never
-starts against a port something else already holds."""
+"""The composition root: embedded simulators die with the engine, an engine never starts
+against a port something else already holds, and it takes the open files its config needs."""
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import socket
 import subprocess
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from smsengine.config import CarrierConfig, EngineConfig, SimulatorConfig
-from smsengine.server import EmbeddedSimulators
+from smsengine.config import CarrierConfig, EngineConfig, HttpConfig, SimulatorConfig
+from smsengine.server import EmbeddedSimulators, open_files_needed
 from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,3 +91,33 @@ async def test_the_simulators_die_with_a_killed_engine(tmp_path):
 
 async def _closed(port: int) -> bool:
     return not await answers(port)
+
+
+def _open_files_after(limits: tuple[int, int], needed: int) -> tuple[int, str]:
+    """Run ensure_open_files in a child started under `limits` (soft, hard): the soft limit it
+    leaves, and what it printed."""
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import resource, sys
+            sys.path.insert(0, {str(ROOT)!r})
+            from smsengine.server import ensure_open_files
+            ensure_open_files({needed})
+            print("soft", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        """)],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits),
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    return int(child.stdout.rsplit("soft", 1)[1]), child.stdout
+
+
+def test_the_engine_raises_its_open_files_limit_to_what_the_config_needs():
+    config = EngineConfig(http=HttpConfig(max_connections=1000),
+                          carriers=[CarrierConfig(name="a", binds=2), CarrierConfig(name="b", binds=1,
+                                                                                     bind_mode="transmitter_receiver")])
+    needed = open_files_needed(config)
+    assert needed == 1000 + 2 + 2 + 158
+    soft, printed = _open_files_after((256, 4096), needed)
+    assert soft == needed and "open_files_low" not in printed
+    # a hard limit below what is needed: raised as far as it goes, and said
+    soft, printed = _open_files_after((256, 512), needed)
+    assert soft == 512 and "open_files_low" in printed

@@ -82,7 +82,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.HOURLY_LIMIT: "hourly limit for this number reached",
     ErrorCode.DAILY_LIMIT: "daily limit for this number reached",
     ErrorCode.TEMPLATE_INVALID: "template text is invalid",
-    ErrorCode.REQUEST_REPLAYED: "request (random, time) pair already used",
+    ErrorCode.REQUEST_REPLAYED: "request already used: same app, random (or nonce) and time",
     ErrorCode.BALANCE_EXHAUSTED: "insufficient balance",
     ErrorCode.INDIVIDUAL_NO_MARKETING: "individual accounts may not send marketing messages",
     ErrorCode.SUSPENDED_ARREARS: "service suspended for arrears",

@@ -3,6 +3,7 @@ snippet), the per-account scheme, one answer for unknown apps and wrong keys, an
 window that survives a restart of the engine on the same SQLite file."""
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -59,6 +60,23 @@ async def rig(tmp_path):
     rig = await start_rig(tmp_path, [fast_profile("ideal")], accounts=[demo_account(), strong_account()])
     yield rig
     await stop_rig(rig)
+
+
+@pytest.fixture
+async def simulators():
+    group = await SimulatorGroup([fast_profile("ideal")]).start()
+    yield group
+    await group.close()
+
+
+@contextlib.asynccontextmanager
+async def running(config, tmp: Path):
+    """An engine on the config's SQLite file, stopped (drained, flushed) on the way out."""
+    server = await start_server(config, tmp)
+    try:
+        yield server
+    finally:
+        await server.stop(drain_timeout=2.0)
 
 
 def send_body(template_id: int = 11, **fields) -> bytes:
@@ -214,15 +232,13 @@ async def test_empty_credentials_are_refused_on_creation(rig, fields):
     assert status == 401 and body["code"] == 1001
 
 
-async def test_a_configured_account_with_an_empty_key_fails_the_start(tmp_path):
-    simulators = await SimulatorGroup([fast_profile("ideal")]).start()
+async def test_a_configured_account_with_an_empty_key_fails_the_start(tmp_path, simulators):
     server = Server(engine_config(tmp_path, simulators.ports, accounts=[demo_account(key="")]), base_dir=tmp_path)
     try:
         with pytest.raises(SmsError, match="must not be empty"):
             await server.start()
     finally:
         await server.stop(drain_timeout=0.0)
-        await simulators.close()
 
 
 async def test_unknown_app_and_wrong_key_headers_get_the_same_answer(rig):
@@ -233,58 +249,40 @@ async def test_unknown_app_and_wrong_key_headers_get_the_same_answer(rig):
 
 
 # -- the replay window across restarts ---------------------------------------------------------------------------
-async def test_a_request_is_refused_as_a_replay_by_a_new_engine_on_the_same_file(tmp_path):
-    simulators = await SimulatorGroup([fast_profile("ideal")]).start()
+async def test_a_request_is_refused_as_a_replay_by_a_new_engine_on_the_same_file(tmp_path, simulators):
     config = engine_config(tmp_path, simulators.ports, accounts=[demo_account(), strong_account()])
-    legacy_body = Client(None, "demo", "demo-secret").body([NUMBER])  # type: ignore[arg-type]
+    legacy_body = json.dumps(Client(None, "demo", "demo-secret").body([NUMBER])).encode()  # type: ignore[arg-type]
     hmac_body = send_body()
-    hmac_header = authorization("strong", "strong-key", "POST", "/v1/sms/send", hmac_body)
+    hmac_header = {"Authorization": authorization("strong", "strong-key", "POST", "/v1/sms/send", hmac_body)}
 
     async def post(server: Server, body: bytes, headers: dict) -> tuple[int, dict]:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
             async with http.post("/v1/sms/send", data=body, headers=headers | {"Content-Type": "application/json"}) as r:
                 return r.status, await r.json()
 
-    try:
-        first = await start_server(config, tmp_path)
-        try:
-            assert accepted(*await post(first, json.dumps(legacy_body).encode(), {}))
-            assert accepted(*await post(first, hmac_body, {"Authorization": hmac_header}))
-        finally:
-            await first.stop(drain_timeout=2.0)
+    async with running(config, tmp_path) as first:
+        assert accepted(*await post(first, legacy_body, {}))
+        assert accepted(*await post(first, hmac_body, hmac_header))
 
-        second = await start_server(config, tmp_path)
-        try:
-            assert refused(*await post(second, json.dumps(legacy_body).encode(), {}), 401, 1028)
-            assert refused(*await post(second, hmac_body, {"Authorization": hmac_header}), 401, 1028)
-            fresh = Client(None, "demo", "demo-secret").body([NUMBER])  # type: ignore[arg-type]
-            assert accepted(*await post(second, json.dumps(fresh).encode(), {}))
-            fresh_header = authorization("strong", "strong-key", "POST", "/v1/sms/send", hmac_body)
-            assert accepted(*await post(second, hmac_body, {"Authorization": fresh_header}))
-            # the operator's scheme choice survives too (the config does not name one)
-            assert second.engine.accounts.get("strong").auth_scheme == "hmac"
-        finally:
-            await second.stop(drain_timeout=2.0)
-    finally:
-        await simulators.close()
+    async with running(config, tmp_path) as second:
+        assert refused(*await post(second, legacy_body, {}), 401, 1028)
+        assert refused(*await post(second, hmac_body, hmac_header), 401, 1028)
+        fresh = json.dumps(Client(None, "demo", "demo-secret").body([NUMBER])).encode()  # type: ignore[arg-type]
+        assert accepted(*await post(second, fresh, {}))
+        fresh_header = {"Authorization": authorization("strong", "strong-key", "POST", "/v1/sms/send", hmac_body)}
+        assert accepted(*await post(second, hmac_body, fresh_header))
 
 
-async def test_the_scheme_set_by_the_operator_survives_a_restart_with_a_config_that_names_none(tmp_path):
-    simulators = await SimulatorGroup([fast_profile("ideal")]).start()
+async def test_the_scheme_set_by_the_operator_survives_a_restart_with_a_config_that_names_none(tmp_path, simulators):
     config = engine_config(tmp_path, simulators.ports)  # demo: auth_scheme unset
-    try:
-        first = await start_server(config, tmp_path)
-        try:
-            await first.engine.accounts.set_auth_scheme("demo", AuthScheme.HMAC)
-        finally:
-            await first.stop(drain_timeout=2.0)
-        second = await start_server(config, tmp_path)
-        try:
-            assert second.engine.accounts.get("demo").auth_scheme == "hmac"
-        finally:
-            await second.stop(drain_timeout=2.0)
-    finally:
-        await simulators.close()
+    async with running(config, tmp_path) as first:
+        await first.engine.accounts.set_auth_scheme("demo", AuthScheme.HMAC)
+    async with running(config, tmp_path) as second:
+        assert second.engine.accounts.get("demo").auth_scheme == AuthScheme.HMAC
+    # a config that names a scheme does set it
+    config = engine_config(tmp_path, simulators.ports, accounts=[demo_account(auth_scheme="sig")])
+    async with running(config, tmp_path) as third:
+        assert third.engine.accounts.get("demo").auth_scheme == AuthScheme.SIG
 
 
 async def test_the_stored_window_is_purged_as_requests_age_out(tmp_path):

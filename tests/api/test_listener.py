@@ -106,6 +106,25 @@ async def test_a_body_that_does_not_arrive_in_time_is_refused(rig):
     assert rig.server.listener.body_timeouts == 1
 
 
+@limits(header_timeout_s=0.3, body_timeout_s=30.0)
+async def test_a_body_slower_than_the_head_deadline_is_still_within_its_own(rig):
+    body = json.dumps(rig.client.body(["+8613800000001"])).encode()
+    reader, writer = await connect(rig)
+    writer.write(b"POST /v1/sms/send HTTP/1.1\r\nHost: engine\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+    await asyncio.sleep(0.5)
+    writer.write(body[10:20])
+    await asyncio.sleep(0.5)  # past the head deadline, twice, while the handler waits for the body
+    writer.write(body[20:])
+    status, answer = await response(reader)
+    assert status == 200 and json.loads(answer)["results"][0]["code"] == 0
+    # and the kept-alive connection serves the next request
+    writer.write(GET_HEALTH)
+    assert (await response(reader))[0] == 200
+    writer.close()
+    assert rig.server.listener.head_timeouts == 0
+
+
 @limits(max_connections=4, header_timeout_s=30.0)
 async def test_connections_beyond_the_cap_are_refused_while_requests_still_succeed(rig):
     listener = rig.server.listener
@@ -131,3 +150,23 @@ async def test_connections_beyond_the_cap_are_refused_while_requests_still_succe
             assert resp.status == 200
     for _, w in idle[1:]:
         w.close()
+
+
+def test_the_listener_serves_on_uvloop(tmp_path):
+    """The daemon runs on uvloop (cli.py), whose transports are not asyncio's classes."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        rig = await start_rig(tmp_path, [fast_profile("ideal")], http=http_config(header_timeout_s=0.3))
+        try:
+            async with asyncio.timeout(20):  # on a broken listener the client would wait for ever
+                async with rig.http.get("/healthz") as resp:
+                    assert resp.status == 200
+                reader, writer = await connect(rig)
+                writer.write(b"GET /healthz HTTP/1.1\r\n")
+                assert catalogue(await until_closed(reader)) == (408, 1050)
+                writer.close()
+        finally:
+            await stop_rig(rig)
+
+    uvloop.run(scenario())
