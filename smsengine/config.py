@@ -68,6 +68,10 @@ class DispatchConfig(msgspec.Struct, forbid_unknown_fields=True):
     # receipts that show a carrier accepted them before the crash; the rest are then sent (0: no
     # wait, at-least-once at once). See README "Crashes and duplicates".
     recovery_hold_s: float = 15.0
+    # accepted messages not final (queued, in flight, awaiting receipts, scheduled) the engine
+    # holds in memory, about 0.9 KB each: beyond it sends are refused with 1052 (503) until
+    # carriers catch up. The bound of every carrier queue and send window together.
+    max_open_messages: int = 500_000
 
 
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -113,7 +117,6 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     # (a crash in between makes the SMSC deliver it again: nothing is lost), "immediate" at once
     # (for an SMSC whose deliver window is too small to cover a group commit)
     receipt_ack: Literal["durable", "immediate"] = "durable"
-    queue_size: int = 50_000
 
 
 class RouteTarget(msgspec.Struct, forbid_unknown_fields=True):
@@ -241,9 +244,10 @@ def _check(config: EngineConfig, path: Path) -> None:
         if carrier.binds < 1 or carrier.window < 1:
             raise ConfigError(f"{path}: carriers[{carrier.name}]: binds and window must be >= 1")
     d = config.dispatch
-    if d.validity_s <= 0 or d.expiry_sweep_s <= 0 or d.receipt_park_s <= 0 or d.max_parked_receipts < 1:
-        raise ConfigError(f"{path}: dispatch: validity_s, expiry_sweep_s, receipt_park_s and"
-                          " max_parked_receipts must be > 0")
+    if (d.validity_s <= 0 or d.expiry_sweep_s <= 0 or d.receipt_park_s <= 0 or d.max_parked_receipts < 1
+            or d.max_open_messages < 1):
+        raise ConfigError(f"{path}: dispatch: validity_s, expiry_sweep_s, receipt_park_s, max_parked_receipts"
+                          " and max_open_messages must be > 0")
     h = config.http
     if min(h.header_timeout_s, h.keepalive_timeout_s, h.body_timeout_s) <= 0 or h.max_connections < 1:
         raise ConfigError(f"{path}: http: header_timeout_s, keepalive_timeout_s, body_timeout_s and"

@@ -49,6 +49,7 @@ class ErrorCode(enum.IntEnum):
     AUTH_SCHEME_REFUSED = 1049
     REQUEST_TIMEOUT = 1050
     TOO_MANY_CONNECTIONS = 1051
+    ENGINE_BUSY = 1052
     # carrier side: dispatch and delivery outcomes recorded on messages
     CARRIER_REJECTED = 60001
     CARRIER_UNDELIVERED = 60002
@@ -100,6 +101,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.AUTH_SCHEME_REFUSED: "this account signs whole requests: Authorization: SMSENGINE-HMAC-SHA256",
     ErrorCode.REQUEST_TIMEOUT: "the request was not received in time",
     ErrorCode.TOO_MANY_CONNECTIONS: "too many open connections, retry later",
+    ErrorCode.ENGINE_BUSY: "too many messages are waiting for carriers, retry later",
     ErrorCode.CARRIER_REJECTED: "rejected by the carrier",
     ErrorCode.CARRIER_UNDELIVERED: "the carrier could not deliver the message",
     ErrorCode.CARRIER_EXPIRED: "the message expired before delivery",

@@ -62,6 +62,8 @@ class Intake:
         default_region: str = "CN",
         max_chars: int = 500,
         source_limit: SourceRateLimit | None = None,
+        open_messages: Callable[[], int] = lambda: 0,
+        max_open: int = 500_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.accounts = accounts
@@ -73,6 +75,10 @@ class Intake:
         self.max_chars = max_chars
         self.auth = auth  # credentials, and the replay window (persisted)
         self.source_limit = source_limit
+        # messages accepted and not final, and their bound: what keeps memory bounded when
+        # carriers fall behind (the queues in front of them hold these)
+        self.open_messages = open_messages
+        self.max_open = max_open
         self.clock = clock
         self.stats = IntakeStats()
 
@@ -123,6 +129,9 @@ class Intake:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "phone_numbers is empty")
         if len(given) > MAX_NUMBERS:
             raise SmsError(ErrorCode.TOO_MANY_NUMBERS, f"{len(given)} numbers")
+        if self.open_messages() + len(given) > self.max_open:
+            self.stats.busy += 1
+            raise SmsError(ErrorCode.ENGINE_BUSY, f"{self.max_open:,} messages are open")
         if req.schedule_at is not None and req.schedule_at > now + MAX_SCHEDULE_AHEAD:
             # a send far in the future would hold its balance reservation all that time
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "schedule_at is more than 30 days ahead")

@@ -63,6 +63,8 @@ class _EngineCollector:
         src = self.sources
         d = src.dispatch
         yield _counter("smsengine_requests", "send requests received", src.intake.requests)
+        yield _counter("smsengine_requests_busy", "send requests refused: too many messages open (1052)",
+                       src.intake.busy)
         finals = CounterMetricFamily("smsengine_messages_final", "messages reaching a final state", labels=["status"])
         for status, n in sorted(d.finals.items()):
             finals.add_metric([str(status)], n)

@@ -56,6 +56,7 @@ class Engine:
             self.accounts, self.store, self.limiter, MessageIds(0), self.dispatcher.enqueue, self.auth,
             default_region=config.default_region, max_chars=config.max_chars,
             source_limit=SourceRateLimit(config.http.source_numbers_per_s, config.http.source_burst),
+            open_messages=lambda: self.dispatcher.stats.open, max_open=config.dispatch.max_open_messages,
         )
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
         self.metrics = EngineMetrics(Sources(

@@ -50,10 +50,11 @@ class DispatchStats:
 
 
 class IntakeStats:
-    __slots__ = ("requests", "rejections", "alarms")
+    __slots__ = ("requests", "rejections", "alarms", "busy")
 
     def __init__(self) -> None:
         self.requests = 0
+        self.busy = 0  # requests refused because too many messages were open (1052)
         self.rejections: dict[int, int] = {}  # error code → recipients refused
         self.alarms = 0  # accounts crossing their daily alarm threshold
 
