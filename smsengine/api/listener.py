@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import cast
 
 import msgspec
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from smsengine.api.schemas import ErrorResponse
@@ -194,6 +197,28 @@ class Listener:
                                   "requests refused: body late (http.body_timeout_s)", value=self.body_timeouts)
 
 
+class _CatalogueErrors(RequestHandler):
+    """aiohttp's protocol, answering what its own parser refuses (a malformed request line or
+    header, bad chunking, a head over the size limit) with the catalogue's JSON like every other
+    error, instead of plain text: before any middleware runs, this is the only place to do it."""
+
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # its logging and its checks
+        code = ErrorCode.INTERNAL if status >= 500 else ErrorCode.REQUEST_MALFORMED
+        detail = (message or HTTPStatus(status).phrase).strip().splitlines()[0][:200]
+        response = web.Response(status=status, content_type="application/json",
+                                body=msgspec.json.encode(ErrorResponse(code=code,
+                                                                       message=f"{message_for(code)} ({detail})")))
+        response.force_close()
+        return response
+
+
+def _protocols(server: web.Server) -> Callable[[], RequestHandler]:
+    """What `server()` makes, as _CatalogueErrors (tests/api/test_bad_input.py checks the JSON)."""
+    return lambda: _CatalogueErrors(server, loop=server._loop, **server._kwargs)
+
+
 class ListenerSite(web.BaseSite):
     """A TCP site whose connections go through a Listener (aiohttp's TCPSite hands them straight
     to the runner's protocol)."""
@@ -204,7 +229,7 @@ class ListenerSite(web.BaseSite):
                  backlog: int = 1024) -> None:
         super().__init__(runner, backlog=backlog)
         assert runner.server is not None
-        listener.protocol_factory = runner.server
+        listener.protocol_factory = _protocols(runner.server)
         self._listener = listener
         self._host = host
         self._port = port

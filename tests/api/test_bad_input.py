@@ -1,6 +1,6 @@
 """Bytes no HTTP client library would send, written to the engine's socket as they are: a body that
-cannot be read is a 400 in the catalogue's shape; a request aiohttp cannot parse is a 400 of its
-own; credentials that are not UTF-8 are a 401 — never a 500."""
+cannot be read, and a request aiohttp cannot parse, are 400s in the catalogue's shape; credentials
+that are not UTF-8 are a 401 — never a 500."""
 
 import asyncio
 import json
@@ -61,11 +61,14 @@ async def test_the_engine_still_answers_after_an_unreadable_body(rig):
     b"POST /v1/sms/send HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # chunk size
     b"POST /v1/sms/send HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
 ])
-async def test_a_request_aiohttp_cannot_parse_is_400(rig, request_bytes):
-    """aiohttp's parser answers these itself (RequestHandler.handle_error, text/plain) before any
-    middleware runs, so they are not in the catalogue's JSON shape; the status is what we hold."""
-    status, _, _ = await exchange(rig, request_bytes)
-    assert status == 400
+async def test_a_request_aiohttp_cannot_parse_is_400_in_the_catalogue_shape(rig, request_bytes):
+    """aiohttp's parser refuses these before any middleware runs; the listener's protocol
+    (listener._CatalogueErrors) still answers them as JSON with 1004, and closes."""
+    status, headers, body = await exchange(rig, request_bytes)
+    assert status == 400 and headers["content-type"].startswith("application/json")
+    answer = json.loads(body)
+    assert answer["code"] == ErrorCode.REQUEST_MALFORMED and answer["message"].startswith("malformed request")
+    # and the connection was closed: exchange() reads until the server closes
 
 
 @pytest.mark.parametrize("credentials", [b"X-App-Id: demo\r\nX-App-Key: \xe9", b"X-Admin-Token: \xe9"])
