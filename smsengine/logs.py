@@ -7,6 +7,7 @@ import time
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 
 def configure(level: str = "info") -> None:
@@ -19,6 +20,10 @@ def configure(level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
+
+
+# what a client's bytes cause: a malformed head, or a body that cannot be read (bad encoding)
+_CLIENT_FAULTS = (HttpProcessingError, RequestPayloadError)
 
 
 class BadRequestLines(logging.Filter):
@@ -36,7 +41,7 @@ class BadRequestLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if not isinstance(exc, HttpProcessingError):
+        if not isinstance(exc, _CLIENT_FAULTS):
             return True
         second = int(self.clock())
         if second != self._second:

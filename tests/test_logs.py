@@ -40,5 +40,9 @@ def test_suppressed_lines_are_counted_into_the_next_one_and_other_errors_pass_un
     now[0] += 1
     passed = record(BadHttpMessage("bad"))
     assert lines.filter(passed) and "(3 more suppressed)" in passed.getMessage() and passed.exc_info is None
+    now[0] += 1
+    from aiohttp.web_protocol import RequestPayloadError
+    unreadable = record(RequestPayloadError("bad gzip"))  # a body that cannot be decoded: the client's fault
+    assert lines.filter(unreadable) and unreadable.exc_info is None
     bug = record(RuntimeError("our bug"))
     assert lines.filter(bug) and bug.exc_info is not None  # a handler bug keeps its traceback
