@@ -8,15 +8,90 @@ from functools import cache
 import msgspec
 
 from smsengine.api import schemas as s
-from smsengine.domain.errors import MESSAGES
+from smsengine.domain.errors import MESSAGES, ErrorCode
 from smsengine.engine.requests import MAX_NAME
 
 # ids and cursors are signed 64-bit integers in the store; the handlers refuse anything larger
 _INT64 = {"type": "integer", "format": "int64", "minimum": -(2**63 - 1), "maximum": 2**63 - 1}
 _ID = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}
 
-_ACCOUNT_AUTH = [{"appId": [], "appKey": []}, {"admin": []}]
-_ADMIN = [{"admin": []}]
+# Who may call, as app.py checks it. Requirements are alternatives; the schemes of one are sent
+# together. The send body's `sig` is no header scheme: the send's `{}` alternative stands for it.
+_HMAC = {"hmac": []}
+_KEY_PAIR = {"appId": [], "appKey": []}
+_OPERATOR = {"admin": []}
+_SEND_AUTH = [_HMAC, {}]
+# account-scoped calls that name the account themselves (path, body) or need none named (a message id)
+_ACCOUNT_AUTH = [_HMAC, _KEY_PAIR, _OPERATOR]
+# account-scoped reads that do not: the operator names it in X-App-Id or in ?app_id=
+_ACCOUNT_READ_AUTH = [_HMAC, _KEY_PAIR, {"admin": [], "appId": []}, _OPERATOR]
+_ADMIN = [_OPERATOR]
+
+_SECURITY_SCHEMES = {
+    "hmac": {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": "Whole-request signature: `SMSENGINE-HMAC-SHA256 AppId=<app id>, Timestamp=<unix s>, "
+                       "Nonce=<1-64 of A-Z a-z 0-9 -._~>, Signature=<hex>`, the HMAC-SHA256 keyed with the "
+                       "account's key of the canonical request (algorithm, method, path, sorted query, app id, "
+                       "timestamp, nonce, SHA-256 of the body; README \"Authentication\"). Taken from every "
+                       "account whatever its auth_scheme, and the only way an `hmac` account calls. A header "
+                       "of this scheme that does not parse is 1004 (1003 without a Signature) on any route; "
+                       "an Authorization of any other scheme is ignored.",
+    },
+    "appId": {
+        "type": "apiKey", "in": "header", "name": "X-App-Id",
+        "description": "The account: with X-App-Key, or naming the account of an operator's call.",
+    },
+    "appKey": {
+        "type": "apiKey", "in": "header", "name": "X-App-Key",
+        "description": "The account's key as is, with X-App-Id: `sig` accounts only (an `hmac` account answers "
+                       "1049).",
+    },
+    "admin": {
+        "type": "apiKey", "in": "header", "name": "X-Admin-Token",
+        "description": "The operator's token (`http.admin_token`): operator calls, and any account's resources.",
+    },
+}
+
+# codes of a 401, by the credentials that were checked (app.py's status table maps them all to 401)
+_HMAC_REFUSALS = (ErrorCode.SIG_INVALID, ErrorCode.SIG_MISSING, ErrorCode.REQUEST_TIME_INVALID,
+                  ErrorCode.REQUEST_REPLAYED)
+_CREDENTIALS_REFUSALS = (*_HMAC_REFUSALS, ErrorCode.AUTH_SCHEME_REFUSED)
+# an operator naming an account that does not exist; a caller's unknown app id is 1001, as a wrong key
+_MISSING_ACCOUNT = (ErrorCode.APP_NOT_FOUND,)
+
+# what a code means over HTTP, beyond its catalogue message
+_NOTES = {
+    ErrorCode.SIG_INVALID: "HTTP 401; an unknown app id gets this same answer",
+    ErrorCode.APP_NOT_FOUND: "HTTP 401; only to the operator naming an account that does not exist, never for "
+                             "a caller's credentials (1001)",
+    ErrorCode.AUTH_SCHEME_REFUSED: "HTTP 401; an `hmac` account sent a body sig or X-App-Key",
+    ErrorCode.REQUEST_TIMEOUT: "HTTP 408, any request: head or body not complete in time (a late head also closes the "
+                                 "connection)",
+    ErrorCode.TOO_MANY_CONNECTIONS: "HTTP 503, any request: the connection cap is reached; the connection closes",
+}
+
+_SEND_DESCRIPTION = (
+    "Authenticated by an `Authorization: SMSENGINE-HMAC-SHA256` header (scheme `hmac`), which covers the whole "
+    "request: then `app_id`, `random`, `time` and `sig` are not needed (an `app_id` given must be the header's "
+    "AppId, else 1004). Without that header the body's `sig` authenticates (the empty security requirement): "
+    "`app_id`, `random` and `time` are then required (1004 naming the missing ones) and `sig` too (1003), "
+    "sig = sha256(\"appkey=KEY&random=R&time=T&mobile=N1,N2,...\"). An account whose `auth_scheme` is `hmac` "
+    "refuses the body sig with 1049. Request-level errors answer 4xx; per-number ones ride in the 200's results."
+)
+# the SendRequest fields that only the body-sig scheme needs (msgspec gives them no description)
+_SEND_CREDENTIALS = {
+    "app_id": "the account; required without an Authorization header (with one, optional and then the "
+              "header's AppId)",
+    "random": "the caller's nonce: (app_id, random, time) is accepted once; required without an Authorization "
+              "header",
+    "time": "unix seconds, within `http.max_time_skew_s` (300 s) of the server's (1021); required without an "
+            "Authorization header",
+    "sig": "sha256 of appkey=KEY&random=R&time=T&mobile=N1,N2,...; required without an Authorization header "
+           "(1003), refused from an `hmac` account (1049)",
+}
+_AUTH_SCHEME = ("`sig`: the body sig and X-App-Key are taken, and the Authorization header too; `hmac`: only the "
+                "Authorization header (others answer 1049)")
 
 
 def _ref(name: str) -> dict:
@@ -29,6 +104,32 @@ def _json(schema: dict) -> dict:
 
 def _param(name: str, where: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
+
+
+def _error_with(codes: Sequence[ErrorCode]) -> dict:
+    """An ErrorResponse whose code is one of `codes`."""
+    return {"allOf": [_ref("ErrorResponse"), {"properties": {"code": {"enum": [int(c) for c in codes]}}}]}
+
+
+def _error(description: str, codes: Sequence[ErrorCode]) -> dict:
+    listed = "; ".join(f"{int(c)} {MESSAGES[c]}" for c in codes)
+    return {"description": f"{description} ({listed})", **_json(_error_with(codes))}
+
+
+_TIMEOUT = _error("the request head or body did not arrive in time (after a late head the connection closes)",
+                  [ErrorCode.REQUEST_TIMEOUT])
+
+
+def _unavailable(*codes: ErrorCode) -> dict:
+    return _error("the engine cannot take the request now; nothing was changed",
+                  [*codes, ErrorCode.TOO_MANY_CONNECTIONS])
+
+
+# an SMSENGINE-HMAC-SHA256 Authorization is parsed on every route, so even the operations that
+# take no credentials answer a malformed one
+_MALFORMED_AUTHORIZATION = {"description": "an Authorization header of the SMSENGINE-HMAC-SHA256 scheme that does "
+                                           "not parse (1004, or 1003 without a Signature)",
+                            **_json(_ref("ErrorResponse"))}
 
 
 # an operator names the account of an account-scoped call in X-App-Id or, for reads, in ?app_id=;
@@ -46,6 +147,20 @@ _REVIEW = [
 ]
 
 
+def _describe(components: dict) -> None:
+    """Descriptions msgspec cannot give: the send's optional credentials, the accounts' scheme."""
+    send = components["SendRequest"]
+    send["description"] = ("One send: the numbers, a template and its params or raw content. app_id, random, "
+                           "time and sig are the body-sig scheme's credentials, required only without an "
+                           "`Authorization: SMSENGINE-HMAC-SHA256` header.")
+    for name, text in _SEND_CREDENTIALS.items():
+        send["properties"][name]["description"] = text
+    for name in ("AccountCreate", "AccountPatch", "AccountView"):
+        components[name]["properties"]["auth_scheme"]["description"] = _AUTH_SCHEME
+    components["AccountView"]["properties"]["auth_scheme"]["enum"] = ["hmac", "sig"]
+    components["AccountPatch"]["properties"]["auth_scheme"]["description"] += " (operator only)"
+
+
 @cache
 def openapi_document() -> dict:
     types = [
@@ -54,103 +169,113 @@ def openapi_document() -> dict:
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    errors = {
-        # 400 malformed, 401 credentials, 403 permission, 404 missing, 405 method, 408 too slow, 409 immutable,
-        # 413 too large, 429 rate limited: every one in the same JSON shape, with a catalogue code
-        "4XX": {"description": "request-level error (code from the catalogue)", **_json(_ref("ErrorResponse"))},
-        "503": {"description": "the engine cannot take the request now (store unavailable, shutting down, too "
-                               "many connections); nothing was changed", **_json(_ref("ErrorResponse"))},
-    }
+    _describe(components)
 
-    def op(operation_id: str, summary: str, ok: dict | str, *, body: str | None = None,
-           params: Sequence[dict] = (), security: list | None = None, status: str = "200",
-           body_required: bool = True) -> dict:
-        """One operation: `ok` names a component (or is a schema) for the success status."""
-        success = {"description": "OK", **_json(_ref(ok) if isinstance(ok, str) else ok)}
-        out: dict = {"operationId": operation_id, "summary": summary, "responses": {status: success, **errors}}
+    def op(operation_id: str, summary: str, ok: dict | str, *, security: list, body: str | None = None,
+           params: Sequence[dict] = (), refusals: Sequence[ErrorCode] = (), status: str = "200",
+           body_required: bool = True, description: str = "") -> dict:
+        """One /v1 operation: `ok` names a component (or is a schema) for the success status;
+        `refusals` are the 401 codes of the credentials it checks."""
+        responses = {status: {"description": "OK", **_json(_ref(ok) if isinstance(ok, str) else ok)}}
+        if refusals:
+            responses["401"] = _error("the credentials were refused", refusals)
+        responses |= {
+            "408": _TIMEOUT,
+            # 400 malformed, 403 permission, 404 missing, 409 immutable, 413 too large, 429 rate
+            # limited: every one in the same JSON shape, with a catalogue code
+            "4XX": {"description": "request-level error (code from the catalogue)", **_json(_ref("ErrorResponse"))},
+            "503": _unavailable(ErrorCode.INTERNAL),
+        }
+        out: dict = {"operationId": operation_id, "summary": summary, "security": security, "responses": responses}
+        if description:
+            out["description"] = description
         if params:
             out["parameters"] = list(params)
         if body:
             out["requestBody"] = {"required": body_required, **_json(_ref(body))}
-        if security is not None:
-            out["security"] = security
         return out
+
+    def plain(operation_id: str, summary: str, responses: dict) -> dict:
+        """An operation outside /v1: no credentials, but the listener's answers all the same."""
+        return {"operationId": operation_id, "summary": summary, "security": [],
+                "responses": {"408": _TIMEOUT, "4XX": _MALFORMED_AUTHORIZATION, "503": _unavailable(), **responses}}
 
     def list_of(name: str) -> dict:
         return {"type": "array", "items": _ref(name)}
 
-    catalogue = "\n".join(f"- {int(code)}: {message}" for code, message in MESSAGES.items())
+    account = dict(security=_ACCOUNT_AUTH, refusals=(*_CREDENTIALS_REFUSALS, *_MISSING_ACCOUNT))
+    account_read = dict(account, security=_ACCOUNT_READ_AUTH)
     review_body = dict(body="ReviewDecision", body_required=False, security=_ADMIN)
+    catalogue = "\n".join(f"- {int(code)}: {message}" + (f" ({_NOTES[code]})" if code in _NOTES else "")
+                          for code, message in MESSAGES.items())
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "smsengine",
             "version": "0.1.0",
-            "description": "SMS dispatch engine API. Error codes:\n" + catalogue,
+            "description": "SMS dispatch engine API. An account signs whole requests (`Authorization: "
+                           "SMSENGINE-HMAC-SHA256`, scheme `hmac`) or, if its auth_scheme is `sig`, signs the "
+                           "send body (`sig`) and sends X-App-Id and X-App-Key on other calls; the operator "
+                           "sends X-Admin-Token. Error codes:\n" + catalogue,
         },
         "paths": {
             "/v1/sms/send": {"post": op(
-                "send", "Send one message to up to 200 numbers (signed in the body: sig)", "SendResponse",
-                body="SendRequest", security=[])},
+                "send", "Send one message to up to 200 numbers (signed: Authorization header, or sig in the body)",
+                "SendResponse", body="SendRequest", security=_SEND_AUTH, refusals=_CREDENTIALS_REFUSALS,
+                description=_SEND_DESCRIPTION)},
             "/v1/messages/{message_id}": {"get": op(
-                "get_message", "A message's status", "MessageView", params=[_MESSAGE_ID], security=_ACCOUNT_AUTH)},
+                "get_message", "A message's status", "MessageView", params=[_MESSAGE_ID], security=_ACCOUNT_AUTH,
+                refusals=_CREDENTIALS_REFUSALS)},
             "/v1/receipts": {"get": op(
                 "receipts", "Status reports after a cursor", "ReceiptPage",
-                params=[_SINCE, _LIMIT, _APP_ID_QUERY], security=_ACCOUNT_AUTH)},
+                params=[_SINCE, _LIMIT, _APP_ID_QUERY], **account_read)},
             "/v1/replies": {"get": op(
                 "replies", "Replies (MO) after a cursor, 500 at most", "ReplyPage",
-                params=[_SINCE, _APP_ID_QUERY], security=_ACCOUNT_AUTH)},
+                params=[_SINCE, _APP_ID_QUERY], **account_read)},
             "/v1/accounts": {"post": op(
                 "create_account", "Create an account", "AccountView", body="AccountCreate", security=_ADMIN,
                 status="201")},
             "/v1/accounts/{app_id}": {
-                "get": op("get_account", "An account", "AccountView", params=[_APP_ID], security=_ACCOUNT_AUTH),
-                "patch": op("patch_account", "Set receipt_url (account) or state/balance (operator)",
-                            "AccountView", body="AccountPatch", params=[_APP_ID], security=_ACCOUNT_AUTH),
+                "get": op("get_account", "An account", "AccountView", params=[_APP_ID], **account),
+                "patch": op("patch_account", "Set receipt_url (account) or state/balance/auth_scheme (operator)",
+                            "AccountView", body="AccountPatch", params=[_APP_ID], **account),
             },
             "/v1/signatures": {
                 "post": op("create_signature", "Submit a signature for review", "SignatureView",
-                           body="SignatureCreate", security=_ACCOUNT_AUTH, status="201"),
+                           body="SignatureCreate", status="201", **account),
                 "get": op("list_signatures", "An account's signatures", list_of("SignatureView"),
-                          params=[_APP_ID_QUERY], security=_ACCOUNT_AUTH),
+                          params=[_APP_ID_QUERY], **account_read),
             },
             "/v1/signatures/{id}/{decision}": {"post": op(
                 "review_signature", "Approve or reject a signature", "SignatureView", params=_REVIEW,
                 **review_body)},
             "/v1/templates": {
                 "post": op("create_template", "Submit a template for review", "TemplateView",
-                           body="TemplateCreate", security=_ACCOUNT_AUTH, status="201"),
+                           body="TemplateCreate", status="201", **account),
                 "get": op("list_templates", "An account's templates", list_of("TemplateView"),
-                          params=[_APP_ID_QUERY], security=_ACCOUNT_AUTH),
+                          params=[_APP_ID_QUERY], **account_read),
             },
             "/v1/templates/{id}/{decision}": {"post": op(
                 "review_template", "Approve or reject a template", "TemplateView", params=_REVIEW, **review_body)},
             "/v1/unsubscribes": {
                 "get": op("list_unsubscribes", "The account's unsubscribe list", "UnsubscribeList",
-                          params=[_APP_ID_QUERY], security=_ACCOUNT_AUTH),
+                          params=[_APP_ID_QUERY], **account_read),
                 "post": op("add_unsubscribe", "Add a number", "Acknowledgement", body="UnsubscribeChange",
-                           security=_ACCOUNT_AUTH, status="201"),
+                           status="201", **account),
                 "delete": op("lift_unsubscribe", "Lift an unsubscription", "Acknowledgement",
-                             body="UnsubscribeChange", security=_ACCOUNT_AUTH),
+                             body="UnsubscribeChange", **account),
             },
-            "/metrics": {"get": {
-                "operationId": "metrics", "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "Prometheus text format",
-                                      "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-            "/healthz": {"get": {
-                "operationId": "healthz", "summary": "Carrier binds up, store writable",
-                "responses": {"200": {"description": "healthy", **_json(_ref("Health"))},
-                              "503": {"description": "not healthy", **_json(_ref("Health"))}}}},
-            "/openapi.json": {"get": {
-                "operationId": "openapi", "summary": "This document",
-                "responses": {"200": {"description": "OpenAPI 3.1", **_json({"type": "object"})}}}},
+            "/metrics": {"get": plain("metrics", "Prometheus metrics", {
+                "200": {"description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}}}})},
+            "/healthz": {"get": plain("healthz", "Carrier binds up, store writable", {
+                "200": {"description": "healthy", **_json(_ref("Health"))},
+                # the health report, or the listener's refusal of the connection
+                "503": {"description": "not healthy, or too many connections (1051)",
+                        **_json({"anyOf": [_ref("Health"), _error_with([ErrorCode.TOO_MANY_CONNECTIONS])]})},
+            })},
+            "/openapi.json": {"get": plain("openapi", "This document", {
+                "200": {"description": "OpenAPI 3.1", **_json({"type": "object"})}})},
         },
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                "appId": {"type": "apiKey", "in": "header", "name": "X-App-Id"},
-                "appKey": {"type": "apiKey", "in": "header", "name": "X-App-Key"},
-                "admin": {"type": "apiKey", "in": "header", "name": "X-Admin-Token"},
-            },
-        },
+        "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES},
     }
