@@ -241,11 +241,13 @@ class RateLimiter:
 
     def reserve(
         self, account: str, items: Sequence[tuple[str, int]], now: float, international: bool,
+        *, notify: bool = True,
     ) -> Reservation:
         """Check and count every (E.164 number, content key) item; codes[i] == 0 means admitted.
 
         Checks run from the shortest window to the longest (same content, hour, day,
-        international per account); a rejected item consumes nothing.
+        international per account); a rejected item consumes nothing. `notify=False` (replaying
+        sends from before a restart) marks a crossed alarm threshold as raised without calling back.
         """
         now = self._clock(now)
         state = self._state(account)
@@ -304,7 +306,7 @@ class RateLimiter:
         if international:
             state.intl_used += counted
         state.accepted += counted
-        alarm = self._check_alarm(account, state)
+        alarm = self._check_alarm(account, state, notify)
         return Reservation(
             account, items, codes, counted + bypassed, alarm, international,
             day, hour, bucket, slot, allow,
@@ -316,12 +318,12 @@ class RateLimiter:
         """`reserve` for one item; the outcome is `codes[0]`."""
         return self.reserve(account, ((number, content_key),), now, international)
 
-    def _check_alarm(self, account: str, state: _AccountState) -> bool:
+    def _check_alarm(self, account: str, state: _AccountState, notify: bool = True) -> bool:
         threshold = state.policy.alarm_threshold
         if threshold is None or state.alarmed or state.accepted < threshold:
             return False
         state.alarmed = True  # once per account per local day, even if releases dip below
-        if self._on_alarm is not None:
+        if notify and self._on_alarm is not None:
             self._on_alarm(account, state.day, state.accepted)
         return True
 

@@ -18,6 +18,7 @@ from smsengine.engine.dispatcher import Dispatcher
 from smsengine.engine.housekeeping import Housekeeping
 from smsengine.engine.intake import Intake, MessageIds
 from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.limit_history import restore_limits
 from smsengine.engine.metrics import EngineMetrics, Sources
 from smsengine.engine.pool import CarrierPool
 from smsengine.engine.replies import Replies
@@ -89,6 +90,8 @@ class Engine:
         await self.auth.replays.load(time.time())
         for app_id, account in self.accounts.accounts.items():
             self.limiter.set_policy(app_id, account.policy)
+        replayed, took = await restore_limits(self.store, self.limiter, time.time())
+        log.info("limits.restored", messages=replayed, seconds=round(took, 3))
         self.intake.ids = MessageIds(await self.store.max_message_id())
         self.dispatcher.start()
         for pool in self.pools.values():

@@ -366,3 +366,16 @@ async def test_purge_deletes_old_final_messages_in_batches_with_their_segments(s
     assert [await store.purge_before(100.0, 3) for _ in range(4)] == [3, 3, 1, 0]
     assert durable(store, "SELECT id FROM messages ORDER BY id") == [(8,), (9,)]  # 8 never became final
     assert durable(store, "SELECT message_id FROM segments") == [(9,)]
+
+
+async def test_first_message_since_bisects_ids_with_gaps(store):
+    assert await store.first_message_since(0.0) is None  # an empty store
+    ids = [1, 2, 5, 6, 7, 20, 21, 40]  # gaps, as purges leave them
+    times = [100.0, 100.0, 101.0, 105.0, 105.0, 110.0, 111.0, 120.0]  # one request shares a time
+    await store.accept([record(i, created_at=t) for i, t in zip(ids, times)])
+    for since in [0.0, 99.9, 100.0, 100.5, 101.0, 104.0, 105.0, 109.0, 110.0, 111.0, 115.0, 120.0]:
+        expected = next(i for i, t in zip(ids, times) if t >= since)
+        assert await store.first_message_since(since) == expected, since
+    assert await store.first_message_since(120.1) is None
+    rows = await store.sends_from(6, 3)
+    assert [(r[0], r[4]) for r in rows] == [(6, 105.0), (7, 105.0), (20, 110.0)]

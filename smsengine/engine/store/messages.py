@@ -66,6 +66,31 @@ class MessageQueries(Database):
             out.append((record, done.get(record.id, {})))
         return out
 
+    async def first_message_since(self, since: float) -> int | None:
+        """The id of the first message created at or after `since`, found by bisecting ids (ids
+        grow with creation time), so no index on created_at is needed: ~25 lookups for 10M rows."""
+        lo, hi = 1, await self.max_message_id()
+        if not hi or (await self._scalar("SELECT created_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1",
+                                          (hi,)) or 0) < since:
+            return None
+        # the smallest x whose next existing id is recent enough (monotone in x); then that id
+        first_at = "SELECT id, created_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1"
+        while lo < hi:
+            mid = (lo + hi) // 2
+            _, created_at = await self._row(first_at, (mid,))
+            if created_at >= since:
+                hi = mid
+            else:
+                lo = mid + 1
+        return (await self._row(first_at, (lo,)))[0]
+
+    async def sends_from(self, first_id: int, limit: int) -> list[tuple[int, str, str, str, float]]:
+        """(id, app_id, phone, content, created_at) of up to `limit` messages from `first_id` on,
+        in id order: what the rate limits counted when they were accepted."""
+        return await self._rows(
+            "SELECT id, app_id, phone, content, created_at FROM messages WHERE id >= ? ORDER BY id LIMIT ?",
+            (first_id, limit))
+
     async def reserved_segments_by_account(self, app_id: str | None = None) -> dict[str, int]:
         """Segments of accepted, not yet final messages that no carrier accepted yet: they are
         still reserved against each account's balance."""
