@@ -74,6 +74,12 @@ class DispatchConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_open_messages: int = 500_000
 
 
+class RepliesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    # a reply belongs to the account that last sent to its number within this window (SPEC §7:
+    # 72 h); with none it is stored unattributed
+    attribution_window_s: float = 72 * 3600.0
+
+
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
     embedded: bool = True
     config: str = "config/carriers.toml"
@@ -179,6 +185,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
+    replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)
     default_region: str = "CN"
     max_chars: int = 500
     carriers: list[CarrierConfig] = []

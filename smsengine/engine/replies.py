@@ -1,9 +1,12 @@
-"""Replies from handsets: attributed to the account that last sent to the number, stored for it,
-and unsubscribe keywords acted on at once."""
+"""Replies from handsets: attributed to the account that last sent to the number within the
+attribution window (memory first, then the store, so it survives restarts), stored for it, and
+unsubscribe keywords acted on at once. A reply nobody sent for is stored unattributed."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -24,6 +27,11 @@ def is_unsubscribe(text: str) -> bool:
 
 class ReplyStore(Protocol):
     def add_reply(self, app_id: str, phone: str, text: str, carrier: str, received_at: float) -> None: ...
+    async def last_sender(self, phone: str, since: float) -> str | None: ...
+
+# replies waiting for their sender to be looked up in the store; beyond it the oldest is stored
+# unattributed at once (a flood of replies from numbers nobody sent to cannot grow memory)
+MAX_LOOKUPS = 10_000
 
 
 class Unsubscriber(Protocol):
@@ -54,21 +62,56 @@ class Senders:
 
 
 class Replies:
-    def __init__(self, store: ReplyStore, accounts: Unsubscriber, *,
+    """`senders` (memory) answers for numbers sent to since the start; a miss (a restart since,
+    or a number memory has let go) is looked up in the store by one task, in arrival order."""
+
+    def __init__(self, store: ReplyStore, accounts: Unsubscriber, *, window_s: float = 72 * 3600.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.accounts = accounts
+        self.window_s = window_s
         self.clock = clock
         self.senders = Senders()
         self.stats = ReplyStats()
+        self._lookups: deque[tuple[str, str, str, float]] = deque()
+        self._resolver: asyncio.Task | None = None
 
     def received(self, carrier: str, phone: str, text: str) -> None:
         app_id = self.senders.of(phone)
-        if app_id is None:
+        now = self.clock()
+        if app_id is not None:
+            self._keep(app_id, carrier, phone, text, now)
+            return
+        if len(self._lookups) >= MAX_LOOKUPS:
+            self._keep("", *self._lookups.popleft())
+        self._lookups.append((carrier, phone, text, now))
+        if self._resolver is None or self._resolver.done():
+            self._resolver = asyncio.get_running_loop().create_task(self._resolve(), name="reply-senders")
+
+    async def _resolve(self) -> None:
+        while self._lookups:
+            carrier, phone, text, at = self._lookups[0]
+            try:
+                app_id = await self.store.last_sender(phone, at - self.window_s) or ""
+            except Exception:
+                log.exception("reply.lookup_failed", phone=phone)
+                app_id = ""
+            if self._lookups and self._lookups[0][3] == at:  # not pushed out meanwhile
+                self._lookups.popleft()
+                self._keep(app_id, carrier, phone, text, at)
+
+    def _keep(self, app_id: str, carrier: str, phone: str, text: str, at: float) -> None:
+        """Store the reply ("" app_id: unattributed, for the operator) and act on unsubscribes."""
+        self.store.add_reply(app_id, phone, text, carrier, at)
+        if not app_id:
             self.stats.unattributed += 1
             return
-        self.store.add_reply(app_id, phone, text, carrier, self.clock())
         self.stats.stored += 1
         if is_unsubscribe(text) and self.accounts.unsubscribe(app_id, phone):
             self.stats.unsubscribes += 1
             log.debug("reply.unsubscribe", app_id=app_id, phone=phone)
+
+    async def settle(self) -> None:
+        """Wait until every reply received so far is looked up and stored (tests, shutdown)."""
+        while self._resolver is not None and not self._resolver.done():
+            await asyncio.shield(self._resolver)

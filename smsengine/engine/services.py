@@ -42,7 +42,7 @@ class Engine:
         self.limiter = RateLimiter(on_alarm=self._alarm)
         self.callbacks = CallbackPusher(self.store, self.accounts,
                                         allow_private=config.http.allow_private_callbacks)
-        self.replies = Replies(self.store, self.accounts)
+        self.replies = Replies(self.store, self.accounts, window_s=config.replies.attribution_window_s)
         self.pools: dict[str, CarrierPool] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
@@ -134,5 +134,6 @@ class Engine:
         for pool in self.pools.values():
             await pool.stop()
         await self.dispatcher.stop()
+        await self.replies.settle()  # replies still looking up their sender are stored too
         await self.store.close()
         log.info("engine.stopped")

@@ -76,3 +76,40 @@ async def test_non_integer_or_huge_cursor_is_1004(tmp_path, since):
         assert page == {"code": 0, "message": "OK", "replies": [], "next_cursor": 0}
     finally:
         await stop_rig(rig)
+
+
+async def test_a_reply_after_a_restart_is_attributed_and_unsubscribes(tmp_path):
+    """The engine that receives the reply never sent to the number: the store says who did."""
+    from carriers.config import Delays
+    from carriers.group import SimulatorGroup
+    from tests.support.rig import Client, engine_config, start_server
+
+    # the reply comes 2 s after the receipt: by then the engine that sent has been replaced
+    profile = fast_profile("ideal", time_scale=1.0, delays=Delays(regular=(0.0, 0.05)),
+                           mo=MoReplies(share=1.0, delay=(2.0, 2.0), mix={"TD": 1.0}))
+    async with SimulatorGroup([profile]) as sims:
+        config = engine_config(tmp_path, sims.ports)
+        server = await start_server(config, tmp_path)
+        import aiohttp
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+            _, body = await Client(http).send([NUMBER])
+            await Client(http).wait_final([body["results"][0]["message_id"]])
+        await server.stop(drain_timeout=1.0)
+        assert sims["ideal"].counters.mo_sent == 0  # the reply had not come yet
+
+        server = await start_server(config, tmp_path)
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                client = Client(http)
+
+                async def listed():
+                    async with http.get("/v1/replies", params={"since": "0"}, headers=client.auth) as resp:
+                        page = await resp.json()
+                    return page["replies"] or None
+
+                [reply] = await eventually(listed, 10.0)
+                assert (reply["phone"], reply["text"]) == (NUMBER, "TD")
+                _, body = await client.send([NUMBER])
+                assert body["results"][0]["code"] == 1015  # unsubscribed by the reply
+        finally:
+            await server.stop(drain_timeout=1.0)

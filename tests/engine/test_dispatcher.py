@@ -144,9 +144,15 @@ class RecordingBalances:
 class RecordingReplyStore:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
+        self.senders: dict[str, str] = {}  # what the store knows of earlier sends (before a restart)
+        self.lookups: list[tuple[str, float]] = []
 
     def add_reply(self, app_id, phone, text, carrier, received_at) -> None:
         self.rows.append((app_id, phone, text, carrier, received_at))
+
+    async def last_sender(self, phone: str, since: float) -> str | None:
+        self.lookups.append((phone, since))
+        return self.senders.get(phone)
 
 
 class RecordingUnsubscriber:
@@ -735,12 +741,27 @@ def test_a_reply_is_stored_for_the_account_that_sent_to_the_number_and_td_unsubs
     assert (stats.stored, stats.unsubscribes, stats.unattributed) == (2, 1, 0)
 
 
-def test_a_reply_from_a_number_nobody_sent_to_is_counted_unattributed():
+async def test_a_reply_from_a_number_nobody_sent_to_is_stored_unattributed():
     rig = Rig(FakeLink("a"), FakeLink("b"))
     rig.send("hello", MAINLAND)
     rig.dispatcher.reply("a", "+8613999999999", "TD")
-    assert rig.reply_store.rows == [] and rig.unsubscriber.calls == []
+    await rig.replies.settle()
+    assert rig.reply_store.lookups == [("+8613999999999", T0 - 72 * 3600)]  # memory missed: the store
+    assert rig.reply_store.rows == [("", "+8613999999999", "TD", "a", T0)] and rig.unsubscriber.calls == []
     assert (rig.replies.stats.unattributed, rig.replies.stats.stored) == (1, 0)
+
+
+async def test_a_reply_after_a_restart_is_attributed_from_the_store_in_arrival_order():
+    rig = Rig(FakeLink("a"), FakeLink("b"))
+    rig.reply_store.senders = {MAINLAND: "shop", AMERICA: "clinic"}  # sent before the restart
+    rig.dispatcher.reply("a", MAINLAND, "TD")
+    rig.dispatcher.reply("c", AMERICA, "see you")
+    rig.dispatcher.reply("a", MAINLAND, "again")
+    await rig.replies.settle()
+    assert [row[:3] for row in rig.reply_store.rows] == [("shop", MAINLAND, "TD"), ("clinic", AMERICA, "see you"),
+                                                         ("shop", MAINLAND, "again")]
+    assert rig.unsubscriber.calls == [("shop", MAINLAND)]
+    assert rig.replies.stats.stored == 3
 
 
 # -- stats -------------------------------------------------------------------------------------------------

@@ -14,6 +14,11 @@ class ReplyQueries(Database):
             (app_id, phone, text, carrier, received_at),
         ))
 
+    async def last_sender(self, phone: str, since: float) -> str | None:
+        """The account that last sent to `phone` at or after `since` (index messages_phone)."""
+        return await self._scalar(
+            "SELECT app_id FROM messages WHERE phone=? AND created_at >= ? ORDER BY id DESC LIMIT 1", (phone, since))
+
     async def replies_since(self, app_id: str, cursor: int, limit: int) -> list[ReplyView]:
         """An account's replies after `cursor`, oldest first."""
         rows = await self._rows(

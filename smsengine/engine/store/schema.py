@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 -- status reports are the final messages in cursor order; the index only holds final rows
 CREATE INDEX IF NOT EXISTS messages_final ON messages (app_id, cursor) WHERE cursor IS NOT NULL;
+-- replies are attributed to the last sender of their number (replies.Replies, store.last_sender)
+CREATE INDEX IF NOT EXISTS messages_phone ON messages (phone);
 CREATE TABLE IF NOT EXISTS segments (
     message_id INTEGER NOT NULL,
     seq INTEGER NOT NULL,
