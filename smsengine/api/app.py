@@ -23,6 +23,7 @@ from smsengine.domain.auth import (
     is_hmac_authorization,
     parse_authorization,
 )
+from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import normalise
 from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
@@ -290,6 +291,37 @@ async def patch_account(request: web.Request) -> web.Response:
     return respond(_account_view(engine, app_id, await _stored_balance(engine, app_id)))
 
 
+# the limits an individual account may not change (SPEC §8a, the seeds): the alarm's it may
+_FREQUENCY = ("same_content_max", "same_content_window_s", "daily_max", "hourly_max", "international_daily_max")
+
+
+async def patch_limits(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request, request.match_info["app_id"])
+    body = await decode_body(request, s.LimitsPatch)
+    given = {name: getattr(body, name) for name in body.__struct_fields__ if getattr(body, name) is not msgspec.UNSET}
+    account = engine.accounts.get(app_id)
+    if account.type is AccountType.INDIVIDUAL and any(name in given for name in _FREQUENCY):
+        raise SmsError(ErrorCode.NO_PERMISSION, "individual accounts cannot change their frequency limits")
+    if given.get("alarm_url"):
+        check_callback_url(request, given["alarm_url"], "alarm_url")
+    limits = msgspec.structs.replace(engine.accounts.limits[app_id], **given)
+    await engine.set_limits(app_id, limits)
+    return respond(_limits_view(limits))
+
+
+def _limits_view(limits) -> s.AccountLimits:
+    return s.AccountLimits(limits.same_content_max, limits.same_content_window_s, limits.daily_max,
+                           limits.hourly_max, limits.international_daily_max, limits.alarm_threshold,
+                           limits.alarm_url, list(limits.allow_list))
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request, request.match_info["app_id"])
+    return respond(_limits_view(engine.accounts.limits[app_id]))
+
+
 # -- signatures and templates ----------------------------------------------------------------------
 def _sig_view(sig) -> s.SignatureView:
     return s.SignatureView(sig.id, sig.account, sig.name, str(sig.status), sig.remark)
@@ -426,6 +458,8 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r.add_post("/v1/accounts", create_account)
     r.add_get("/v1/accounts/{app_id}", get_account)
     r.add_patch("/v1/accounts/{app_id}", patch_account)
+    r.add_get("/v1/accounts/{app_id}/limits", get_limits)
+    r.add_patch("/v1/accounts/{app_id}/limits", patch_limits)
     r.add_post("/v1/signatures", create_signature)
     r.add_get("/v1/signatures", list_signatures)
     r.add_post("/v1/signatures/{id:[0-9]+}/{decision:approve|reject}", review_signature)

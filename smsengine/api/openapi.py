@@ -167,6 +167,7 @@ def openapi_document() -> dict:
         s.SendRequest, s.SendResponse, s.ErrorResponse, s.Acknowledgement, s.MessageView, s.ReceiptPage,
         s.ReplyPage, s.AccountCreate, s.AccountPatch, s.AccountView, s.SignatureCreate, s.SignatureView,
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
+        s.AccountLimits, s.LimitsPatch,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     _describe(components)
@@ -239,6 +240,13 @@ def openapi_document() -> dict:
                 "get": op("get_account", "An account", "AccountView", params=[_APP_ID], **account),
                 "patch": op("patch_account", "Set receipt_url (account) or state/balance/auth_scheme (operator)",
                             "AccountView", body="AccountPatch", params=[_APP_ID], **account),
+            },
+            "/v1/accounts/{app_id}/limits": {
+                "get": op("get_limits", "An account's rate limits and alarm", "AccountLimits", params=[_APP_ID],
+                          **account),
+                "patch": op("patch_limits", "Change an account's limits (frequency limits: organisation accounts"
+                            " only, 1006 for individual ones); fields not given stay", "AccountLimits",
+                            body="LimitsPatch", params=[_APP_ID], **account),
             },
             "/v1/signatures": {
                 "post": op("create_signature", "Submit a signature for review", "SignatureView",

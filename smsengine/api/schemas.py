@@ -67,6 +67,24 @@ class AccountLimits(msgspec.Struct, forbid_unknown_fields=True):
     allow_list: Annotated[list[Phone], msgspec.Meta(max_length=10_000)] = []
 
 
+Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+Window = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class LimitsPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """PATCH /v1/accounts/{app_id}/limits: the fields given replace the account's (an absent one
+    stays; `hourly_max: null` removes the hourly limit). The frequency fields (all but the alarm's)
+    are refused for individual accounts (1006)."""
+
+    same_content_max: Count | msgspec.UnsetType = msgspec.UNSET
+    same_content_window_s: Window | msgspec.UnsetType = msgspec.UNSET
+    daily_max: Count | msgspec.UnsetType = msgspec.UNSET
+    hourly_max: Count | None | msgspec.UnsetType = msgspec.UNSET
+    international_daily_max: Count | msgspec.UnsetType = msgspec.UNSET
+    alarm_threshold: Count | None | msgspec.UnsetType = msgspec.UNSET
+    alarm_url: Url | msgspec.UnsetType = msgspec.UNSET
+
+
 class SeededSignature(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     status: Literal["pending", "approved", "rejected"] = "approved"

@@ -9,7 +9,7 @@ import time
 import msgspec
 import structlog
 
-from smsengine.config import AccountConfig
+from smsengine.config import AccountConfig, LimitsConfig
 from smsengine.domain.accounts import BALANCE_MAX, AccountType
 from smsengine.domain.auth import AuthScheme
 from smsengine.domain.errors import ErrorCode, SmsError
@@ -50,17 +50,17 @@ class Account:
         self.auth_scheme = auth_scheme
 
 
-def policy_from(cfg: AccountConfig, default_region: str) -> LimitPolicy:
-    allow = frozenset(n for n in (normalise(x, default_region) for x in cfg.limits.allow_list) if n)
+def policy_from(limits: LimitsConfig, utc_offset_minutes: int, default_region: str) -> LimitPolicy:
+    allow = frozenset(n for n in (normalise(x, default_region) for x in limits.allow_list) if n)
     return LimitPolicy(
-        same_content_max=cfg.limits.same_content_max,
-        same_content_window=cfg.limits.same_content_window_s,
-        daily_max=cfg.limits.daily_max,
-        hourly_max=cfg.limits.hourly_max,
-        international_daily_max=cfg.limits.international_daily_max,
-        utc_offset_minutes=cfg.utc_offset_minutes,
+        same_content_max=limits.same_content_max,
+        same_content_window=limits.same_content_window_s,
+        daily_max=limits.daily_max,
+        hourly_max=limits.hourly_max,
+        international_daily_max=limits.international_daily_max,
+        utc_offset_minutes=utc_offset_minutes,
         allow_list=allow,
-        alarm_threshold=cfg.limits.alarm_threshold,
+        alarm_threshold=limits.alarm_threshold,
     )
 
 
@@ -74,7 +74,8 @@ def template_from_row(row: TemplateRow) -> Template:
 def row_from_config(cfg: AccountConfig) -> AccountRow:
     """A new account's row: the legacy sig unless the config names a scheme."""
     return AccountRow(cfg.app_id, cfg.key, AccountType(cfg.type), cfg.raw_content, cfg.balance, "active",
-                      cfg.utc_offset_minutes, cfg.receipt_url, AuthScheme(cfg.auth_scheme or AuthScheme.SIG))
+                      cfg.utc_offset_minutes, cfg.receipt_url, AuthScheme(cfg.auth_scheme or AuthScheme.SIG),
+                      cfg.limits)
 
 
 class AccountRegistry:
@@ -83,6 +84,7 @@ class AccountRegistry:
         self.default_region = default_region
         self.accounts: dict[str, Account] = {}
         self.policies: dict[str, LimitPolicy] = {}
+        self.limits: dict[str, LimitsConfig] = {}  # as stored: what policies are made from
         self._alarm_urls: dict[str, str] = {}
         # accounts are created one at a time: the exists check and the seeding of a new one (its
         # template ids are checked against other accounts') must not interleave with another's
@@ -122,14 +124,15 @@ class AccountRegistry:
                 await self.store.insert_template(cfg.app_id, tpl.text, MessageType(tpl.type),
                                                  TemplateRegion(tpl.region), ReviewStatus(tpl.status), now,
                                                  template_id=tpl.id)
-            self.policies[cfg.app_id] = policy_from(cfg, self.default_region)
-            self._alarm_urls[cfg.app_id] = cfg.limits.alarm_url
 
     async def load(self, only: str | None = None) -> None:
         """Build the in-memory accounts from the store (all of them, or just `only`)."""
         rows = await self.store.account_rows(only)
         for r in rows:
-            policy = self.policies.get(r.app_id) or LimitPolicy(utc_offset_minutes=r.utc_offset_minutes)
+            # everything about limits lives in the store: configured accounts wrote theirs at seed
+            limits = self.limits[r.app_id] = r.limits or LimitsConfig()
+            policy = self.policies[r.app_id] = policy_from(limits, r.utc_offset_minutes, self.default_region)
+            self._alarm_urls[r.app_id] = limits.alarm_url
             self.accounts[r.app_id] = Account(r.app_id, r.key, r.type, r.raw_content, r.balance, r.state,
                                               r.utc_offset_minutes, r.receipt_url, policy, r.auth_scheme)
         for sig in await self.store.signature_rows(only):
@@ -159,6 +162,16 @@ class AccountRegistry:
             await self.seed([cfg])
             await self.load(only=cfg.app_id)
         return self.accounts[cfg.app_id]
+
+    async def set_limits(self, app_id: str, limits: LimitsConfig) -> LimitPolicy:
+        """Durable first; returns the account's new policy (the caller puts it in force)."""
+        account = self.get(app_id)
+        await self.store.set_limits(app_id, limits)
+        self.limits[app_id] = limits
+        policy = self.policies[app_id] = account.policy = policy_from(limits, account.utc_offset_minutes,
+                                                                      self.default_region)
+        self._alarm_urls[app_id] = limits.alarm_url
+        return policy
 
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self.store.set_receipt_url(app_id, url)

@@ -6,6 +6,7 @@ import enum
 
 import msgspec
 
+from smsengine.config import LimitsConfig
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.auth import AuthScheme
 from smsengine.domain.review import ReviewStatus
@@ -81,6 +82,7 @@ class AccountRow(msgspec.Struct):
     utc_offset_minutes: int
     receipt_url: str
     auth_scheme: AuthScheme = AuthScheme.SIG
+    limits: LimitsConfig | None = None  # None: an account stored before limits were
 
 
 class SignatureRow(msgspec.Struct):

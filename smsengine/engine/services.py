@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from smsengine.config import AccountConfig, EngineConfig
+from smsengine.config import AccountConfig, EngineConfig, LimitsConfig
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
 from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.authentication import Authenticator, ReplayWindow
@@ -81,6 +81,10 @@ class Engine:
         account = await self.accounts.create_account(cfg)
         self.limiter.set_policy(account.app_id, account.policy)
         return account
+
+    async def set_limits(self, app_id: str, limits: LimitsConfig) -> None:
+        """New limits for an account: durable, then in force for its next send (counts so far kept)."""
+        self.limiter.set_policy(app_id, await self.accounts.set_limits(app_id, limits))
 
     async def start(self) -> None:
         cfg = self.config

@@ -379,3 +379,25 @@ async def test_first_message_since_bisects_ids_with_gaps(store):
     assert await store.first_message_since(120.1) is None
     rows = await store.sends_from(6, 3)
     assert [(r[0], r[4]) for r in rows] == [(6, 105.0), (7, 105.0), (20, 110.0)]
+
+
+async def test_a_file_from_before_a_column_was_added_gets_it_when_opened(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the accounts table as it shipped before `limits`
+        conn.execute("CREATE TABLE accounts (app_id TEXT PRIMARY KEY, key TEXT NOT NULL, type TEXT NOT NULL,"
+                     " raw_content INTEGER NOT NULL DEFAULT 0, balance INTEGER NOT NULL DEFAULT 0,"
+                     " state TEXT NOT NULL DEFAULT 'active', utc_offset_minutes INTEGER NOT NULL DEFAULT 480,"
+                     " receipt_url TEXT NOT NULL DEFAULT '', pushed_cursor INTEGER NOT NULL DEFAULT 0,"
+                     " created_at REAL NOT NULL)")
+        conn.execute("INSERT INTO accounts (app_id, key, type, created_at) VALUES ('old', 'k', 'organisation', 1)")
+    store = Store(path)
+    await store.open()
+    try:
+        [row] = await store.account_rows("old")
+        assert row.limits is None  # the defaults apply
+        from smsengine.config import LimitsConfig
+        await store.set_limits("old", LimitsConfig(daily_max=3))
+        [row] = await store.account_rows("old")
+        assert row.limits == LimitsConfig(daily_max=3)
+    finally:
+        await store.close()

@@ -3,6 +3,9 @@ account's receipt push cursor."""
 
 from __future__ import annotations
 
+import msgspec
+
+from smsengine.config import LimitsConfig
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.auth import AuthScheme
 from smsengine.engine.records import AccountRow
@@ -18,17 +21,26 @@ def _set_scheme(app_id: str, scheme: AuthScheme) -> Statement:
     return (_SET_SCHEME, (app_id, str(scheme)))
 
 
+def _limits_json(limits: LimitsConfig | None) -> str:
+    return msgspec.json.encode(limits).decode() if limits is not None else ""
+
+
+def _limits_of(stored: str) -> LimitsConfig | None:
+    return msgspec.json.decode(stored, type=LimitsConfig) if stored else None
+
+
 class AccountQueries(Database):
     async def account_rows(self, app_id: str | None = None) -> list[AccountRow]:
         """Every account, or just `app_id`'s."""
         where, params = scope(app_id, "a.app_id")
         rows = await self._rows(
             "SELECT a.app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
-            " COALESCE(s.scheme, 'sig') FROM accounts AS a LEFT JOIN account_auth AS s ON s.app_id = a.app_id"
-            + where, params
+            " COALESCE(s.scheme, 'sig'), limits FROM accounts AS a"
+            " LEFT JOIN account_auth AS s ON s.app_id = a.app_id" + where, params
         )
-        return [AccountRow(app, key, AccountType(type_), bool(raw), balance, state, offset, url, AuthScheme(auth))
-                for app, key, type_, raw, balance, state, offset, url, auth in rows]
+        return [AccountRow(app, key, AccountType(type_), bool(raw), balance, state, offset, url, AuthScheme(auth),
+                           _limits_of(limits))
+                for app, key, type_, raw, balance, state, offset, url, auth, limits in rows]
 
     async def insert_account(self, account: AccountRow, at: float) -> bool:
         """Create the account (with its auth scheme) unless its app_id exists; True if this call
@@ -41,9 +53,9 @@ class AccountQueries(Database):
              " (SELECT 1 FROM accounts WHERE app_id=?) ON CONFLICT (app_id) DO UPDATE SET scheme=excluded.scheme",
              (a.app_id, str(a.auth_scheme), a.app_id)),
             ("INSERT INTO accounts (app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
-             " created_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (app_id) DO NOTHING RETURNING app_id",
+             " created_at, limits) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (app_id) DO NOTHING RETURNING app_id",
              (a.app_id, a.key, str(a.type), int(a.raw_content), a.balance, a.state, a.utc_offset_minutes,
-              a.receipt_url, at)),
+              a.receipt_url, at, _limits_json(a.limits))),
         )
         return bool(outcome.rows)
 
@@ -51,12 +63,14 @@ class AccountQueries(Database):
         """A configured account that exists already: key, type, raw_content and UTC offset follow
         the config, its receipt URL only fills an empty one, balance and state stay as stored; the
         auth scheme follows the config only where the config names one (else the operator's
-        choice stands: a restart must not take an account back to the legacy sig)."""
+        choice stands: a restart must not take an account back to the legacy sig). Its limits
+        follow the config."""
         a = account
         statements: list[Statement] = [(
-            "UPDATE accounts SET key=?, type=?, raw_content=?, utc_offset_minutes=?,"
+            "UPDATE accounts SET key=?, type=?, raw_content=?, utc_offset_minutes=?, limits=?,"
             " receipt_url=CASE WHEN receipt_url='' THEN ? ELSE receipt_url END WHERE app_id=?",
-            (a.key, str(a.type), int(a.raw_content), a.utc_offset_minutes, a.receipt_url, a.app_id),
+            (a.key, str(a.type), int(a.raw_content), a.utc_offset_minutes, _limits_json(a.limits), a.receipt_url,
+             a.app_id),
         )]
         if auth_scheme is not None:
             statements.append(_set_scheme(a.app_id, auth_scheme))
@@ -64,6 +78,9 @@ class AccountQueries(Database):
 
     async def set_auth_scheme(self, app_id: str, scheme: AuthScheme) -> None:
         await self._write(_set_scheme(app_id, scheme))
+
+    async def set_limits(self, app_id: str, limits: LimitsConfig) -> None:
+        await self._write(("UPDATE accounts SET limits=? WHERE app_id=?", (_limits_json(limits), app_id)))
 
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self._write(("UPDATE accounts SET receipt_url=? WHERE app_id=?", (url, app_id)))

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from smsengine.engine.store.schema import SCHEMA
+from smsengine.engine.store.schema import COLUMNS_ADDED, SCHEMA
 from smsengine.engine.store.writer import GroupCommitWriter
 
 
@@ -33,6 +33,10 @@ class Database(GroupCommitWriter):
         await self._reader.execute("PRAGMA synchronous=NORMAL")
         await self._reader.execute("PRAGMA busy_timeout=5000")
         await self._reader.executescript(SCHEMA)
+        for table, column, declaration in COLUMNS_ADDED:
+            present = {row[1] for row in await self._rows(f"PRAGMA table_info({table})")}
+            if column not in present:
+                await self._reader.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         # status report cursors continue from the last one handed out
         self.next_cursor = await self._scalar("SELECT COALESCE(MAX(cursor), 0) FROM messages") + 1
         await self._start_writer(self.path)

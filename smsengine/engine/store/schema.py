@@ -11,7 +11,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     utc_offset_minutes INTEGER NOT NULL DEFAULT 480,
     receipt_url TEXT NOT NULL DEFAULT '',
     pushed_cursor INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    limits TEXT NOT NULL DEFAULT ''  -- the account's LimitsConfig as JSON ('' = the defaults)
 );
 CREATE TABLE IF NOT EXISTS signatures (
     id INTEGER PRIMARY KEY,
@@ -96,3 +97,9 @@ CREATE TABLE IF NOT EXISTS replay_window (
     PRIMARY KEY (time, app_id, nonce)
 ) WITHOUT ROWID;
 """
+
+# Columns added after a table first shipped: (table, column, declaration). CREATE TABLE IF NOT
+# EXISTS leaves an older file's table as it was, so the store adds what is missing when it opens.
+COLUMNS_ADDED = [
+    ("accounts", "limits", "TEXT NOT NULL DEFAULT ''"),
+]

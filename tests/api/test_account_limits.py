@@ -1,0 +1,91 @@
+"""Accounts live in the store with their limits and alarm: an account created over the API keeps
+them across a restart and its alarm fires; PATCH /v1/accounts/{id}/limits changes them at once
+for organisation accounts, and refuses frequency limits for individual ones (1006)."""
+
+import aiohttp
+from aiohttp import web
+
+from carriers.group import SimulatorGroup
+from tests.support.polling import eventually
+from tests.support.rig import ADMIN, Client, engine_config, fast_profile, start_server
+
+OPERATOR = {"X-Admin-Token": ADMIN}
+
+
+async def alarm_sink() -> tuple[web.AppRunner, list[dict], str]:
+    received: list[dict] = []
+
+    async def take(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/alarm", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, received, f"http://127.0.0.1:{port}/alarm"
+
+
+async def test_an_api_account_keeps_its_limits_and_alarm_across_a_restart(tmp_path):
+    runner, alarms, url = await alarm_sink()
+    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+        config = engine_config(tmp_path, sims.ports)
+        server = await start_server(config, tmp_path)
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                create = {"app_id": "shop", "key": "shop-key", "raw_content": True, "balance": 100,
+                          "limits": {"daily_max": 2, "same_content_max": 5, "alarm_threshold": 2, "alarm_url": url},
+                          "signatures": [{"name": "smsengine"}]}
+                async with http.post("/v1/accounts", json=create, headers=OPERATOR) as resp:
+                    assert resp.status == 201, await resp.text()
+        finally:
+            await server.stop(drain_timeout=1.0)
+
+        server = await start_server(config, tmp_path)  # the config knows nothing of "shop"
+        try:
+            assert server.engine.limiter.policy_of("shop").daily_max == 2
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                shop = Client(http, "shop", "shop-key")
+                for text in ("one", "two", "three"):
+                    _, body = await shop.send(["+8613800000001"], content=text)
+                assert body["results"][0]["code"] == 1025  # daily_max 2 held after the restart
+                await eventually(lambda: alarms, 10.0)
+                assert alarms[0]["app_id"] == "shop" and alarms[0]["accepted_today"] == 2
+        finally:
+            await server.stop(drain_timeout=1.0)
+    await runner.cleanup()
+
+
+async def test_limits_are_patched_for_organisations_and_refused_for_individuals(tmp_path):
+    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                demo = Client(http)
+                async with http.patch("/v1/accounts/demo/limits", json={"daily_max": 1, "hourly_max": None},
+                                      headers=demo.auth) as resp:
+                    assert resp.status == 200
+                    view = await resp.json()
+                assert view["daily_max"] == 1 and view["same_content_max"] == 100_000  # the rest stayed
+                _, body = await demo.send(["+8613800000002", "+8613800000002"], content="a")
+                _, body = await demo.send(["+8613800000002"], content="b")
+                assert body["results"][0]["code"] == 1025  # in force at once
+                async with http.get("/v1/accounts/demo/limits", headers=demo.auth) as resp:
+                    assert (await resp.json())["daily_max"] == 1
+
+                person = {"app_id": "person", "key": "person-key", "type": "individual"}
+                async with http.post("/v1/accounts", json=person, headers=OPERATOR) as resp:
+                    assert resp.status == 201
+                headers = {"X-App-Id": "person", "X-App-Key": "person-key"}
+                async with http.patch("/v1/accounts/person/limits", json={"daily_max": 50}, headers=headers) as resp:
+                    assert resp.status == 403 and (await resp.json())["code"] == 1006
+                async with http.patch("/v1/accounts/person/limits", json={"alarm_threshold": 5},
+                                      headers=headers) as resp:
+                    assert resp.status == 200  # the alarm is the account's own business
+                async with http.patch("/v1/accounts/demo/limits", json={"daily_max": -1}, headers=demo.auth) as resp:
+                    assert resp.status == 400 and (await resp.json())["code"] == 1004
+        finally:
+            await server.stop(drain_timeout=1.0)
