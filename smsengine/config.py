@@ -80,6 +80,12 @@ class RepliesConfig(msgspec.Struct, forbid_unknown_fields=True):
     attribution_window_s: float = 72 * 3600.0
 
 
+class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    # an account whose stored balance stays <= 0 this long is suspended (1033); topped up, it
+    # resumes at once (the seeds: 12 h)
+    arrears_grace_s: float = 12 * 3600.0
+
+
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
     embedded: bool = True
     config: str = "config/carriers.toml"
@@ -186,6 +192,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)
+    billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
     default_region: str = "CN"
     max_chars: int = 500
     carriers: list[CarrierConfig] = []

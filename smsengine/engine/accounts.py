@@ -194,6 +194,34 @@ class AccountRegistry:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, f"the balance would leave ±{BALANCE_MAX}")
         await self.store.add_balance(app_id, segments)
         account.available += segments
+        if account.state == "suspended" and stored + segments > 0:
+            # topped up out of arrears: it resumes at once, not at the next check
+            await self.store.set_arrears_since(app_id, None)
+            await self.set_state(app_id, "active")
+
+    async def check_arrears(self, now: float, grace_s: float) -> list[str]:
+        """Suspend (1033) every account whose stored balance has stayed <= 0 for `grace_s`, and
+        resume every suspended one back in credit; returns the app ids whose state changed."""
+        changed = []
+        for app_id, balance, state, since in await self.store.arrears():
+            if app_id not in self.accounts:
+                continue
+            if balance <= 0:
+                if since is None:
+                    await self.store.set_arrears_since(app_id, now)
+                elif state == "active" and now - since >= grace_s:
+                    await self.set_state(app_id, "suspended")
+                    log.warning("accounts.suspended_for_arrears", app_id=app_id, balance=balance,
+                                since=since)
+                    changed.append(app_id)
+            else:
+                if since is not None:
+                    await self.store.set_arrears_since(app_id, None)
+                if state == "suspended":
+                    await self.set_state(app_id, "active")
+                    log.info("accounts.resumed", app_id=app_id, balance=balance)
+                    changed.append(app_id)
+        return changed
 
     def refund(self, app_id: str, segments: int) -> None:
         """Segments reserved at accept and never charged (the message failed before they were

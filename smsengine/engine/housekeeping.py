@@ -1,4 +1,5 @@
-"""Periodic upkeep: expired rate-limit state, and records past their retention period."""
+"""Periodic upkeep: expired rate-limit state, accounts in arrears, and records past their
+retention period."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 import structlog
 
 from smsengine.domain.limits import RateLimiter
+from smsengine.engine.accounts import AccountRegistry
 from smsengine.engine.store import Store
 from smsengine.engine.lifecycle import cancel_tasks
 
@@ -17,11 +19,14 @@ log = structlog.get_logger("smsengine.housekeeping")
 
 class Housekeeping:
     def __init__(self, store: Store, limiter: RateLimiter, retention_days: int, *,
+                 accounts: AccountRegistry | None = None, arrears_grace_s: float = 12 * 3600.0,
                  sweep_every: float = 30.0, purge_every: float = 3600.0, purge_batch: int = 10_000,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.limiter = limiter
         self.retention_days = retention_days
+        self.accounts = accounts
+        self.arrears_grace_s = arrears_grace_s
         self.sweep_every = sweep_every
         self.purge_every = purge_every
         self.purge_batch = purge_batch
@@ -40,6 +45,11 @@ class Housekeeping:
         while True:
             now = self.clock()
             self.limiter.sweep(now)
+            if self.accounts is not None:
+                try:
+                    await self.accounts.check_arrears(now, self.arrears_grace_s)
+                except Exception as exc:
+                    log.warning("housekeeping.arrears_failed", error=repr(exc))
             if now >= next_purge:
                 try:
                     await self.purge(now)

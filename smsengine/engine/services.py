@@ -59,7 +59,8 @@ class Engine:
             source_limit=SourceRateLimit(config.http.source_numbers_per_s, config.http.source_burst),
             open_messages=lambda: self.dispatcher.stats.open, max_open=config.dispatch.max_open_messages,
         )
-        self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days)
+        self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days,
+                                         accounts=self.accounts, arrears_grace_s=config.billing.arrears_grace_s)
         self.metrics = EngineMetrics(Sources(
             intake=self.intake.stats, dispatch=self.dispatcher.stats, replies=self.replies.stats,
             pools=self.pools, commits=lambda: self.store.commits, receipts=self.dispatcher.correlator,

@@ -89,3 +89,32 @@ async def test_limits_are_patched_for_organisations_and_refused_for_individuals(
                     assert resp.status == 400 and (await resp.json())["code"] == 1004
         finally:
             await server.stop(drain_timeout=1.0)
+
+
+async def test_an_account_in_arrears_past_the_grace_is_suspended_and_resumes_when_topped_up(tmp_path):
+    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        accounts = server.engine.accounts
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                create = {"app_id": "thin", "key": "thin-key", "raw_content": True, "balance": 1,
+                          "signatures": [{"name": "smsengine"}]}
+                async with http.post("/v1/accounts", json=create, headers=OPERATOR) as resp:
+                    assert resp.status == 201
+                thin = Client(http, "thin", "thin-key")
+                _, body = await thin.send(["+8613800000001"], content="the last one")
+                await thin.wait_final([body["results"][0]["message_id"]])
+                t0 = 1_000_000.0
+                assert await accounts.check_arrears(t0, grace_s=100.0) == []  # arrears start now
+                assert await accounts.check_arrears(t0 + 99.0, grace_s=100.0) == []  # within the grace
+                assert await accounts.check_arrears(t0 + 100.0, grace_s=100.0) == ["thin"]
+                _, body = await thin.send(["+8613800000002"], content="more")
+                assert body["code"] == 1033
+                async with http.patch("/v1/accounts/thin", json={"add_balance": 5}, headers=OPERATOR) as resp:
+                    assert resp.status == 200 and (await resp.json())["state"] == "active"
+                _, body = await thin.send(["+8613800000002"], content="more")
+                assert body["results"][0]["code"] == 0
+                assert await accounts.check_arrears(t0 + 200.0, grace_s=100.0) == []  # in credit: nothing
+                assert "demo" not in await accounts.check_arrears(t0 + 10**6, grace_s=100.0)
+        finally:
+            await server.stop(drain_timeout=1.0)

@@ -79,6 +79,15 @@ class AccountQueries(Database):
     async def set_auth_scheme(self, app_id: str, scheme: AuthScheme) -> None:
         await self._write(_set_scheme(app_id, scheme))
 
+    async def arrears(self) -> list[tuple[str, int, str, float | None]]:
+        """(app_id, stored balance, state, arrears_since) of every account, charges queued before
+        this call included."""
+        await self.flush()
+        return await self._rows("SELECT app_id, balance, state, arrears_since FROM accounts")
+
+    async def set_arrears_since(self, app_id: str, since: float | None) -> None:
+        await self._write(("UPDATE accounts SET arrears_since=? WHERE app_id=?", (since, app_id)))
+
     async def set_limits(self, app_id: str, limits: LimitsConfig) -> None:
         await self._write(("UPDATE accounts SET limits=? WHERE app_id=?", (_limits_json(limits), app_id)))
 

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     receipt_url TEXT NOT NULL DEFAULT '',
     pushed_cursor INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    limits TEXT NOT NULL DEFAULT ''  -- the account's LimitsConfig as JSON ('' = the defaults)
+    limits TEXT NOT NULL DEFAULT '',  -- the account's LimitsConfig as JSON ('' = the defaults)
+    arrears_since REAL  -- when its stored balance was first seen <= 0 (NULL: in credit)
 );
 CREATE TABLE IF NOT EXISTS signatures (
     id INTEGER PRIMARY KEY,
@@ -102,4 +103,5 @@ CREATE TABLE IF NOT EXISTS replay_window (
 # EXISTS leaves an older file's table as it was, so the store adds what is missing when it opens.
 COLUMNS_ADDED = [
     ("accounts", "limits", "TEXT NOT NULL DEFAULT ''"),
+    ("accounts", "arrears_since", "REAL"),
 ]
