@@ -12,6 +12,29 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+# The engine config every load script ends with: one route for all numbers to `carrier`, and the
+# account the load clients sign as (app "bench", key "bench-secret", limits out of the way).
+def route_and_account_toml(carrier: str) -> str:
+    return f"""
+[[routes]]
+prefix = "+"
+targets = [{{ carrier = "{carrier}" }}]
+[[accounts]]
+app_id = "bench"
+key = "bench-secret"
+raw_content = true
+balance = 100000000
+signatures = [{{ name = "smsengine" }}]
+[accounts.limits]
+daily_max = 100000000
+same_content_max = 100000000
+international_daily_max = 100000000
+[[accounts.templates]]
+id = 1
+text = "Your verification code is {{1}}, valid for {{2}} minutes."
+"""
+
+
 def machine() -> dict:
     return {
         "cpu_count": os.cpu_count(),

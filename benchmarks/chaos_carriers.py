@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import progress, write  # noqa: E402
+from benchenv import progress, route_and_account_toml, write  # noqa: E402
 from e2e_bench import Load, free_port, wait_up  # noqa: E402
 
 from carriers.config import FateShares  # noqa: E402
@@ -113,23 +113,7 @@ enquire_link_s = 2.0
 reconnect_min_s = 0.1
 reconnect_max_s = 1.0
 {carrier}
-[[routes]]
-prefix = "+"
-targets = [{{ carrier = "faulty" }}]
-[[accounts]]
-app_id = "bench"
-key = "bench-secret"
-raw_content = true
-balance = 100000000
-signatures = [{{ name = "smsengine" }}]
-[accounts.limits]
-daily_max = 100000000
-same_content_max = 100000000
-international_daily_max = 100000000
-[[accounts.templates]]
-id = 1
-text = "Your verification code is {{1}}, valid for {{2}} minutes."
-""")
+""" + route_and_account_toml("faulty"))
 
     def start_sims(self, nonce: int | None = None) -> None:
         self.write_configs(nonce)

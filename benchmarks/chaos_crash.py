@@ -36,7 +36,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import progress, write  # noqa: E402
+from benchenv import progress, route_and_account_toml, write  # noqa: E402
 from e2e_bench import Load, free_port, wait_up  # noqa: E402
 
 from carriers.submit_log import read_submit_log  # noqa: E402
@@ -80,23 +80,7 @@ port = {smpp_port}
 binds = 2
 window = 128
 reconnect_min_s = 0.05
-[[routes]]
-prefix = "+"
-targets = [{{ carrier = "crashtest" }}]
-[[accounts]]
-app_id = "bench"
-key = "bench-secret"
-raw_content = true
-balance = 100000000
-signatures = [{{ name = "smsengine" }}]
-[accounts.limits]
-daily_max = 100000000
-same_content_max = 100000000
-international_daily_max = 100000000
-[[accounts.templates]]
-id = 1
-text = "Your verification code is {{1}}, valid for {{2}} minutes."
-""")
+""" + route_and_account_toml("crashtest"))
     return carriers, engine
 
 

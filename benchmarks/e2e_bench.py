@@ -25,7 +25,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import RESULTS, cpu_seconds, progress, rss_mb, write  # noqa: E402
+from benchenv import RESULTS, cpu_seconds, progress, route_and_account_toml, rss_mb, write  # noqa: E402
 
 from smsengine.domain.auth import request_sig  # noqa: E402
 
@@ -76,23 +76,7 @@ name = "instant"
 port = {smpp_port}
 binds = {binds}
 window = {window}
-[[routes]]
-prefix = "+"
-targets = [{{ carrier = "instant" }}]
-[[accounts]]
-app_id = "bench"
-key = "bench-secret"
-raw_content = true
-balance = 100000000
-signatures = [{{ name = "smsengine" }}]
-[accounts.limits]
-daily_max = 100000000
-same_content_max = 100000000
-international_daily_max = 100000000
-[[accounts.templates]]
-id = 1
-text = "Your verification code is {{1}}, valid for {{2}} minutes."
-""")
+""" + route_and_account_toml("instant"))
     return carriers, engine
 
 
