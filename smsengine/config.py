@@ -129,6 +129,9 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     # (a crash in between makes the SMSC deliver it again: nothing is lost), "immediate" at once
     # (for an SMSC whose deliver window is too small to cover a group commit)
     receipt_ack: Literal["durable", "immediate"] = "durable"
+    # a long reply whose parts stop coming is stored with what arrived, marked incomplete, this
+    # long after its first part
+    reply_parts_timeout_s: float = 60.0
 
 
 class RouteTarget(msgspec.Struct, forbid_unknown_fields=True):

@@ -329,8 +329,8 @@ class Dispatcher:
             return self._adopt(carrier, key, destination)
         return False
 
-    def reply(self, carrier: str, phone: str, text: str) -> None:
-        self.replies.received(carrier, phone, text)
+    def reply(self, carrier: str, phone: str, text: str, complete: bool = True) -> None:
+        self.replies.received(carrier, phone, text, complete)
 
     # -- outcomes ------------------------------------------------------------------------------------
     def _register(self, flight: InFlight, seq: int, carrier: str, key: str, now: float) -> None:

@@ -36,18 +36,21 @@ def is_reply(pdu: DeliverSm) -> bool:
 
 class ReplyAssembler:
     """Texts of mobile-originated messages; long ones come in parts (UDH or SAR TLVs, in any
-    order) and are joined once all have arrived. At most `max_pending` incomplete messages are
+    order) and are joined once all have arrived. A message whose parts stop coming is handed out
+    by `expire` with what arrived (incomplete). At most `max_pending` incomplete messages are
     kept: beyond that the oldest is dropped, so a flood of first parts cannot grow memory."""
 
     def __init__(self, max_pending: int = 10_000) -> None:
         self.max_pending = max_pending
-        self._parts: dict[tuple[str, int, int], dict[int, bytes]] = {}
+        # (source_addr, ref, total) -> (parts by seq, data_coding, first part's time); insertion
+        # order is arrival order of the first parts, so expiry looks at the front only
+        self._parts: dict[tuple[str, int, int], tuple[dict[int, bytes], int, float]] = {}
         self.dropped = 0
 
     def pending(self) -> int:
         return len(self._parts)
 
-    def text(self, pdu: DeliverSm) -> str | None:
+    def text(self, pdu: DeliverSm, now: float = 0.0) -> str | None:
         """The whole text, or None while parts of a long message are missing."""
         data, number = parse_part(pdu.short_message, pdu.esm_class, pdu.tlvs)
         if not isinstance(data, bytes):
@@ -56,12 +59,13 @@ class ReplyAssembler:
             return _decode(data, pdu.data_coding)
         ref, total, seq = number
         key = (pdu.source_addr, ref, total)
-        parts = self._parts.get(key)
-        if parts is None:
+        entry = self._parts.get(key)
+        if entry is None:
             if len(self._parts) >= self.max_pending:
                 self._parts.pop(next(iter(self._parts)))
                 self.dropped += 1
-            parts = self._parts[key] = {}
+            entry = self._parts[key] = ({}, pdu.data_coding, now)
+        parts = entry[0]
         parts[seq] = data
         if len(parts) < total:
             return None
@@ -69,6 +73,20 @@ class ReplyAssembler:
         # decoded once joined: a character may be split between parts (a UCS-2 surrogate pair,
         # a GSM-7 escape and the character it escapes)
         return _decode(b"".join(parts[i] for i in sorted(parts)), pdu.data_coding)
+
+    def expire(self, now: float, timeout: float) -> list[tuple[str, str]]:
+        """(source_addr, text of the parts that arrived, in order) of every long message whose
+        first part came more than `timeout` ago and that is still missing parts."""
+        out = []
+        pending = self._parts
+        while pending:
+            key = next(iter(pending))
+            parts, data_coding, first = pending[key]
+            if now - first <= timeout:
+                break
+            del pending[key]
+            out.append((key[0], _decode(b"".join(parts[i] for i in sorted(parts)), data_coding)))
+        return out
 
 
 def _decode(data: bytes, data_coding: int) -> str:

@@ -35,8 +35,9 @@ class LinkEvents(Protocol):
         whose last digits are `destination` ("" when the receipt names none). False when it is
         parked: its segment is not registered yet, so nothing about it was written."""
 
-    def reply(self, carrier: str, phone: str, text: str) -> None:
-        """A mobile-originated message, reassembled when it came in parts."""
+    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:
+        """A mobile-originated message, reassembled when it came in parts (`complete` False: some
+        parts never came; this is what did)."""
 
 
 class Link(Protocol):

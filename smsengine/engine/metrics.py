@@ -117,6 +117,8 @@ class _EngineCollector:
         yield _counter("smsengine_unsubscribes", "numbers unsubscribed by reply", src.replies.unsubscribes)
         yield _counter("smsengine_replies_unattributed", "replies from numbers no account sent to",
                        src.replies.unattributed)
+        yield _counter("smsengine_replies_incomplete", "long replies stored with only the parts that came",
+                       src.replies.incomplete)
         yield _counter("smsengine_limit_alarms", "accounts over their alarm threshold", src.intake.alarms)
 
 

@@ -198,10 +198,10 @@ class CarrierPool:
                 if not recorded and self.when_durable is not None:
                     self._parking = key
         elif is_reply(pdu):
-            text = self.replies.text(pdu)
+            text = self.replies.text(pdu, time.monotonic())
             if text is not None:
                 self.stats.replies += 1
-                self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text)
+                self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text, True)
         # SME acknowledgements and intermediate notifications: nothing to record
 
     def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes]) -> None:
@@ -394,6 +394,10 @@ class CarrierPool:
                 bind.flush()
             if self._parked_acks:
                 self._release_parked_acks(now)
+            if self.replies.pending():
+                for source, text in self.replies.expire(now, cfg.reply_parts_timeout_s):
+                    self.stats.replies += 1
+                    self.events.reply(self.name, "+" + source.lstrip("+"), text, False)
 
     async def drain(self, timeout: float) -> None:
         """Wait for the queue to empty and every window to be answered."""

@@ -137,3 +137,4 @@ class ReplyView(msgspec.Struct):
     text: str
     carrier: str
     received_at: float
+    complete: bool = True  # False: a long reply whose missing parts never came (this is what did)

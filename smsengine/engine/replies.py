@@ -26,7 +26,8 @@ def is_unsubscribe(text: str) -> bool:
 
 
 class ReplyStore(Protocol):
-    def add_reply(self, app_id: str, phone: str, text: str, carrier: str, received_at: float) -> None: ...
+    def add_reply(self, app_id: str, phone: str, text: str, carrier: str, received_at: float,
+                  complete: bool = True) -> None: ...
     async def last_sender(self, phone: str, since: float) -> str | None: ...
 
 # replies waiting for their sender to be looked up in the store; beyond it the oldest is stored
@@ -73,24 +74,24 @@ class Replies:
         self.clock = clock
         self.senders = Senders()
         self.stats = ReplyStats()
-        self._lookups: deque[tuple[str, str, str, float]] = deque()
+        self._lookups: deque[tuple[str, str, str, float, bool]] = deque()
         self._resolver: asyncio.Task | None = None
 
-    def received(self, carrier: str, phone: str, text: str) -> None:
+    def received(self, carrier: str, phone: str, text: str, complete: bool = True) -> None:
         app_id = self.senders.of(phone)
         now = self.clock()
         if app_id is not None:
-            self._keep(app_id, carrier, phone, text, now)
+            self._keep(app_id, carrier, phone, text, now, complete)
             return
         if len(self._lookups) >= MAX_LOOKUPS:
             self._keep("", *self._lookups.popleft())
-        self._lookups.append((carrier, phone, text, now))
+        self._lookups.append((carrier, phone, text, now, complete))
         if self._resolver is None or self._resolver.done():
             self._resolver = asyncio.get_running_loop().create_task(self._resolve(), name="reply-senders")
 
     async def _resolve(self) -> None:
         while self._lookups:
-            carrier, phone, text, at = self._lookups[0]
+            carrier, phone, text, at, complete = self._lookups[0]
             try:
                 app_id = await self.store.last_sender(phone, at - self.window_s) or ""
             except Exception:
@@ -98,16 +99,19 @@ class Replies:
                 app_id = ""
             if self._lookups and self._lookups[0][3] == at:  # not pushed out meanwhile
                 self._lookups.popleft()
-                self._keep(app_id, carrier, phone, text, at)
+                self._keep(app_id, carrier, phone, text, at, complete)
 
-    def _keep(self, app_id: str, carrier: str, phone: str, text: str, at: float) -> None:
-        """Store the reply ("" app_id: unattributed, for the operator) and act on unsubscribes."""
-        self.store.add_reply(app_id, phone, text, carrier, at)
+    def _keep(self, app_id: str, carrier: str, phone: str, text: str, at: float, complete: bool = True) -> None:
+        """Store the reply ("" app_id: unattributed, for the operator) and act on unsubscribes
+        (never on an incomplete one: what is missing may change its meaning)."""
+        self.store.add_reply(app_id, phone, text, carrier, at, complete)
+        if not complete:
+            self.stats.incomplete += 1
         if not app_id:
             self.stats.unattributed += 1
             return
         self.stats.stored += 1
-        if is_unsubscribe(text) and self.accounts.unsubscribe(app_id, phone):
+        if complete and is_unsubscribe(text) and self.accounts.unsubscribe(app_id, phone):
             self.stats.unsubscribes += 1
             log.debug("reply.unsubscribe", app_id=app_id, phone=phone)
 

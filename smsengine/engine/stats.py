@@ -60,9 +60,10 @@ class IntakeStats:
 
 
 class ReplyStats:
-    __slots__ = ("stored", "unattributed", "unsubscribes")
+    __slots__ = ("stored", "unattributed", "unsubscribes", "incomplete")
 
     def __init__(self) -> None:
+        self.incomplete = 0  # long replies stored with only the parts that came
         self.stored = 0
         self.unattributed = 0
         self.unsubscribes = 0

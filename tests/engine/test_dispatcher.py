@@ -147,8 +147,8 @@ class RecordingReplyStore:
         self.senders: dict[str, str] = {}  # what the store knows of earlier sends (before a restart)
         self.lookups: list[tuple[str, float]] = []
 
-    def add_reply(self, app_id, phone, text, carrier, received_at) -> None:
-        self.rows.append((app_id, phone, text, carrier, received_at))
+    def add_reply(self, app_id, phone, text, carrier, received_at, complete=True) -> None:
+        self.rows.append((app_id, phone, text, carrier, received_at) + (() if complete else ("incomplete",)))
 
     async def last_sender(self, phone: str, since: float) -> str | None:
         self.lookups.append((phone, since))
@@ -762,6 +762,14 @@ async def test_a_reply_after_a_restart_is_attributed_from_the_store_in_arrival_o
                                                          ("shop", MAINLAND, "again")]
     assert rig.unsubscriber.calls == [("shop", MAINLAND)]
     assert rig.replies.stats.stored == 3
+
+
+def test_an_incomplete_reply_is_stored_marked_and_never_unsubscribes():
+    rig = Rig(FakeLink("a"))
+    rig.send("hello", MAINLAND, app_id="shop")
+    rig.dispatcher.reply("a", MAINLAND, "TD", False)
+    assert rig.reply_store.rows == [("shop", MAINLAND, "TD", "a", T0, "incomplete")]
+    assert rig.unsubscriber.calls == [] and rig.replies.stats.incomplete == 1
 
 
 # -- stats -------------------------------------------------------------------------------------------------

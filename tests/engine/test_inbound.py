@@ -246,3 +246,19 @@ def test_a_character_split_between_parts_survives(data_coding, whole, cut):
     parts = udh_parts([whole[:cut], whole[cut:]], ref=5, data_coding=data_coding)
     expected = whole.decode("utf-16-be") if data_coding == 8 else gsm7.decode(whole)
     assert assemble(ReplyAssembler(), parts) == [None, expected]
+
+
+@pytest.mark.parametrize("build", [lambda: udh_parts(CHUNKS, ref=42), lambda: sar_parts(CHUNKS, ref=0x1234)],
+                         ids=["udh", "sar"])
+def test_a_reply_whose_parts_stop_coming_expires_with_what_arrived_in_order(build):
+    parts = build()
+    assembler = ReplyAssembler()
+    assert assembler.text(parts[2], now=10.0) is None
+    assert assembler.text(parts[0], now=11.0) is None  # part 2 never comes
+    late = udh_parts([ucs2("后来"), ucs2("的")], ref=5, source="8613800000009")
+    assert assembler.text(late[0], now=50.0) is None
+    assert assembler.expire(now=70.0, timeout=60.0) == []  # exactly at the timeout: not yet
+    assert assembler.expire(now=70.5, timeout=60.0) == [(NUMBER, WHOLE[:40] + WHOLE[80:])]
+    assert assembler.pending() == 1  # the later one waits its own time
+    assert assembler.expire(now=110.5, timeout=60.0) == [("8613800000009", "后来")]
+    assert assembler.pending() == 0

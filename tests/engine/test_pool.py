@@ -182,8 +182,8 @@ class RecordingEvents:
     def throttled_too_long(self, carrier: str, job: Job, waited: float) -> None:
         self.log.append(("throttled_too_long", carrier, job))
 
-    def reply(self, carrier: str, phone: str, text: str) -> None:
-        self.log.append(("reply", carrier, phone, text))
+    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:
+        self.log.append(("reply", carrier, phone, text) if complete else ("incomplete_reply", carrier, phone, text))
 
     def link_up(self, carrier: str) -> None:
         self.log.append(("link_up", carrier))
@@ -476,6 +476,15 @@ async def test_a_multipart_reply_arrives_once_as_one_text():
         assert run.events.log == [("reply", "x", "+8613900000001", whole), ("reply", "x", "+8613900000002", "ok")]
         await eventually(lambda: len(run.smsc.acks) == 4)
         assert run.pool.stats.replies == 2 and run.pool.replies.pending() == 0
+
+
+async def test_a_long_reply_missing_parts_is_reported_incomplete_after_the_timeout():
+    async with running(reply_parts_timeout_s=0.05) as run:
+        run.smsc.deliver(source_addr="8613900000001", esm_class=int(EsmClass.UDHI), data_coding=8,
+                         short_message=bytes((5, 0, 3, 9, 3, 1)) + "第一".encode("utf-16-be"))
+        await eventually(count(run.events, "incomplete_reply", 1), 5.0)
+        assert run.events.of("incomplete_reply") == [("x", "+8613900000001", "第一")]
+        assert run.events.of("reply") == [] and run.pool.replies.pending() == 0
 
 
 # -- losing the connection -----------------------------------------------------------------------------------------

@@ -7,11 +7,12 @@ from smsengine.engine.store.database import Database
 
 
 class ReplyQueries(Database):
-    def add_reply(self, app_id: str, phone: str, text: str, carrier: str, received_at: float) -> None:
+    def add_reply(self, app_id: str, phone: str, text: str, carrier: str, received_at: float,
+                  complete: bool = True) -> None:
         """Rides the next group commit: replies arrive on the receive path, which never waits."""
         self._write_later((
-            "INSERT INTO replies (app_id, phone, text, carrier, received_at) VALUES (?,?,?,?,?)",
-            (app_id, phone, text, carrier, received_at),
+            "INSERT INTO replies (app_id, phone, text, carrier, received_at, complete) VALUES (?,?,?,?,?,?)",
+            (app_id, phone, text, carrier, received_at, int(complete)),
         ))
 
     async def last_sender(self, phone: str, since: float) -> str | None:
@@ -22,7 +23,7 @@ class ReplyQueries(Database):
     async def replies_since(self, app_id: str, cursor: int, limit: int) -> list[ReplyView]:
         """An account's replies after `cursor`, oldest first."""
         rows = await self._rows(
-            "SELECT id, phone, text, carrier, received_at FROM replies WHERE app_id=? AND id>? ORDER BY id LIMIT ?",
-            (app_id, cursor, limit),
+            "SELECT id, phone, text, carrier, received_at, complete FROM replies WHERE app_id=? AND id>?"
+            " ORDER BY id LIMIT ?", (app_id, cursor, limit),
         )
-        return [ReplyView(*row) for row in rows]
+        return [ReplyView(c, phone, text, carrier, at, bool(complete)) for c, phone, text, carrier, at, complete in rows]

@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS replies (
     phone TEXT NOT NULL,
     text TEXT NOT NULL,
     carrier TEXT NOT NULL,
-    received_at REAL NOT NULL
+    received_at REAL NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 1  -- 0: a long reply stored with only the parts that came
 );
 -- authentication (issue 8): how each account signs its requests (no row: the legacy `sig`), and
 -- the signed requests seen inside the time-skew window, so a replay is refused across restarts;
@@ -104,4 +105,5 @@ CREATE TABLE IF NOT EXISTS replay_window (
 COLUMNS_ADDED = [
     ("accounts", "limits", "TEXT NOT NULL DEFAULT ''"),
     ("accounts", "arrears_since", "REAL"),
+    ("replies", "complete", "INTEGER NOT NULL DEFAULT 1"),
 ]
