@@ -148,6 +148,16 @@ class SmscConnection(asyncio.Protocol):
             self.receiving = False
             server.router.detach(self.system_id, self, unacked)
 
+    def pause_writing(self) -> None:
+        # an ESME that does not read our answers is not read either until it does: the write
+        # buffer stays bounded (idle_timeout_s closes a peer that stays that way)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def _write(self, data: bytes) -> None:
         if not self._out:
             self._loop.call_soon(self._flush)

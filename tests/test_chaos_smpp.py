@@ -3,8 +3,9 @@ protocol fuzz keeps serving a well-behaved client and lets go of every hostile c
 engine against a hostile SMSC keeps its other carrier, ends every message within its deadline and
 fails on nothing the SMSC sends.
 
-The two campaigns leave out the few kinds that trip a known bug (`KNOWN_BUG_*` below): the strict
-xfails at the end pin each of those bugs, and the benchmark runs every kind."""
+The tests at the end pin, one each, the bugs the campaigns found (fixed since): a peer that reads
+nothing, a receipt repeated while parked, an answer read after an unbind, requests read before a
+broken frame."""
 
 from __future__ import annotations
 
@@ -50,13 +51,6 @@ GOOD = Account("good", "goodpass")
 FUZZER = Account("fuzzer", "fuzzpass")
 MiB = 1024 * 1024
 
-# Left out of the green campaigns; each is the subject of an xfail below.
-KNOWN_BUG_ATTACKS = (Attack.FLOOD_NO_READ,)  # the simulator reads on while it cannot write
-KNOWN_BUG_MISCHIEF = (
-    Mischief.SHORT_LENGTH, Mischief.HUGE_LENGTH,  # requests read before a broken frame: handler errors
-    Mischief.UNBIND_THEN_ANSWER,  # an answer read after an unbind: the message hangs until its deadline
-)
-KNOWN_BUG_GARBAGE = (Garbage.DUPLICATE, Garbage.OTHER_NUMBER)  # a receipt parked twice: one never answered
 
 
 @pytest.fixture
@@ -91,7 +85,7 @@ def fuzz_profile():
 
 
 async def test_a_simulator_under_smpp_fuzz_keeps_serving_its_good_client(payloads, logs, loop_errors):
-    kinds = tuple(kind for kind in Attack if kind not in KNOWN_BUG_ATTACKS)
+    kinds = tuple(Attack)
     async with running(fuzz_profile()) as server:
         result = await fuzz_smsc("127.0.0.1", server.port, good=GOOD, hostile=FUZZER, payloads=payloads,
                                  seed=SEED, seconds=8.0, kinds=kinds, rate=100.0)
@@ -140,8 +134,8 @@ def engine_against(tmp: Path, hostile: HostileSmsc, ports: dict[str, int], valid
 
 async def test_the_engine_against_a_hostile_smsc_keeps_its_good_carrier_and_ends_every_message(tmp_path, logs):
     validity_s = 6.0
-    weights = {k: w for k, w in MISCHIEF_WEIGHTS.items() if k not in KNOWN_BUG_MISCHIEF}
-    garbage = tuple(g for g in Garbage if g not in KNOWN_BUG_GARBAGE)
+    weights = dict(MISCHIEF_WEIGHTS)
+    garbage = tuple(Garbage)
     hostile = await HostileSmsc(SEED, weights=weights, garbage=garbage, overdue_s=4.0).start()
     simulators = await SimulatorGroup([fast_profile("good")]).start()
     server = await start_server(engine_against(tmp_path, hostile, simulators.ports, validity_s), tmp_path)
@@ -191,7 +185,7 @@ async def test_the_engine_against_a_hostile_smsc_keeps_its_good_carrier_and_ends
     assert max(buffers, default=0) < MiB and parked_acks < MAX_PARKED_ACKS and parked_receipts < 100_000
 
 
-# ---- known bugs -----------------------------------------------------------------------------------
+# ---- the bugs the campaigns found -----------------------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
@@ -222,9 +216,6 @@ async def flood_until_buffered(send: Callable[[bytes], Awaitable[None]], buffere
     return buffered()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "carriers/server.py: SmscConnection goes on reading and answering a client that reads nothing; "
-    "its write buffer grows without bound (no pause_reading while the transport has paused writing)"))
 async def test_the_simulator_stops_reading_a_client_that_reads_nothing(logs):
     async with running(make_profile()) as server:
         sock = socket.create_connection(("127.0.0.1", server.port))
@@ -242,9 +233,6 @@ async def test_the_simulator_stops_reading_a_client_that_reads_nothing(logs):
     assert buffered < MiB
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "smsengine/engine/bind.py: EsmeBind goes on reading and answering an SMSC that reads nothing "
-    "(enquire_link floods); its write buffer grows without bound (pause_writing only stops submits)"))
 async def test_the_engine_stops_reading_an_smsc_that_reads_nothing(tmp_path, logs):
     hostile = await HostileSmsc(SEED, weights={Mischief.HONEST: 1}, garbage=(), bind_mischief=0.0).start()
     async with engine_with_only(tmp_path, hostile) as server:
@@ -260,10 +248,6 @@ async def test_the_engine_stops_reading_an_smsc_that_reads_nothing(tmp_path, log
     assert buffered < MiB
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "smsengine/engine/pool.py CarrierPool.acknowledge: a second receipt "
-    "parked under the same id replaces the first one's deliver_sm_resp in _parked_acks, so "
-    "the first deliver_sm is never answered (SMSCs repeat receipts)"))
 async def test_the_engine_answers_a_receipt_for_an_unknown_id_that_comes_twice(tmp_path, logs):
     hostile = await HostileSmsc(SEED, weights={Mischief.HONEST: 1}, garbage=(Garbage.DUPLICATE,),
                                 garbage_every_s=0.2, overdue_s=3.0, bind_mischief=0.0).start()
@@ -276,11 +260,6 @@ async def test_the_engine_answers_a_receipt_for_an_unknown_id_that_comes_twice(t
     assert sent > 0 and overdue == 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "smsengine/engine/bind.py EsmeBind._handle returns at an unbind and "
-    "drops the events read after it; a submit_sm_resp among them was already taken off the "
-    "session's window, so its message is neither recorded as accepted nor sent again and "
-    "fails 60005 at its deadline"))
 async def test_the_engine_records_a_submit_answer_read_right_after_an_unbind(tmp_path, logs):
     hostile = await HostileSmsc(SEED, weights={Mischief.UNBIND_THEN_ANSWER: 1}, garbage=(),
                                 bind_mischief=0.0).start()
@@ -297,10 +276,6 @@ async def test_the_engine_records_a_submit_answer_read_right_after_an_unbind(tmp
     assert recorded or waiting, "the carrier's answer was dropped and the message is on no queue"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "smsengine/engine/bind.py: requests read in the same chunk before a "
-    "broken command_length are answered through a session already closed by the framing "
-    "error; each raises SessionError, counted and logged as carrier.handler_error"))
 async def test_requests_read_before_a_broken_frame_are_no_handler_errors(tmp_path, logs):
     hostile = await HostileSmsc(SEED, weights={Mischief.HONEST: 1}, garbage=(), bind_mischief=0.0).start()
     async with engine_with_only(tmp_path, hostile) as server:

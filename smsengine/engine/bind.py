@@ -86,6 +86,7 @@ class EsmeBind(asyncio.Protocol):
         self.resume_pending = False  # a timer will pump this bind when the pause ends
         self.enquire_pending = False  # an enquire_link of ours awaits its answer
         self.writable = True
+        self.answering = True  # requests in the read being handled can still be answered
         now = time.monotonic()
         self.last_rx = now
         self.last_tx = now
@@ -117,10 +118,17 @@ class EsmeBind(asyncio.Protocol):
         self.owner.on_lost(self, jobs)
 
     def pause_writing(self) -> None:
+        # an SMSC that does not read what we send (our answers to its deliver_sm) is not read
+        # either until it does: our write buffer cannot grow without bound (the silent-peer check
+        # closes a peer that stays that way)
         self.writable = False
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.writable = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
         self.flush()
 
     def data_received(self, data: bytes) -> None:
@@ -134,16 +142,23 @@ class EsmeBind(asyncio.Protocol):
         self.flush(out)  # freed window slots and our answers leave in one write
 
     def _handle(self, events: list, out: list[bytes]) -> bool:
-        """Act on the session's events; True when the connection must close."""
+        """Act on the session's events; True when the connection must close. Every event of a
+        read is acted on, even after one that closes: a submit_sm_resp read after an unbind or
+        before a broken frame still says the carrier accepted that segment."""
         handle = self._handle_one
+        # a broken frame closes the session at once: the requests read before it cannot be
+        # answered any more (the SMSC delivers them again), but what they say still counts
+        self.answering = not (events and type(events[-1]) is PeerError and events[-1].fatal)
+        close = False
         for event in events:
             try:
                 if handle(event, out):
-                    return True
+                    close = True
+                    self.answering = False  # after an unbind or a broken frame: nothing more goes out
             except Exception:
                 # a bug in handling one event must not take the bind (and its window) down
                 self.owner.on_handler_error(self, event)
-        return False
+        return close
 
     def _handle_one(self, event: object, out: list[bytes]) -> bool:
         kind = type(event)
@@ -159,11 +174,12 @@ class EsmeBind(asyncio.Protocol):
                 self.owner.on_submit_resp(self, ctx, pdu.command_status, getattr(pdu, "message_id", ""))
         elif kind is DeliverSm:
             self.last_traffic = self.last_rx
-            ack = self.session.acknowledge(event)  # type: ignore[arg-type]
+            ack = self.session.acknowledge(event) if self.answering else None  # type: ignore[arg-type]
             try:
                 self.owner.on_deliver(event)  # type: ignore[arg-type]
             finally:  # answered even if handling it failed: a bug of ours must not jam the SMSC's window
-                self.owner.acknowledge(self, ack, out)
+                if ack is not None:
+                    self.owner.acknowledge(self, ack, out)
         elif kind is PeerError:
             if event.reply:  # type: ignore[attr-defined]
                 out.append(event.reply)  # type: ignore[attr-defined]
@@ -175,15 +191,18 @@ class EsmeBind(asyncio.Protocol):
                 return True
             return False
         elif kind is EnquireLink:
-            out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
+            if self.answering:
+                out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
         elif kind is Unbind:
             self.bound = False  # nothing more goes out on it, even in this loop tick
-            out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
+            if self.answering:
+                out.append(self.session.send(response_to(event)))  # type: ignore[arg-type]
             return True
         elif isinstance(event, Pdu) and response_class(event.command_id) is not None:
             # data_sm and other requests we do not use: answer politely, nothing to do
             # (alert_notification and outbind have no response)
-            out.append(self.session.send(response_to(event)))
+            if self.answering:
+                out.append(self.session.send(response_to(event)))
         return False
 
     # -- sending -----------------------------------------------------------------------------------

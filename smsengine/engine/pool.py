@@ -210,6 +210,9 @@ class CarrierPool:
             return
         if self._parking is not None:
             parked = self._parked_acks
+            earlier = parked.pop(self._parking, None)
+            if earlier is not None:  # the SMSC repeated a receipt still parked: answer the first
+                self._ack_when_durable(earlier[0], earlier[1])
             parked[self._parking] = (bind, ack, time.monotonic())
             self._parking = None
             if len(parked) > MAX_PARKED_ACKS:
