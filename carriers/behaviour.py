@@ -106,6 +106,16 @@ class MoReply:
         self.delay = delay
 
 
+class LinkClick:
+    """The recipient opens `url` `delay` simulated seconds after the receipt."""
+
+    __slots__ = ("url", "delay")
+
+    def __init__(self, url: str, delay: float) -> None:
+        self.url = url
+        self.delay = delay
+
+
 class NumberStatus:
     __slots__ = ("number", "status", "fate")
 
@@ -125,6 +135,9 @@ class Behaviour(abc.ABC):
     def __init__(self, profile: CarrierProfile, options: dict[str, Any]) -> None:
         self.profile = profile
         self.options = options
+        # False promises link_click is always None, so the server neither asks on every accepted
+        # submit nor keeps an HTTP client for clicks
+        self.link_clicks = type(self).link_click is not Behaviour.link_click
 
     @abc.abstractmethod
     def on_submit(self, ctx: SubmitContext) -> SubmitDecision:
@@ -132,6 +145,10 @@ class Behaviour(abc.ABC):
 
     def mo_reply(self, ctx: SubmitContext, decision: SubmitDecision) -> MoReply | None:
         """Whether the recipient of an accepted message replies (called once per message, on its last part)."""
+        return None
+
+    def link_click(self, ctx: SubmitContext, decision: SubmitDecision) -> LinkClick | None:
+        """Whether the recipient of an accepted submit (one part) opens a link it carries."""
         return None
 
     def drops_connection(self, system_id: str, per_second: bool) -> bool:

@@ -104,6 +104,21 @@ class MoReplies(msgspec.Struct, forbid_unknown_fields=True):
     mix: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_REPLY_MIX))
 
 
+class LinkClicks(msgspec.Struct, forbid_unknown_fields=True):
+    """Recipients opening short links: `share` of delivered messages whose text carries an
+    `http(s)://HOST[/PATH]/s/CODE` link get an HTTP GET to it (as written, any host), `delay`
+    simulated seconds after their receipt. Who clicks hashes (seed, number, link), so runs replay.
+
+    Bounded: at most `concurrency` GETs at once, each given up after `timeout_s` (real seconds);
+    beyond `pending_max` clicks waiting for a GET, new ones are dropped (counted)."""
+
+    share: float = 0.0
+    delay: tuple[float, float] = (1.0, 30.0)
+    concurrency: int = 8
+    pending_max: int = 10_000
+    timeout_s: float = 10.0
+
+
 DEFAULT_REPLY_MIX: dict[str, float] = {
     "TD": 3.0,
     "T": 1.0,
@@ -162,6 +177,7 @@ class CarrierProfile(msgspec.Struct, forbid_unknown_fields=True):
     marketing: Marketing = msgspec.field(default_factory=Marketing)
     message_ids: MessageIds = msgspec.field(default_factory=MessageIds)
     mo: MoReplies = msgspec.field(default_factory=MoReplies)
+    clicks: LinkClicks = msgspec.field(default_factory=LinkClicks)
     # bounded memory
     receipt_store: int = 100_000  # receipts kept per system_id while no receiver is bound
     message_table: int = 200_000  # recent messages answerable by query_sm
@@ -220,6 +236,11 @@ def validate(profile: CarrierProfile, where: str = "") -> None:
         raise CarrierConfigError(f"{at}.accounts: at least one account is needed")
     if not 0.0 <= profile.mo.share <= 1.0:
         raise CarrierConfigError(f"{at}.mo.share: must be within 0..1")
+    clicks = profile.clicks
+    if not 0.0 <= clicks.share <= 1.0 or not 0 <= clicks.delay[0] <= clicks.delay[1]:
+        raise CarrierConfigError(f"{at}.clicks: share must be within 0..1 and delay 0 <= low <= high")
+    if clicks.concurrency < 1 or clicks.pending_max < 1 or not clicks.timeout_s > 0:
+        raise CarrierConfigError(f"{at}.clicks: concurrency, pending_max and timeout_s must be > 0")
     for field in ("regular", "marketing", "powered_off", "poor_reception"):
         low, high = getattr(profile.delays, field)
         if not 0 <= low <= high:

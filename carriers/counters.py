@@ -37,6 +37,9 @@ class CarrierCounters:
         "idle_closes",
         "bind_lockouts",
         "unwritable",
+        "clicks_sent",
+        "clicks_failed",
+        "clicks_dropped",
     )
 
     def __init__(self) -> None:
@@ -62,6 +65,9 @@ class CarrierCounters:
         self.idle_closes = 0  # closed: bound and silent for idle_timeout_s
         self.bind_lockouts = 0  # binds refused unchecked: too many failed binds from that address
         self.unwritable = 0  # receipts / MO dropped: their deliver_sm could not be built (e.g. non-ASCII address)
+        self.clicks_sent = 0  # short links opened (GETs answered, whatever the status)
+        self.clicks_failed = 0  # GETs of short links not answered (refused, timed out, a URL that does not parse)
+        self.clicks_dropped = 0  # clicks not made: pending_max were waiting already
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -87,6 +93,9 @@ class CarrierCounters:
             "idle_closes": self.idle_closes,
             "bind_lockouts": self.bind_lockouts,
             "unwritable": self.unwritable,
+            "clicks_sent": self.clicks_sent,
+            "clicks_failed": self.clicks_failed,
+            "clicks_dropped": self.clicks_dropped,
         }
 
 
@@ -118,6 +127,9 @@ class CountersCollector(Collector):
         yield counter("idle_closes", "Bound connections closed for silence", c.idle_closes)
         yield counter("bind_lockouts", "Binds refused: too many failed binds from the address", c.bind_lockouts)
         yield counter("unwritable", "Receipts and MO dropped: their deliver_sm could not be built", c.unwritable)
+        yield counter("clicks_sent", "Short links opened (GETs answered)", c.clicks_sent)
+        yield counter("clicks_failed", "Short link GETs not answered", c.clicks_failed)
+        yield counter("clicks_dropped", "Short link clicks dropped: too many waiting", c.clicks_dropped)
         rejected = CounterMetricFamily("carrier_rejected", "Submits refused, by status", labels=["carrier", "status"])
         for code, n in c.rejected.items():
             rejected.add_metric([self.carrier, status_name(code)], n)

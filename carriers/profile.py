@@ -7,7 +7,8 @@ from typing import Any
 
 from smsengine.smpp.constants import CommandStatus
 
-from carriers.behaviour import Behaviour, MoReply, NumberStatus, SubmitContext, SubmitDecision
+from carriers.behaviour import Behaviour, LinkClick, MoReply, NumberStatus, SubmitContext, SubmitDecision
+from carriers.clicks import find_link
 from carriers.config import CarrierProfile
 from carriers.fates import EXPIRED, NUMBER_STATUS, OUTCOMES, Fate, FateTable, unit_hash
 from carriers.latency import latency_sampler
@@ -40,6 +41,7 @@ class ProfileBehaviour(Behaviour):
         self.replies = ReplyMix(profile.mo.mix) if profile.mo.share > 0 else None
         # A subclass that overrides drops_connection keeps being asked on every PDU.
         self.pdu_faults = profile.drop_per_pdu > 0 or type(self).drops_connection is not ProfileBehaviour.drops_connection
+        self.link_clicks = profile.clicks.share > 0 or type(self).link_click is not ProfileBehaviour.link_click
 
     # ---- submit ----
 
@@ -90,6 +92,22 @@ class ProfileBehaviour(Behaviour):
         if unit_hash(self.profile.seed, "mo:" + ctx.destination) >= mo.share:
             return None
         return MoReply(self.replies.choose(self.rng), self.rng.uniform(*mo.delay))
+
+    def link_click(self, ctx: SubmitContext, decision: SubmitDecision) -> LinkClick | None:
+        """A delivered message's link is opened by `clicks.share` of (number, link) pairs, after a
+        delay within `clicks.delay`; both hash (seed, number, link), so runs replay."""
+        clicks = self.profile.clicks
+        outcome = decision.outcome
+        if clicks.share <= 0 or outcome is None or not outcome.delivered:
+            return None
+        url = find_link(ctx.text)
+        if url is None:
+            return None
+        seed, key = self.profile.seed, f"{ctx.destination} {url}"
+        if unit_hash(seed, "click:" + key) >= clicks.share:
+            return None
+        low, high = clicks.delay
+        return LinkClick(url, low + (high - low) * unit_hash(seed, "click-delay:" + key))
 
     def drops_connection(self, system_id: str, per_second: bool) -> bool:
         rate = self.profile.drop_per_s if per_second else self.profile.drop_per_pdu

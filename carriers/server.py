@@ -49,6 +49,7 @@ from smsengine.smpp import (
 
 from carriers.admission import BindLockout, CloseReason, overdue
 from carriers.behaviour import Behaviour, MoReply, SubmitContext, SubmitDecision
+from carriers.clicks import Clicker
 from carriers.config import CarrierProfile
 from carriers.counters import CarrierCounters
 from carriers.delivery import DeliveryRouter, Outgoing
@@ -483,6 +484,8 @@ class CarrierServer:
         self.max_connections = profile.max_connections
         self.connections: set[SmscConnection] = set()
         self.submit_log: SubmitLog | None = None
+        # recipients opening short links (profile `clicks`): only when the behaviour may ask for it
+        self.clicker = Clicker(self.name, profile.clicks, self.counters) if behaviour.link_clicks else None
         self._refusing = False  # at max_connections: logged once per episode
         # Log lines about dropped deliveries: at most 5 a second, the rest only counted.
         self._unwritable_lines = TokenBucket(5.0, 5.0)
@@ -515,6 +518,8 @@ class CarrierServer:
                 self.submit_log.close()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.clicker is not None:
+            await self.clicker.start()
         self._tick = self.loop.call_later(1.0, self._every_second)
         self._sweep_handle = self.loop.call_later(self._sweep_s, self._sweep)
         _log.info("carrier.listening", carrier=self.name, host=self.host, port=self.port, id_nonce=self.ids.nonce)
@@ -535,6 +540,8 @@ class CarrierServer:
             self._server = None
         if self.timers is not None:
             self.timers.close()
+        if self.clicker is not None:
+            await self.clicker.close()
         if self.submit_log is not None:
             self.submit_log.close()
         _log.info("carrier.stopped", carrier=self.name)
@@ -614,6 +621,10 @@ class CarrierServer:
             reply = self.behaviour.mo_reply(ctx, decision)
             if reply is not None:
                 self.timers.call_at(final_at + reply.delay * self.time_scale, self._mo_due, (record, reply))
+        if self.clicker is not None:
+            click = self.behaviour.link_click(ctx, decision)
+            if click is not None:
+                self.timers.call_at(final_at + click.delay * self.time_scale, self._click_due, (record, click.url))
 
     def _receipt_due(self, record: MessageRecord) -> None:
         if record.cancelled:
@@ -637,6 +648,11 @@ class CarrierServer:
             return
         for item in items:
             self.router.deliver(item)
+
+    def _click_due(self, arg: tuple[MessageRecord, str]) -> None:
+        record, url = arg
+        if not record.cancelled and self.clicker is not None:
+            self.clicker.click(url)
 
     def _unwritable(self, kind: str, record: MessageRecord, exc: Exception) -> None:
         """A deliver_sm that cannot be built from its submit (the submit was accepted as the ESME

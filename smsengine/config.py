@@ -10,6 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 from smsengine.domain.accounts import Balance, UtcOffsetMinutes
+from smsengine.domain.shortlinks import MAX_LINKS_PER_ACCOUNT
 from smsengine.domain.templates import TemplateId
 from smsengine.smpp.message_id import CarrierIdFormats
 
@@ -84,6 +85,14 @@ class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
     # an account whose stored balance stays <= 0 this long is suspended (1033); topped up, it
     # resumes at once (the seeds: 12 h)
     arrears_grace_s: float = 12 * 3600.0
+
+
+class LinksConfig(msgspec.Struct, forbid_unknown_fields=True):
+    # the engine's address as handsets reach it: a template carries its short link as the fixed
+    # text `{public_base_url}/s/{code}`, which redirects here
+    public_base_url: str = "http://127.0.0.1:8080"
+    # links one account may hold; POST /v1/links beyond it is refused (1053)
+    max_per_account: int = MAX_LINKS_PER_ACCOUNT
 
 
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -196,6 +205,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)
     billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
+    links: LinksConfig = msgspec.field(default_factory=LinksConfig)
     default_region: str = "CN"
     max_chars: int = 500
     carriers: list[CarrierConfig] = []
@@ -271,3 +281,6 @@ def _check(config: EngineConfig, path: Path) -> None:
                           " max_connections must be > 0")
     if config.store.batch_max_rows < 1:
         raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")
+    links = config.links
+    if not links.public_base_url.startswith(("http://", "https://")) or links.max_per_account < 0:
+        raise ConfigError(f"{path}: links: public_base_url must be an http(s) URL and max_per_account >= 0")

@@ -26,6 +26,7 @@ from smsengine.domain.auth import (
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import normalise
+from smsengine.domain.shortlinks import ShortLink, is_code, short_url
 from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
 from smsengine.domain.templates import (
     MessageType,
@@ -206,6 +207,11 @@ def _query_int(request: web.Request, name: str, default: int) -> int:
     return value
 
 
+def _page_query(request: web.Request) -> tuple[int, int]:
+    """?since=CURSOR&limit=N of a paged list: items after the cursor, 100 by default, 1 to 1000."""
+    return _query_int(request, "since", 0), max(1, min(1000, _query_int(request, "limit", 100)))
+
+
 # -- sending -------------------------------------------------------------------------------------------
 async def send(request: web.Request) -> web.Response:
     engine = engine_of(request)
@@ -230,8 +236,7 @@ async def get_message(request: web.Request) -> web.Response:
 async def receipts(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
-    since = _query_int(request, "since", 0)
-    limit = max(1, min(1000, _query_int(request, "limit", 100)))
+    since, limit = _page_query(request)
     items = await engine.store.receipts_since(app_id, since, limit)
     page = items
     return respond(s.ReceiptPage(0, "OK", page, page[-1].cursor if page else since))
@@ -422,6 +427,55 @@ async def add_unsubscribe(request: web.Request) -> web.Response:
     return respond({"code": 0, "message": "OK"}, 201)
 
 
+# -- short links ----------------------------------------------------------------------------------------
+def _link_view(engine: Engine, link: ShortLink) -> s.LinkView:
+    return s.LinkView(link.code, link.app_id, link.url, short_url(engine.config.links.public_base_url, link.code),
+                      link.created_at, link.id)
+
+
+def _link_code(request: web.Request) -> str:
+    code = request.match_info["code"]
+    if not is_code(code):
+        raise SmsError(ErrorCode.NOT_FOUND, f"no short link {code!r}")
+    return code
+
+
+async def create_link(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    body = await decode_body(request, s.LinkCreate)
+    app_id = require_account(request, body.app_id)
+    link = await engine.shortlinks.create(app_id, body.url, time.time())
+    return respond(_link_view(engine, link), 201)
+
+
+async def list_links(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = require_account(request)
+    since, limit = _page_query(request)
+    links = await engine.shortlinks.page(app_id, since, limit)
+    return respond(s.LinkPage(0, "OK", [_link_view(engine, x) for x in links], links[-1].id if links else since))
+
+
+async def link_stats(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    code = _link_code(request)
+    caller = None if is_operator(request) else require_account(request)
+    link = await engine.shortlinks.link(code, caller)
+    stats = await engine.shortlinks.stats(link, time.time())
+    return respond(s.LinkStats(_link_view(engine, link), stats.total, stats.since,
+                               [s.HourClicks(h.hour, h.clicks) for h in stats.hours]))
+
+
+async def follow_link(request: web.Request) -> web.Response:
+    """A handset opening a short link: no credentials, a 302 to the target, the click counted."""
+    engine = engine_of(request)
+    code = _link_code(request)
+    url = await engine.shortlinks.follow(code, time.time(), request.headers.get("User-Agent", ""))
+    if url is None:
+        raise SmsError(ErrorCode.NOT_FOUND, f"no short link {code!r}")
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
 # -- operations -----------------------------------------------------------------------------------------
 async def metrics(request: web.Request) -> web.Response:
     body, content_type = engine_of(request).metrics.render()
@@ -469,6 +523,10 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r.add_get("/v1/unsubscribes", list_unsubscribes)
     r.add_post("/v1/unsubscribes", add_unsubscribe)
     r.add_delete("/v1/unsubscribes", lift_unsubscribe)
+    r.add_post("/v1/links", create_link)
+    r.add_get("/v1/links", list_links)
+    r.add_get("/v1/links/{code}/stats", link_stats)
+    r.add_get("/s/{code}", follow_link)
     r.add_get("/metrics", metrics)
     r.add_get("/healthz", healthz)
     r.add_get("/openapi.json", openapi)

@@ -9,6 +9,7 @@ import msgspec
 
 from smsengine.api import schemas as s
 from smsengine.domain.errors import MESSAGES, ErrorCode
+from smsengine.domain.shortlinks import CODE_LENGTH
 from smsengine.engine.requests import MAX_NAME
 
 # ids and cursors are signed 64-bit integers in the store; the handlers refuse anything larger
@@ -141,6 +142,8 @@ _LIMIT = _param("limit", "query", _INT64, "page size, default 100, clamped to 1.
 _MESSAGE_ID = _param("message_id", "path", {"type": "string", "pattern": "^[0-9]{1,19}$"},
                      "the id `send` returned for the number (any other text is 404)")
 _APP_ID = _param("app_id", "path", {"type": "string", "minLength": 1, "maxLength": MAX_NAME}, "the account")
+_LINK_CODE = _param("code", "path", {"type": "string", "pattern": f"^[0-9A-Za-z]{{{CODE_LENGTH}}}$"},
+                    "the link's code (any other text is 404)")
 _REVIEW = [
     _param("id", "path", _ID, "the signature's or template's id"),
     _param("decision", "path", {"type": "string", "enum": ["approve", "reject"]}, "the review's outcome"),
@@ -168,6 +171,7 @@ def openapi_document() -> dict:
         s.ReplyPage, s.AccountCreate, s.AccountPatch, s.AccountView, s.SignatureCreate, s.SignatureView,
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
         s.AccountLimits, s.LimitsPatch,
+        s.LinkCreate, s.LinkView, s.LinkPage, s.LinkStats,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     _describe(components)
@@ -205,6 +209,14 @@ def openapi_document() -> dict:
         return {"type": "array", "items": _ref(name)}
 
     account = dict(security=_ACCOUNT_AUTH, refusals=(*_CREDENTIALS_REFUSALS, *_MISSING_ACCOUNT))
+    # a handset opening a short link: no credentials, the click counted
+    follow_link = plain("follow_link", "Redirect to the short link's URL, counting the click", {
+        "302": {"description": "the link's URL",
+                "headers": {"Location": {"description": "the URL the link was created for",
+                                         "schema": {"type": "string"}}}},
+        "404": _error("no link has this code", [ErrorCode.NOT_FOUND]),
+    })
+    follow_link["parameters"] = [_LINK_CODE]
     account_read = dict(account, security=_ACCOUNT_READ_AUTH)
     review_body = dict(body="ReviewDecision", body_required=False, security=_ADMIN)
     catalogue = "\n".join(f"- {int(code)}: {message}" + (f" ({_NOTES[code]})" if code in _NOTES else "")
@@ -273,6 +285,18 @@ def openapi_document() -> dict:
                 "delete": op("lift_unsubscribe", "Lift an unsubscription", "Acknowledgement",
                              body="UnsubscribeChange", **account),
             },
+            "/v1/links": {
+                "post": op("create_link", "Create a short link to a URL; a template carries its short_url as fixed "
+                           "text (1004 for a URL that is not absolute http(s) printable ASCII, 1053 beyond "
+                           "links.max_per_account)", "LinkView", body="LinkCreate", status="201", **account),
+                "get": op("list_links", "The account's short links after a cursor", "LinkPage",
+                          params=[_SINCE, _LIMIT, _APP_ID_QUERY], **account_read),
+            },
+            "/v1/links/{code}/stats": {"get": op(
+                "link_stats", "A link's clicks: in all, and per UTC hour over the last 7 days (another account's "
+                "link is 404)", "LinkStats", params=[_LINK_CODE], security=_ACCOUNT_AUTH,
+                refusals=_CREDENTIALS_REFUSALS)},
+            "/s/{code}": {"get": follow_link},
             "/metrics": {"get": plain("metrics", "Prometheus metrics", {
                 "200": {"description": "Prometheus text format",
                         "content": {"text/plain": {"schema": {"type": "string"}}}}})},

@@ -182,3 +182,40 @@ class Health(msgspec.Struct):
     store_writable: bool
     carriers: dict[str, bool]
     time: float
+
+
+# -- short links (SPEC §8a) -------------------------------------------------------------------------
+class LinkCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/links: an absolute http(s) URL, printable ASCII (percent-encode the rest)."""
+
+    url: Url
+    # the account: an account's own credentials name it already; the operator names it here (or in X-App-Id)
+    app_id: Name | None = None
+
+
+class LinkView(msgspec.Struct):
+    code: str
+    app_id: str
+    url: str
+    short_url: str  # the text a template carries: `{links.public_base_url}/s/{code}`
+    created_at: float
+    cursor: int  # its place in the account's list
+
+
+class LinkPage(msgspec.Struct):
+    code: int
+    message: str
+    links: list[LinkView]
+    next_cursor: int
+
+
+class HourClicks(msgspec.Struct):
+    hour: int  # the UTC hour's start, unix seconds
+    clicks: int
+
+
+class LinkStats(msgspec.Struct):
+    link: LinkView
+    clicks: int  # every click since the link was created
+    since: int  # the first hour `hours` covers (the last 7 days, UTC hours); hours without clicks are left out
+    hours: list[HourClicks]

@@ -23,6 +23,7 @@ from smsengine.engine.metrics import EngineMetrics, Sources
 from smsengine.engine.pool import CarrierPool
 from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
+from smsengine.engine.shortlinks import ShortLinks
 from smsengine.engine.store import Store
 from smsengine.smpp.concatenation import ReferenceRotor
 
@@ -43,6 +44,7 @@ class Engine:
         self.callbacks = CallbackPusher(self.store, self.accounts,
                                         allow_private=config.http.allow_private_callbacks)
         self.replies = Replies(self.store, self.accounts, window_s=config.replies.attribution_window_s)
+        self.shortlinks = ShortLinks(self.store, max_per_account=config.links.max_per_account)
         self.pools: dict[str, CarrierPool] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,

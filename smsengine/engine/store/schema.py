@@ -98,6 +98,22 @@ CREATE TABLE IF NOT EXISTS replay_window (
     nonce TEXT NOT NULL,
     PRIMARY KEY (time, app_id, nonce)
 ) WITHOUT ROWID;
+-- short links (issue 9, SPEC §8a): a code per target per account (its id is the list cursor), and
+-- one row per click, inserted in group commits (store/shortlinks.py), counted by code and hour
+CREATE TABLE IF NOT EXISTS short_links (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    app_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS short_links_app ON short_links (app_id, id);
+CREATE TABLE IF NOT EXISTS link_clicks (
+    code TEXT NOT NULL,
+    at REAL NOT NULL,
+    user_agent TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS link_clicks_code ON link_clicks (code, at);
 """
 
 # Columns added after a table first shipped: (table, column, declaration). CREATE TABLE IF NOT
