@@ -10,6 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 from smsengine.domain.accounts import Balance, UtcOffsetMinutes
+from smsengine.domain.content import DEFAULT_NEUTRAL_NAMES
 from smsengine.domain.shortlinks import MAX_LINKS_PER_ACCOUNT
 from smsengine.domain.templates import TemplateId
 from smsengine.smpp.message_id import CarrierIdFormats
@@ -93,6 +94,15 @@ class LinksConfig(msgspec.Struct, forbid_unknown_fields=True):
     public_base_url: str = "http://127.0.0.1:8080"
     # links one account may hold; POST /v1/links beyond it is refused (1053)
     max_per_account: int = MAX_LINKS_PER_ACCOUNT
+
+
+class ContentConfig(msgspec.Struct, forbid_unknown_fields=True):
+    # words no message or template may contain: a send is refused with 1002 before anything is
+    # reserved or charged, a template at creation (matched case-insensitively, anywhere)
+    sensitive_words: list[str] = []
+    # signature names refused at creation (1041) as saying nothing about the sender, compared
+    # case- and space-insensitively; names like "aabb" or "1111" are refused besides
+    neutral_signature_names: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_NEUTRAL_NAMES))
 
 
 class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -205,6 +215,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)
     billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
+    content: ContentConfig = msgspec.field(default_factory=ContentConfig)
     links: LinksConfig = msgspec.field(default_factory=LinksConfig)
     default_region: str = "CN"
     max_chars: int = 500

@@ -13,6 +13,7 @@ from smsengine.config import AccountConfig, LimitsConfig
 from smsengine.domain.accounts import BALANCE_MAX, AccountType
 from smsengine.domain.auth import AuthScheme
 from smsengine.domain.errors import ErrorCode, SmsError
+from smsengine.domain.content import SensitiveWords, check_not_neutral
 from smsengine.domain.limits import LimitPolicy
 from smsengine.domain.numbers import normalise
 from smsengine.domain.review import ReviewStatus
@@ -79,9 +80,12 @@ def row_from_config(cfg: AccountConfig) -> AccountRow:
 
 
 class AccountRegistry:
-    def __init__(self, store: Store, default_region: str) -> None:
+    def __init__(self, store: Store, default_region: str, *, sensitive: SensitiveWords | None = None,
+                 neutral: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.default_region = default_region
+        self.sensitive = sensitive or SensitiveWords([])  # refused in new templates (1002)
+        self.neutral = neutral  # signature names refused as neutral (1041)
         self.accounts: dict[str, Account] = {}
         self.policies: dict[str, LimitPolicy] = {}
         self.limits: dict[str, LimitsConfig] = {}  # as stored: what policies are made from
@@ -244,8 +248,10 @@ class AccountRegistry:
         raise SmsError(ErrorCode.NOT_FOUND, f"no template {tid}")
 
     async def add_signature(self, sig: Signature) -> Signature:
-        """Store a new signature (its id is ignored); SIGNATURE_INVALID if the name is taken."""
+        """Store a new signature (its id is ignored); SIGNATURE_INVALID if the name is taken or
+        too neutral to identify a sender."""
         account = self.get(sig.account)
+        check_not_neutral(sig.name, self.neutral)
         sid = await self.store.insert_signature(sig.account, sig.name, sig.status, time.time())
         if sid is None:
             raise SmsError(ErrorCode.SIGNATURE_INVALID, f"signature {sig.name!r} exists")
@@ -260,8 +266,10 @@ class AccountRegistry:
         return sig
 
     async def add_template(self, tpl: Template) -> Template:
-        """Store a new template under the next free id (its own id is ignored)."""
+        """Store a new template under the next free id (its own id is ignored); SENSITIVE_CONTENT
+        if its text has a sensitive word."""
         account = self.get(tpl.account)
+        self.sensitive.check(tpl.text)
         tid = await self.store.insert_template(tpl.account, tpl.text, tpl.type, tpl.region, tpl.status, time.time())
         assert tid is not None  # no id given, so none can be taken
         tpl = msgspec.structs.replace(tpl, id=tid)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import structlog
 
 from smsengine.domain.accounts import AccountType
+from smsengine.domain.content import SensitiveWords
 from smsengine.domain.auth import SignedRequest
 from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
@@ -64,6 +65,7 @@ class Intake:
         source_limit: SourceRateLimit | None = None,
         open_messages: Callable[[], int] = lambda: 0,
         max_open: int = 500_000,
+        sensitive: SensitiveWords | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.accounts = accounts
@@ -79,6 +81,7 @@ class Intake:
         # carriers fall behind (the queues in front of them hold these)
         self.open_messages = open_messages
         self.max_open = max_open
+        self.sensitive = sensitive or SensitiveWords([])
         self.clock = clock
         self.stats = IntakeStats()
 
@@ -174,6 +177,7 @@ class Intake:
         check_signature_use(signature, region)
         scheme = _SCHEME[region]
         text = compose(body, signature.name if signature else None, scheme)
+        self.sensitive.check(text)  # the whole request: before anything is reserved or charged
         seg = segment(text, scheme, max_chars=self.max_chars)
         segments = seg.segments
         content_key = zlib.crc32(text.encode())

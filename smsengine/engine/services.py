@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 
 from smsengine.config import AccountConfig, EngineConfig, LimitsConfig
+from smsengine.domain.content import SensitiveWords, neutral_names
 from smsengine.domain.limits import RateLimiter, SourceRateLimit
 from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.authentication import Authenticator, ReplayWindow
@@ -39,7 +40,9 @@ class Engine:
             db_path = self.base_dir / db_path
         self.store = Store(db_path, max_rows=config.store.batch_max_rows,
                            max_delay=config.store.batch_max_delay_ms / 1000)
-        self.accounts = AccountRegistry(self.store, config.default_region)
+        sensitive = SensitiveWords(config.content.sensitive_words)
+        self.accounts = AccountRegistry(self.store, config.default_region, sensitive=sensitive,
+                                        neutral=neutral_names(config.content.neutral_signature_names))
         self.limiter = RateLimiter(on_alarm=self._alarm)
         self.callbacks = CallbackPusher(self.store, self.accounts,
                                         allow_private=config.http.allow_private_callbacks)
@@ -60,6 +63,7 @@ class Engine:
             default_region=config.default_region, max_chars=config.max_chars,
             source_limit=SourceRateLimit(config.http.source_numbers_per_s, config.http.source_burst),
             open_messages=lambda: self.dispatcher.stats.open, max_open=config.dispatch.max_open_messages,
+            sensitive=sensitive,
         )
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days,
                                          accounts=self.accounts, arrears_grace_s=config.billing.arrears_grace_s)
