@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench chaos venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/smpp_bench.py
 	$(PY) benchmarks/carrier_bench.py
 	$(PY) benchmarks/e2e_bench.py
+
+# the evidence campaigns of README "Delivery guarantees", long versions (~15 min; loopback only)
+chaos: $(STAMP)
+	$(PY) benchmarks/chaos_crash.py
+	$(PY) benchmarks/chaos_crash.py --receipts slow
+	$(PY) benchmarks/chaos_carriers.py
+	$(PY) benchmarks/chaos_fuzz_http.py
+	$(PY) benchmarks/chaos_smpp.py
 
 clean:
 	rm -rf $(VENV) var
