@@ -65,6 +65,10 @@ class Housekeeping:
         total = 0
         while purged := await self.store.purge_before(horizon, self.purge_batch):
             total += purged
+        # replies and short-link clicks go by the same retention, in the same bounded batches
+        for purge in (self.store.purge_replies_before, self.store.purge_clicks_before):
+            while await purge(horizon, self.purge_batch):
+                pass
         if total:
             self.purged += total
             log.info("housekeeping.purged", messages=total, older_than_days=self.retention_days)

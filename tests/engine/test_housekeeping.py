@@ -38,3 +38,25 @@ async def test_purge_removes_only_old_final_messages(tmp_path):
         assert await keeper.purge(now) == 0
     finally:
         await store.close()
+
+
+async def test_replies_and_link_clicks_past_retention_are_purged_in_batches(tmp_path):
+    store = Store(tmp_path / "h.db")
+    await store.open()
+    try:
+        now = time.time()
+        old, recent = now - 200 * 86400, now - 10 * 86400
+        for i in range(7):
+            store.add_reply("a", f"+861380000000{i}", f"reply {i}", "c", old if i < 5 else recent)
+        with sqlite3.connect(store.path) as conn:
+            conn.executemany("INSERT INTO link_clicks (code, at, user_agent) VALUES (?, ?, '')",
+                             [("abc", old if i < 4 else recent) for i in range(6)])
+        await store.flush()
+        await Housekeeping(store, RateLimiter(), retention_days=180, purge_batch=2).purge(now)
+        with sqlite3.connect(store.path) as conn:
+            replies = [row[0] for row in conn.execute("SELECT text FROM replies ORDER BY id")]
+            clicks = conn.execute("SELECT COUNT(*), MIN(at) FROM link_clicks").fetchone()
+        assert replies == ["reply 5", "reply 6"]
+        assert clicks == (2, recent)
+    finally:
+        await store.close()

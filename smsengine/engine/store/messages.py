@@ -101,6 +101,19 @@ class MessageQueries(Database):
         )
         return {app: int(reserved) for app, reserved in rows if reserved}
 
+    async def purge_replies_before(self, horizon: float, batch: int) -> int:
+        """Delete up to `batch` replies received before `horizon`, oldest first (rowid order, no
+        sort); returns how many went (0: none left)."""
+        return (await self._write((
+            "DELETE FROM replies WHERE id IN (SELECT id FROM replies WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+            (horizon, batch)))).changed
+
+    async def purge_clicks_before(self, horizon: float, batch: int) -> int:
+        """The same for short-link clicks."""
+        return (await self._write((
+            "DELETE FROM link_clicks WHERE rowid IN (SELECT rowid FROM link_clicks WHERE at < ?1 ORDER BY rowid"
+            " LIMIT ?2)", (horizon, batch)))).changed
+
     async def purge_before(self, horizon: float, batch: int) -> int:
         """Delete up to `batch` final messages that became final before `horizon`, with their
         segments, in one write; returns how many messages went (0: nothing left to purge)."""
