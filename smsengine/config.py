@@ -12,7 +12,8 @@ import msgspec
 from smsengine.domain.accounts import Balance, UtcOffsetMinutes
 from smsengine.domain.content import DEFAULT_NEUTRAL_NAMES
 from smsengine.domain.shortlinks import MAX_LINKS_PER_ACCOUNT
-from smsengine.domain.templates import TemplateId
+from smsengine.domain.signatures import DEFAULT_SIGNATURE_CAP
+from smsengine.domain.templates import DEFAULT_TEMPLATE_CAP, TemplateId
 from smsengine.smpp.message_id import CarrierIdFormats
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "engine.toml"
@@ -188,6 +189,9 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     alarm_threshold: int | None = None  # accepted messages per local day that raise an alarm
     alarm_url: str = ""  # where the alarm is POSTed (besides the log line and the metric)
     allow_list: list[str] = []
+    # how many signatures and templates the account may hold (1039 / 1038 beyond)
+    max_signatures: int = DEFAULT_SIGNATURE_CAP
+    max_templates: int = DEFAULT_TEMPLATE_CAP
 
 
 class AccountConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -308,6 +308,8 @@ async def patch_limits(request: web.Request) -> web.Response:
     account = engine.accounts.get(app_id)
     if account.type is AccountType.INDIVIDUAL and any(name in given for name in _FREQUENCY):
         raise SmsError(ErrorCode.NO_PERMISSION, "individual accounts cannot change their frequency limits")
+    if "max_signatures" in given or "max_templates" in given:
+        require_admin(request)  # quotas are the operator's to grant
     if given.get("alarm_url"):
         check_callback_url(request, given["alarm_url"], "alarm_url")
     limits = msgspec.structs.replace(engine.accounts.limits[app_id], **given)
@@ -318,7 +320,7 @@ async def patch_limits(request: web.Request) -> web.Response:
 def _limits_view(limits) -> s.AccountLimits:
     return s.AccountLimits(limits.same_content_max, limits.same_content_window_s, limits.daily_max,
                            limits.hourly_max, limits.international_daily_max, limits.alarm_threshold,
-                           limits.alarm_url, list(limits.allow_list))
+                           limits.alarm_url, list(limits.allow_list), limits.max_signatures, limits.max_templates)
 
 
 async def get_limits(request: web.Request) -> web.Response:
@@ -341,7 +343,7 @@ async def create_signature(request: web.Request) -> web.Response:
     body = await decode_body(request, s.SignatureCreate)
     app_id = require_account(request, body.app_id)
     account = engine.accounts.get(app_id)
-    check_signature_quota(len(account.signatures))
+    check_signature_quota(len(account.signatures), engine.accounts.limits[app_id].max_signatures)
     sig = await engine.accounts.add_signature(new_signature(0, app_id, body.name))
     return respond(_sig_view(sig), 201)
 
@@ -368,7 +370,7 @@ async def create_template(request: web.Request) -> web.Response:
     body = await decode_body(request, s.TemplateCreate)
     app_id = require_account(request, body.app_id)
     account = engine.accounts.get(app_id)
-    check_template_quota(len(account.templates))
+    check_template_quota(len(account.templates), engine.accounts.limits[app_id].max_templates)
     tpl = new_template(0, app_id, body.text, MessageType(body.type), TemplateRegion(body.region))
     tpl = await engine.accounts.add_template(tpl)
     return respond(_tpl_view(tpl), 201)

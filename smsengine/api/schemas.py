@@ -65,6 +65,8 @@ class AccountLimits(msgspec.Struct, forbid_unknown_fields=True):
     alarm_threshold: int | None = None
     alarm_url: Url = ""
     allow_list: Annotated[list[Phone], msgspec.Meta(max_length=10_000)] = []
+    max_signatures: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 50
+    max_templates: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 200
 
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
@@ -83,6 +85,9 @@ class LimitsPatch(msgspec.Struct, forbid_unknown_fields=True):
     international_daily_max: Count | msgspec.UnsetType = msgspec.UNSET
     alarm_threshold: Count | None | msgspec.UnsetType = msgspec.UNSET
     alarm_url: Url | msgspec.UnsetType = msgspec.UNSET
+    # operator only: how many signatures and templates the account may hold
+    max_signatures: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | msgspec.UnsetType = msgspec.UNSET
+    max_templates: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class SeededSignature(msgspec.Struct, forbid_unknown_fields=True):

@@ -118,3 +118,30 @@ async def test_an_account_in_arrears_past_the_grace_is_suspended_and_resumes_whe
                 assert "demo" not in await accounts.check_arrears(t0 + 10**6, grace_s=100.0)
         finally:
             await server.stop(drain_timeout=1.0)
+
+
+async def test_signature_and_template_quotas_are_per_account_and_the_operators_to_grant(tmp_path):
+    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                create = {"app_id": "small", "key": "small-key", "limits": {"max_signatures": 1, "max_templates": 0}}
+                async with http.post("/v1/accounts", json=create, headers=OPERATOR) as resp:
+                    assert resp.status == 201
+                own = {"X-App-Id": "small", "X-App-Key": "small-key"}
+
+                async def add(path: str, body: dict) -> int:
+                    async with http.post(path, json={"app_id": "small", **body}, headers=own) as resp:
+                        return (await resp.json()).get("code", resp.status) if resp.status != 201 else 201
+
+                assert await add("/v1/signatures", {"name": "Small Shop"}) == 201
+                assert await add("/v1/signatures", {"name": "Small Shop Two"}) == 1039
+                assert await add("/v1/templates", {"text": "Your code is {1}"}) == 1038
+                async with http.patch("/v1/accounts/small/limits", json={"max_templates": 5}, headers=own) as resp:
+                    assert resp.status == 403  # not the account's own to grant
+                async with http.patch("/v1/accounts/small/limits", json={"max_templates": 5},
+                                      headers=OPERATOR) as resp:
+                    assert resp.status == 200 and (await resp.json())["max_templates"] == 5
+                assert await add("/v1/templates", {"text": "Your code is {1}"}) == 201
+        finally:
+            await server.stop(drain_timeout=1.0)
