@@ -27,7 +27,13 @@ from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import normalise
 from smsengine.domain.shortlinks import ShortLink, is_code, short_url
-from smsengine.domain.signatures import approve_signature, check_signature_quota, new_signature, reject_signature
+from smsengine.domain.signatures import (
+    approve_signature,
+    check_signature_quota,
+    new_signature,
+    reject_signature,
+    rename_signature,
+)
 from smsengine.domain.templates import (
     MessageType,
     TemplateRegion,
@@ -35,6 +41,9 @@ from smsengine.domain.templates import (
     check_template_quota,
     new_template,
     reject_template,
+)
+from smsengine.domain.templates import (
+    edit_template as domain_edit_template,
 )
 from smsengine.engine.destinations import private_target
 from smsengine.engine.store import StoreError
@@ -382,6 +391,30 @@ async def list_templates(request: web.Request) -> web.Response:
     return respond([_tpl_view(x) for x in engine.accounts.get(app_id).templates.values()])
 
 
+async def edit_template(request: web.Request) -> web.Response:
+    """A pending or rejected template's new text, under review again (approved: 1040)."""
+    engine = engine_of(request)
+    tpl = _own(request, engine.accounts.find_template(path_id(request, "id")))
+    body = await decode_body(request, s.TemplateEdit)
+    return respond(_tpl_view(await engine.accounts.save_template_edit(domain_edit_template(tpl, body.text))))
+
+
+async def edit_signature(request: web.Request) -> web.Response:
+    """A pending or rejected signature's new name, under review again (approved: 1040)."""
+    engine = engine_of(request)
+    sig = _own(request, engine.accounts.find_signature(path_id(request, "id")))
+    body = await decode_body(request, s.SignatureEdit)
+    return respond(_sig_view(await engine.accounts.save_signature_edit(sig, rename_signature(sig, body.name))))
+
+
+def _own(request: web.Request, item):
+    """`item` if the caller is its account (or the operator); another account's is NOT_FOUND, as
+    if it did not exist."""
+    if not is_operator(request) and require_account(request) != item.account:
+        raise SmsError(ErrorCode.NOT_FOUND, "no such item")
+    return item
+
+
 async def review_template(request: web.Request) -> web.Response:
     require_admin(request)
     engine = engine_of(request)
@@ -522,6 +555,8 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r.add_post("/v1/templates", create_template)
     r.add_get("/v1/templates", list_templates)
     r.add_post("/v1/templates/{id:[0-9]+}/{decision:approve|reject}", review_template)
+    r.add_patch("/v1/templates/{id}", edit_template)
+    r.add_patch("/v1/signatures/{id}", edit_signature)
     r.add_get("/v1/unsubscribes", list_unsubscribes)
     r.add_post("/v1/unsubscribes", add_unsubscribe)
     r.add_delete("/v1/unsubscribes", lift_unsubscribe)

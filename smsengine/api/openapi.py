@@ -170,7 +170,7 @@ def openapi_document() -> dict:
         s.SendRequest, s.SendResponse, s.ErrorResponse, s.Acknowledgement, s.MessageView, s.ReceiptPage,
         s.ReplyPage, s.AccountCreate, s.AccountPatch, s.AccountView, s.SignatureCreate, s.SignatureView,
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
-        s.AccountLimits, s.LimitsPatch,
+        s.AccountLimits, s.LimitsPatch, s.TemplateEdit, s.SignatureEdit,
         s.LinkCreate, s.LinkView, s.LinkPage, s.LinkStats,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
@@ -275,6 +275,12 @@ def openapi_document() -> dict:
                 "get": op("list_templates", "An account's templates", list_of("TemplateView"),
                           params=[_APP_ID_QUERY], **account_read),
             },
+            "/v1/templates/{id}": {"patch": op(
+                "edit_template", "Edit a pending or rejected template (1040 once approved): under review again",
+                "TemplateView", body="TemplateEdit", params=_REVIEW[:1], **account)},
+            "/v1/signatures/{id}": {"patch": op(
+                "edit_signature", "Rename a pending or rejected signature (1040 once approved): under review again",
+                "SignatureView", body="SignatureEdit", params=_REVIEW[:1], **account)},
             "/v1/templates/{id}/{decision}": {"post": op(
                 "review_template", "Approve or reject a template", "TemplateView", params=_REVIEW, **review_body)},
             "/v1/unsubscribes": {

@@ -157,6 +157,14 @@ class TemplateCreate(msgspec.Struct, forbid_unknown_fields=True):
     region: Literal["mainland", "international"] = "mainland"
 
 
+class TemplateEdit(msgspec.Struct, forbid_unknown_fields=True):
+    text: Content
+
+
+class SignatureEdit(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+
+
 class TemplateView(msgspec.Struct):
     id: int
     app_id: str

@@ -276,6 +276,24 @@ class AccountRegistry:
         account.templates[tid] = tpl
         return tpl
 
+    async def save_template_edit(self, tpl: Template) -> Template:
+        """Store an edited template (made by the domain's edit_template: pending again)."""
+        self.sensitive.check(tpl.text)
+        await self.store.update_template_text(tpl.id, tpl.text, tpl.status)
+        self.get(tpl.account).templates[tpl.id] = tpl
+        return tpl
+
+    async def save_signature_edit(self, old: Signature, new: Signature) -> Signature:
+        """Store a renamed signature (made by the domain's rename_signature: pending again);
+        SIGNATURE_INVALID if the account has that name already or it is too neutral."""
+        check_not_neutral(new.name, self.neutral)
+        if not await self.store.update_signature_name(new.id, new.name, new.status):
+            raise SmsError(ErrorCode.SIGNATURE_INVALID, f"signature {new.name!r} exists")
+        signatures = self.get(new.account).signatures
+        signatures.pop(old.name, None)
+        signatures[new.name] = new
+        return new
+
     async def save_template_review(self, tpl: Template) -> Template:
         """Store a reviewer's decision (made by the domain's approve/reject)."""
         await self.store.update_template_review(tpl.id, tpl.status, tpl.remark)

@@ -51,6 +51,17 @@ class CatalogueQueries(Database):
         ))
         return outcome.rows[0][0] if outcome.rows else None
 
+    async def update_template_text(self, template_id: int, text: str, status: ReviewStatus) -> None:
+        """An edited template: new text, back under review, the last decision's remark cleared."""
+        await self._write((
+            "UPDATE templates SET text=?, status=?, remark='' WHERE id=?", (text, str(status), template_id)))
+
+    async def update_signature_name(self, signature_id: int, name: str, status: ReviewStatus) -> bool:
+        """A renamed signature, back under review; False if the account has that name already."""
+        outcome = await self._write((
+            "UPDATE OR IGNORE signatures SET name=?, status=?, remark='' WHERE id=?", (name, str(status), signature_id)))
+        return outcome.changed == 1
+
     async def update_template_review(self, template_id: int, status: ReviewStatus, remark: str) -> None:
         await self._write((
             "UPDATE templates SET status=?, remark=? WHERE id=?", (str(status), remark, template_id)
