@@ -66,6 +66,7 @@ class Intake:
         open_messages: Callable[[], int] = lambda: 0,
         max_open: int = 500_000,
         sensitive: SensitiveWords | None = None,
+        on_limited: Callable[[str, str, int, float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.accounts = accounts
@@ -82,6 +83,7 @@ class Intake:
         self.open_messages = open_messages
         self.max_open = max_open
         self.sensitive = sensitive or SensitiveWords([])
+        self.on_limited = on_limited  # (app_id, number, code, now) of each recipient a limit refused
         self.clock = clock
         self.stats = IntakeStats()
 
@@ -198,9 +200,12 @@ class Intake:
         )
         accepted: list[str] = []
         unpaid: list[int] = []
+        limited = self.on_limited
         for i, (phone, code) in enumerate(zip(candidates, reservation.codes)):
             if code:
                 results.append(self._reject(raw_of[phone], ErrorCode(code)))
+                if limited is not None:
+                    limited(account.app_id, phone, code, now)
             elif account.available < segments:
                 unpaid.append(i)
                 results.append(self._reject(raw_of[phone], ErrorCode.BALANCE_EXHAUSTED))

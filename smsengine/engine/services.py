@@ -21,6 +21,7 @@ from smsengine.engine.intake import Intake, MessageIds
 from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.limit_history import restore_limits
 from smsengine.engine.metrics import EngineMetrics, Sources
+from smsengine.engine.notices import OverLimitNotices
 from smsengine.engine.pool import CarrierPool
 from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
@@ -58,12 +59,14 @@ class Engine:
             self.dispatcher.attach(pool)
         skew = config.http.max_time_skew_s
         self.auth = Authenticator(self.accounts, ReplayWindow(self.store, skew), skew)
+        self.notices = OverLimitNotices(self.callbacks.alarm, self.accounts.alarm_url)
         self.intake = Intake(
             self.accounts, self.store, self.limiter, MessageIds(0), self.dispatcher.enqueue, self.auth,
             default_region=config.default_region, max_chars=config.max_chars,
             source_limit=SourceRateLimit(config.http.source_numbers_per_s, config.http.source_burst),
             open_messages=lambda: self.dispatcher.stats.open, max_open=config.dispatch.max_open_messages,
             sensitive=sensitive,
+            on_limited=lambda app_id, phone, code, now: self.notices.stopped(app_id, phone, code, now),
         )
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days,
                                          accounts=self.accounts, arrears_grace_s=config.billing.arrears_grace_s)
@@ -139,6 +142,7 @@ class Engine:
         self.draining = True
         await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))
         await cancel_tasks(self._reconcile)
+        self.notices.close()
         await self.callbacks.stop()
         await self.metrics.stop()
         await self.housekeeping.stop()

@@ -2,6 +2,8 @@
 them across a restart and its alarm fires; PATCH /v1/accounts/{id}/limits changes them at once
 for organisation accounts, and refuses frequency limits for individual ones (1006)."""
 
+import asyncio
+
 import aiohttp
 from aiohttp import web
 
@@ -145,3 +147,26 @@ async def test_signature_and_template_quotas_are_per_account_and_the_operators_t
                 assert await add("/v1/templates", {"text": "Your code is {1}"}) == 201
         finally:
             await server.stop(drain_timeout=1.0)
+
+
+async def test_a_number_the_limits_stop_is_reported_once_at_the_alarm_url(tmp_path):
+    runner, events, url = await alarm_sink()
+    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+                demo = Client(http)
+                async with http.patch("/v1/accounts/demo/limits", json={"daily_max": 1, "alarm_url": url},
+                                      headers=demo.auth) as resp:
+                    assert resp.status == 200
+                for text in ("first", "second", "third", "fourth"):
+                    _, body = await demo.send(["+8613800000001"], content=text)
+                assert body["results"][0]["code"] == 1025
+                await eventually(lambda: events, 10.0)
+                await asyncio.sleep(1.5)  # a second batch would have come by now
+                [notice] = events
+                assert notice["event"] == "over_limit" and notice["app_id"] == "demo"
+                assert [(x["phone"], x["code"]) for x in notice["numbers"]] == [("+8613800000001", 1025)]
+        finally:
+            await server.stop(drain_timeout=1.0)
+    await runner.cleanup()
