@@ -259,6 +259,15 @@ async def replies(request: web.Request) -> web.Response:
     return respond(s.ReplyPage(0, "OK", items, items[-1].cursor if items else since))
 
 
+async def unattributed_replies(request: web.Request) -> web.Response:
+    """Replies from numbers no account sent to within the attribution window (operator only)."""
+    require_admin(request)
+    engine = engine_of(request)
+    since = _query_int(request, "since", 0)
+    items = await engine.store.replies_since("", since, 500)
+    return respond(s.ReplyPage(0, "OK", items, items[-1].cursor if items else since))
+
+
 # -- accounts ------------------------------------------------------------------------------------------
 def _account_view(engine: Engine, app_id: str, balance: int) -> s.AccountView:
     a = engine.accounts.get(app_id)
@@ -544,6 +553,7 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r.add_get("/v1/messages/{message_id}", get_message)
     r.add_get("/v1/receipts", receipts)
     r.add_get("/v1/replies", replies)
+    r.add_get("/v1/replies/unattributed", unattributed_replies)
     r.add_post("/v1/accounts", create_account)
     r.add_get("/v1/accounts/{app_id}", get_account)
     r.add_patch("/v1/accounts/{app_id}", patch_account)

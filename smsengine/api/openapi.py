@@ -245,6 +245,9 @@ def openapi_document() -> dict:
             "/v1/replies": {"get": op(
                 "replies", "Replies (MO) after a cursor, 500 at most", "ReplyPage",
                 params=[_SINCE, _APP_ID_QUERY], **account_read)},
+            "/v1/replies/unattributed": {"get": op(
+                "unattributed_replies", "Replies from numbers no account sent to within the attribution window"
+                " (operator), 500 at most after a cursor", "ReplyPage", params=[_SINCE], security=_ADMIN)},
             "/v1/accounts": {"post": op(
                 "create_account", "Create an account", "AccountView", body="AccountCreate", security=_ADMIN,
                 status="201")},

@@ -111,7 +111,7 @@ class Dispatcher:
         inflight = self.inflight
         remember = self.replies.senders.remember
         for record in records:
-            remember(record.phone, record.app_id)
+            remember(record.phone, record.app_id, record.created_at)
             flight = InFlight(record, seg)
             if record.scheduled_at and record.scheduled_at > now and not (done and record.id in done):
                 self.scheduled[record.id] = flight

@@ -40,26 +40,28 @@ class Unsubscriber(Protocol):
 
 
 class Senders:
-    """phone → the account that last sent to it, in bounded memory: two generations; when the
-    current one is full it becomes the older one and the previous older one is dropped (a reply
-    comes within days, not millions of messages later)."""
+    """phone → (the account that last sent to it, when), in bounded memory: two generations; when
+    the current one is full it becomes the older one and the previous older one is dropped (a
+    reply comes within days, not millions of messages later; the store answers beyond)."""
 
     __slots__ = ("current", "older", "max_size")
 
     def __init__(self, max_size: int = 1_000_000) -> None:
-        self.current: dict[str, str] = {}
-        self.older: dict[str, str] = {}
+        self.current: dict[str, tuple[str, float]] = {}
+        self.older: dict[str, tuple[str, float]] = {}
         self.max_size = max_size
 
-    def remember(self, phone: str, app_id: str) -> None:
+    def remember(self, phone: str, app_id: str, at: float) -> None:
         current = self.current
-        current[phone] = app_id
+        current[phone] = (app_id, at)
         if len(current) > self.max_size:
             self.older = current
             self.current = {}
 
-    def of(self, phone: str) -> str | None:
-        return self.current.get(phone) or self.older.get(phone)
+    def of(self, phone: str, since: float = 0.0) -> str | None:
+        """The last sender if it sent at or after `since`; None (ask the store) otherwise."""
+        last = self.current.get(phone) or self.older.get(phone)
+        return last[0] if last is not None and last[1] >= since else None
 
 
 class Replies:
@@ -78,8 +80,8 @@ class Replies:
         self._resolver: asyncio.Task | None = None
 
     def received(self, carrier: str, phone: str, text: str, complete: bool = True) -> None:
-        app_id = self.senders.of(phone)
         now = self.clock()
+        app_id = self.senders.of(phone, now - self.window_s)
         if app_id is not None:
             self._keep(app_id, carrier, phone, text, now, complete)
             return

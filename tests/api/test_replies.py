@@ -113,3 +113,30 @@ async def test_a_reply_after_a_restart_is_attributed_and_unsubscribes(tmp_path):
                 assert body["results"][0]["code"] == 1015  # unsubscribed by the reply
         finally:
             await server.stop(drain_timeout=1.0)
+
+
+async def test_a_reply_outside_the_attribution_window_is_unattributed_and_shown_to_the_operator(tmp_path):
+    """With a window shorter than the reply's delay, nobody sent to the number 'recently'."""
+    from smsengine.config import RepliesConfig
+    from tests.support.rig import ADMIN
+
+    profile = fast_profile("ideal", mo=MoReplies(share=1.0, delay=(0.0, 1.0), mix={"TD": 1.0}))
+    rig = await start_rig(tmp_path, [profile], replies=RepliesConfig(attribution_window_s=1e-6))
+    try:
+        await rig.client.send([NUMBER])
+
+        async def unattributed():
+            async with rig.http.get("/v1/replies/unattributed", params={"since": "0"},
+                                    headers={"X-Admin-Token": ADMIN}) as resp:
+                assert resp.status == 200
+                return (await resp.json())["replies"] or None
+
+        [reply] = await eventually(unattributed, 10.0)
+        assert (reply["phone"], reply["text"]) == (NUMBER, "TD")
+        assert (await replies(rig))["replies"] == []  # not the account's
+        _, body = await rig.client.send([NUMBER])
+        assert body["results"][0]["code"] == 0  # and it unsubscribed nobody
+        async with rig.http.get("/v1/replies/unattributed", headers=rig.client.auth) as resp:
+            assert resp.status in (401, 403)  # the operator's view only
+    finally:
+        await stop_rig(rig)
