@@ -43,6 +43,8 @@ class Housekeeping:
     async def _run(self) -> None:
         next_purge = 0.0
         while True:
+            # a sweep's interval first: the start (recovery, seeding, the first sends) is busy enough
+            await asyncio.sleep(self.sweep_every)
             now = self.clock()
             self.limiter.sweep(now)
             if self.accounts is not None:
@@ -56,7 +58,6 @@ class Housekeeping:
                 except Exception as exc:
                     log.warning("housekeeping.purge_failed", error=repr(exc))
                 next_purge = now + self.purge_every
-            await asyncio.sleep(self.sweep_every)
 
     async def purge(self, now: float) -> int:
         """Delete final messages (and their segments) older than the retention period, in
