@@ -97,6 +97,17 @@ class LinksConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_per_account: int = MAX_LINKS_PER_ACCOUNT
 
 
+class ScreeningConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Empty-number screening (POST /v1/numbers/check) at the carriers' `number_lookup_url`."""
+
+    # lookups in flight at once, over all checks (the client's connection limit too)
+    concurrency: int = 32
+    # one lookup's bound; a lookup not answered by then is `unknown`
+    lookup_timeout_s: float = 5.0
+    # a whole check's bound: the numbers not answered by then are `unknown`
+    deadline_s: float = 60.0
+
+
 class ContentConfig(msgspec.Struct, forbid_unknown_fields=True):
     # words no message or template may contain: a send is refused with 1002 before anything is
     # reserved or charged, a template at creation (matched case-insensitively, anywhere)
@@ -152,6 +163,10 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     # a long reply whose parts stop coming is stored with what arrived, marked incomplete, this
     # long after its first part
     reply_parts_timeout_s: float = 60.0
+    # this carrier's number-lookup endpoint, asked by POST /v1/numbers/check: an http(s) URL with
+    # `{number}` where the E.164 number goes, answering JSON {"status": "ok" | "empty" |
+    # "powered_off" | ...} (the simulators' admin `/status/{number}`); "" = none
+    number_lookup_url: str = ""
 
 
 class RouteTarget(msgspec.Struct, forbid_unknown_fields=True):
@@ -221,6 +236,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
     content: ContentConfig = msgspec.field(default_factory=ContentConfig)
     links: LinksConfig = msgspec.field(default_factory=LinksConfig)
+    screening: ScreeningConfig = msgspec.field(default_factory=ScreeningConfig)
     default_region: str = "CN"
     max_chars: int = 500
     carriers: list[CarrierConfig] = []
@@ -285,6 +301,10 @@ def _check(config: EngineConfig, path: Path) -> None:
     for carrier in config.carriers:
         if carrier.binds < 1 or carrier.window < 1:
             raise ConfigError(f"{path}: carriers[{carrier.name}]: binds and window must be >= 1")
+        lookup = carrier.number_lookup_url
+        if lookup and (not lookup.startswith(("http://", "https://")) or lookup.count("{number}") != 1):
+            raise ConfigError(f"{path}: carriers[{carrier.name}]: number_lookup_url must be an http(s) URL"
+                              " with one {number}")
     d = config.dispatch
     if (d.validity_s <= 0 or d.expiry_sweep_s <= 0 or d.receipt_park_s <= 0 or d.max_parked_receipts < 1
             or d.max_open_messages < 1):
@@ -299,3 +319,6 @@ def _check(config: EngineConfig, path: Path) -> None:
     links = config.links
     if not links.public_base_url.startswith(("http://", "https://")) or links.max_per_account < 0:
         raise ConfigError(f"{path}: links: public_base_url must be an http(s) URL and max_per_account >= 0")
+    sc = config.screening
+    if sc.concurrency < 1 or sc.lookup_timeout_s <= 0 or sc.deadline_s <= 0:
+        raise ConfigError(f"{path}: screening: concurrency, lookup_timeout_s and deadline_s must be > 0")

@@ -520,6 +520,16 @@ async def follow_link(request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
+# -- empty-number screening ------------------------------------------------------------------------------
+async def check_numbers(request: web.Request) -> web.Response:
+    """Each number's state at its carrier's lookup endpoint; a lookup that fails is that number's
+    `unknown`, never the request's error."""
+    engine = engine_of(request)
+    body = await decode_body(request, s.NumbersCheck)
+    require_account(request, body.app_id)
+    return respond(await engine.screening.check(body.phone_numbers))
+
+
 # -- operations -----------------------------------------------------------------------------------------
 async def metrics(request: web.Request) -> web.Response:
     body, content_type = engine_of(request).metrics.render()
@@ -573,6 +583,7 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r.add_post("/v1/links", create_link)
     r.add_get("/v1/links", list_links)
     r.add_get("/v1/links/{code}/stats", link_stats)
+    r.add_post("/v1/numbers/check", check_numbers)
     r.add_get("/s/{code}", follow_link)
     r.add_get("/metrics", metrics)
     r.add_get("/healthz", healthz)

@@ -11,6 +11,7 @@ from smsengine.api import schemas as s
 from smsengine.domain.errors import MESSAGES, ErrorCode
 from smsengine.domain.shortlinks import CODE_LENGTH
 from smsengine.engine.requests import MAX_NAME
+from smsengine.engine.screening import MAX_CHECK_NUMBERS
 
 # ids and cursors are signed 64-bit integers in the store; the handlers refuse anything larger
 _INT64 = {"type": "integer", "format": "int64", "minimum": -(2**63 - 1), "maximum": 2**63 - 1}
@@ -172,9 +173,12 @@ def openapi_document() -> dict:
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
         s.AccountLimits, s.LimitsPatch, s.TemplateEdit, s.SignatureEdit,
         s.LinkCreate, s.LinkView, s.LinkPage, s.LinkStats,
+        s.NumbersCheck, s.ScreeningResponse,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     _describe(components)
+    # counted by the screening, so that more is 1054 rather than the decoder's 1004
+    components["NumbersCheck"]["properties"]["phone_numbers"]["maxItems"] = MAX_CHECK_NUMBERS
 
     def op(operation_id: str, summary: str, ok: dict | str, *, security: list, body: str | None = None,
            params: Sequence[dict] = (), refusals: Sequence[ErrorCode] = (), status: str = "200",
@@ -305,6 +309,10 @@ def openapi_document() -> dict:
                 "link_stats", "A link's clicks: in all, and per UTC hour over the last 7 days (another account's "
                 "link is 404)", "LinkStats", params=[_LINK_CODE], security=_ACCOUNT_AUTH,
                 refusals=_CREDENTIALS_REFUSALS)},
+            "/v1/numbers/check": {"post": op(
+                "check_numbers", f"Check up to {MAX_CHECK_NUMBERS:,} numbers at their carriers' lookup endpoints: ok, "
+                "empty, powered_off or unknown each (invalid: not a number; 1054 beyond the bound)", "ScreeningResponse",
+                body="NumbersCheck", **account)},
             "/s/{code}": {"get": follow_link},
             "/metrics": {"get": plain("metrics", "Prometheus metrics", {
                 "200": {"description": "Prometheus text format",

@@ -9,7 +9,7 @@ import msgspec
 from smsengine.domain.accounts import Balance, BalanceChange, UtcOffsetMinutes
 from smsengine.domain.errors import ErrorCode
 from smsengine.domain.templates import TemplateId
-from smsengine.engine import records, requests
+from smsengine.engine import records, requests, screening
 from smsengine.engine.requests import Content, Credential, Name, Phone, Remark, Url
 
 
@@ -232,3 +232,19 @@ class LinkStats(msgspec.Struct):
     clicks: int  # every click since the link was created
     since: int  # the first hour `hours` covers (the last 7 days, UTC hours); hours without clicks are left out
     hours: list[HourClicks]
+
+
+# -- empty-number screening (SPEC §8a) ------------------------------------------------------------
+class NumbersCheck(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/numbers/check: the numbers to look up at their carriers."""
+
+    # how many is checked by the screening (at most 100,000, else 1054), each one's length here
+    phone_numbers: list[Phone]
+    # the account: an account's own credentials name it already; the operator names it here (or in X-App-Id)
+    app_id: Name | None = None
+
+
+# the screening's answer, served as is: one status per number, and the counts
+NumberCheck = screening.NumberCheck
+ScreeningCounts = screening.ScreeningCounts
+ScreeningResponse = screening.ScreeningResponse

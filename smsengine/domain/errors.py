@@ -51,6 +51,7 @@ class ErrorCode(enum.IntEnum):
     TOO_MANY_CONNECTIONS = 1051
     ENGINE_BUSY = 1052
     LINK_LIMIT = 1053
+    TOO_MANY_NUMBERS_TO_CHECK = 1054
     # carrier side: dispatch and delivery outcomes recorded on messages
     CARRIER_REJECTED = 60001
     CARRIER_UNDELIVERED = 60002
@@ -104,6 +105,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TOO_MANY_CONNECTIONS: "too many open connections, retry later",
     ErrorCode.ENGINE_BUSY: "too many messages are waiting for carriers, retry later",
     ErrorCode.LINK_LIMIT: "too many short links for this account",
+    ErrorCode.TOO_MANY_NUMBERS_TO_CHECK: "more than 100,000 numbers in one check",
     ErrorCode.CARRIER_REJECTED: "rejected by the carrier",
     ErrorCode.CARRIER_UNDELIVERED: "the carrier could not deliver the message",
     ErrorCode.CARRIER_EXPIRED: "the message expired before delivery",

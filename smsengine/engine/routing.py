@@ -66,3 +66,13 @@ class Router:
         rest = [route.names[i] for i in up if i != best]
         down = [n for i, n in enumerate(route.names) if i not in up]
         return [route.names[best], *rest, *down]
+
+    def preference(self, phone: str) -> list[str]:
+        """The route's carriers in the order `candidates` would try them, without advancing the
+        rotation (a lookup is not a send): weighted ones up first, then the rest, each in the
+        configured order; empty when there is no route."""
+        route = self._route_for(phone)
+        if route is None:
+            return []
+        first = [n for i, n in enumerate(route.names) if route.weights[i] > 0 and self.is_up(n)]
+        return first + [n for n in route.names if n not in first]

@@ -25,6 +25,7 @@ from smsengine.engine.notices import OverLimitNotices
 from smsengine.engine.pool import CarrierPool
 from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
+from smsengine.engine.screening import NumberScreening
 from smsengine.engine.shortlinks import ShortLinks
 from smsengine.engine.store import Store
 from smsengine.smpp.concatenation import ReferenceRotor
@@ -51,6 +52,8 @@ class Engine:
         self.shortlinks = ShortLinks(self.store, max_per_account=config.links.max_per_account)
         self.pools: dict[str, CarrierPool] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)
+        self.screening = NumberScreening(config.carriers, self.router.preference, config.screening,
+                                         config.default_region)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
                                      settings=config.dispatch, on_final=lambda _: self.callbacks.wake.set())
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
@@ -112,6 +115,7 @@ class Engine:
             pool.start()
         await self._recover()
         await self.callbacks.start()
+        await self.screening.start()
         self.metrics.start()
         self.housekeeping.start()
         log.info("engine.started", carriers=list(self.pools))
@@ -144,6 +148,7 @@ class Engine:
         await cancel_tasks(self._reconcile)
         self.notices.close()
         await self.callbacks.stop()
+        await self.screening.stop()
         await self.metrics.stop()
         await self.housekeeping.stop()
         for pool in self.pools.values():
