@@ -219,6 +219,7 @@ class AccountConfig(msgspec.Struct, forbid_unknown_fields=True):
     balance: Balance = 0
     utc_offset_minutes: UtcOffsetMinutes = 480
     receipt_url: str = ""
+    reply_url: str = ""  # where replies (MO) are pushed, like receipts ("" = pull only)
     # `sig` (the body's sha256 sig) or `hmac` (whole-request signing only); unset: `sig` for a new
     # account, and an existing one keeps what the operator set
     auth_scheme: Literal["sig", "hmac"] | None = None

@@ -272,7 +272,7 @@ async def unattributed_replies(request: web.Request) -> web.Response:
 def _account_view(engine: Engine, app_id: str, balance: int) -> s.AccountView:
     a = engine.accounts.get(app_id)
     return s.AccountView(a.app_id, str(a.type), a.raw_content, balance, a.state, a.utc_offset_minutes, a.receipt_url,
-                         str(a.auth_scheme))
+                         str(a.auth_scheme), a.reply_url)
 
 
 async def _stored_balance(engine: Engine, app_id: str) -> int:
@@ -284,6 +284,7 @@ async def create_account(request: web.Request) -> web.Response:
     engine = engine_of(request)
     body = await decode_body(request, s.AccountCreate)
     check_callback_url(request, body.receipt_url)
+    check_callback_url(request, body.reply_url, "reply_url")
     check_callback_url(request, body.limits.alarm_url, "limits.alarm_url")
     await engine.create_account(msgspec.convert(msgspec.to_builtins(body), AccountConfig))
     return respond(_account_view(engine, body.app_id, body.balance), 201)
@@ -304,6 +305,9 @@ async def patch_account(request: web.Request) -> web.Response:
     if body.receipt_url is not None:
         check_callback_url(request, body.receipt_url)
         await engine.accounts.set_receipt_url(app_id, body.receipt_url)
+    if body.reply_url is not None:
+        check_callback_url(request, body.reply_url, "reply_url")
+        await engine.accounts.set_reply_url(app_id, body.reply_url)
     if body.state is not None:
         await engine.accounts.set_state(app_id, body.state)
     if body.add_balance is not None:

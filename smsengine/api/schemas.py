@@ -111,6 +111,7 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     balance: Balance = 0
     utc_offset_minutes: UtcOffsetMinutes = 480
     receipt_url: Url = ""
+    reply_url: Url = ""  # replies (MO) pushed here as JSON arrays, like receipts ("" = pull only)
     # `hmac`: only whole-request signed calls (Authorization: SMSENGINE-HMAC-SHA256); `sig` also
     # takes the body's sig and X-App-Key
     auth_scheme: Literal["sig", "hmac"] = "sig"
@@ -121,6 +122,7 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
     receipt_url: Url | None = None
+    reply_url: Url | None = None
     state: Literal["active", "suspended"] | None = None
     add_balance: BalanceChange | None = None
     auth_scheme: Literal["sig", "hmac"] | None = None  # operator only
@@ -135,6 +137,7 @@ class AccountView(msgspec.Struct):
     utc_offset_minutes: int
     receipt_url: str
     auth_scheme: str
+    reply_url: str = ""
 
 
 class SignatureCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -30,13 +30,14 @@ class Account:
 
     __slots__ = (
         "app_id", "key", "type", "raw_content", "available", "state", "utc_offset_minutes",
-        "receipt_url", "signatures", "templates", "unsubscribed", "policy", "auth_scheme",
+        "receipt_url", "signatures", "templates", "unsubscribed", "policy", "auth_scheme", "reply_url",
     )
 
     def __init__(self, app_id: str, key: str, type: AccountType, raw_content: bool, balance: int,
                  state: str, utc_offset_minutes: int, receipt_url: str, policy: LimitPolicy,
-                 auth_scheme: AuthScheme = AuthScheme.SIG) -> None:
+                 auth_scheme: AuthScheme = AuthScheme.SIG, reply_url: str = "") -> None:
         self.app_id = app_id
+        self.reply_url = reply_url
         self.key = key
         self.type = type
         self.raw_content = raw_content
@@ -76,7 +77,7 @@ def row_from_config(cfg: AccountConfig) -> AccountRow:
     """A new account's row: the legacy sig unless the config names a scheme."""
     return AccountRow(cfg.app_id, cfg.key, AccountType(cfg.type), cfg.raw_content, cfg.balance, "active",
                       cfg.utc_offset_minutes, cfg.receipt_url, AuthScheme(cfg.auth_scheme or AuthScheme.SIG),
-                      cfg.limits)
+                      cfg.limits, cfg.reply_url)
 
 
 class AccountRegistry:
@@ -138,7 +139,7 @@ class AccountRegistry:
             policy = self.policies[r.app_id] = policy_from(limits, r.utc_offset_minutes, self.default_region)
             self._alarm_urls[r.app_id] = limits.alarm_url
             self.accounts[r.app_id] = Account(r.app_id, r.key, r.type, r.raw_content, r.balance, r.state,
-                                              r.utc_offset_minutes, r.receipt_url, policy, r.auth_scheme)
+                                              r.utc_offset_minutes, r.receipt_url, policy, r.auth_scheme, r.reply_url)
         for sig in await self.store.signature_rows(only):
             if sig.app_id in self.accounts:
                 self.accounts[sig.app_id].signatures[sig.name] = Signature(
@@ -176,6 +177,10 @@ class AccountRegistry:
                                                                       self.default_region)
         self._alarm_urls[app_id] = limits.alarm_url
         return policy
+
+    async def set_reply_url(self, app_id: str, url: str) -> None:
+        await self.store.set_reply_url(app_id, url)
+        self.get(app_id).reply_url = url
 
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self.store.set_receipt_url(app_id, url)

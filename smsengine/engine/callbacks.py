@@ -1,16 +1,18 @@
-"""Receipt callbacks: status reports pushed to each account's URL in batches, at least once,
-with backoff; the pushed cursor is durable, so a restart resumes where delivery stopped."""
+"""Callbacks: status reports and replies pushed to each account's URLs in batches, at least once,
+with backoff; each stream's pushed cursor is durable, so a restart resumes where delivery stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import aiohttp
 import msgspec
 import structlog
 
-from smsengine.engine.accounts import AccountRegistry
+from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.destinations import PublicResolver
 from smsengine.engine.store import Store
 from smsengine.engine.lifecycle import cancel_tasks, wait_event
@@ -18,6 +20,17 @@ from smsengine.engine.lifecycle import cancel_tasks, wait_event
 log = structlog.get_logger("smsengine.callbacks")
 
 _encode = msgspec.json.Encoder().encode
+
+
+class Stream(NamedTuple):
+    """What one kind of callback reads and where it goes: the account's URL for it, its durable
+    cursor, the rows after a cursor (each with a `cursor`), and how the cursor moves on."""
+
+    name: str
+    url_of: Callable[[Account], str]
+    cursor: Callable[[str], Awaitable[int]]
+    since: Callable[[str, int, int], Awaitable[list]]
+    advance: Callable[[str, int], Awaitable[None]]
 
 
 class CallbackPusher:
@@ -35,9 +48,15 @@ class CallbackPusher:
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self.pushed = 0
+        self.replies_pushed = 0
         self.failed_posts = 0
         self.alarms_sent = 0
         self._alarms: set[asyncio.Task] = set()
+        self.streams = (
+            Stream("receipts", lambda a: a.receipt_url, store.pushed_cursor, store.receipts_since,
+                   store.set_pushed_cursor),
+            Stream("replies", lambda a: a.reply_url, store.reply_cursor, store.replies_since, store.set_reply_cursor),
+        )
 
     async def start(self) -> None:
         # public addresses only, checked at every connect (a URL's name may be re-pointed later)
@@ -80,38 +99,40 @@ class CallbackPusher:
             await self.store.flush()
             more = False
             for account in list(self.accounts.accounts.values()):
-                if not account.receipt_url:
-                    continue
-                if time.monotonic() < self._retry_at.get(account.app_id, 0.0):
-                    continue
-                try:
-                    more |= await self._push(account.app_id, account.receipt_url)
-                except Exception as exc:  # never let one account's endpoint stop the others
-                    self._backoff(account.app_id, exc)
+                for stream in self.streams:
+                    url = stream.url_of(account)
+                    key = (account.app_id, stream.name)
+                    if not url or time.monotonic() < self._retry_at.get(key, 0.0):
+                        continue
+                    try:
+                        more |= await self._push(stream, account.app_id, url)
+                    except Exception as exc:  # never let one account's endpoint stop the others
+                        self._backoff(key, exc)
             if more:
                 self.wake.set()
 
-    def _backoff(self, app_id: str, exc: BaseException) -> None:
-        n = self._failures.get(app_id, 0) + 1
-        self._failures[app_id] = n
+    def _backoff(self, key: tuple[str, str], exc: BaseException) -> None:
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
         delay = min(self.max_backoff, 0.5 * 2 ** (n - 1))
-        self._retry_at[app_id] = time.monotonic() + delay
+        self._retry_at[key] = time.monotonic() + delay
         self.failed_posts += 1
-        log.warning("callbacks.failed", app_id=app_id, attempt=n, retry_in=delay, error=repr(exc))
+        log.warning("callbacks.failed", app_id=key[0], stream=key[1], attempt=n, retry_in=delay, error=repr(exc))
 
-    async def _push(self, app_id: str, url: str) -> bool:
-        cursor = await self.store.pushed_cursor(app_id)
-        receipts = await self.store.receipts_since(app_id, cursor, self.batch)
-        if not receipts:
+    async def _push(self, stream: Stream, app_id: str, url: str) -> bool:
+        rows = await stream.since(app_id, await stream.cursor(app_id), self.batch)
+        if not rows:
             return False
         assert self._session is not None
-        body = _encode(receipts)
-        async with self._session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+        async with self._session.post(url, data=_encode(rows), headers={"Content-Type": "application/json"}) as resp:
             if resp.status >= 300:
                 raise RuntimeError(f"HTTP {resp.status}")
-        last = receipts[-1].cursor
-        await self.store.set_pushed_cursor(app_id, last)
-        self._failures.pop(app_id, None)
-        self._retry_at.pop(app_id, None)
-        self.pushed += len(receipts)
-        return len(receipts) == self.batch
+        await stream.advance(app_id, rows[-1].cursor)
+        key = (app_id, stream.name)
+        self._failures.pop(key, None)
+        self._retry_at.pop(key, None)
+        if stream.name == "receipts":
+            self.pushed += len(rows)
+        else:
+            self.replies_pushed += len(rows)
+        return len(rows) == self.batch

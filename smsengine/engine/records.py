@@ -83,6 +83,7 @@ class AccountRow(msgspec.Struct):
     receipt_url: str
     auth_scheme: AuthScheme = AuthScheme.SIG
     limits: LimitsConfig | None = None  # None: an account stored before limits were
+    reply_url: str = ""
 
 
 class SignatureRow(msgspec.Struct):

@@ -5,35 +5,18 @@ for organisation accounts, and refuses frequency limits for individual ones (100
 import asyncio
 
 import aiohttp
-from aiohttp import web
 
 from carriers.group import SimulatorGroup
 from tests.support.polling import eventually
 from tests.support.rig import ADMIN, Client, engine_config, fast_profile, start_server
+from tests.support.sink import json_sink
 
 OPERATOR = {"X-Admin-Token": ADMIN}
 
 
-async def alarm_sink() -> tuple[web.AppRunner, list[dict], str]:
-    received: list[dict] = []
-
-    async def take(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/alarm", take)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, received, f"http://127.0.0.1:{port}/alarm"
-
-
 async def test_an_api_account_keeps_its_limits_and_alarm_across_a_restart(tmp_path):
-    runner, alarms, url = await alarm_sink()
-    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+    async with json_sink("/alarm") as sink, SimulatorGroup([fast_profile("ideal")]) as sims:
+        alarms, url = sink.bodies, sink.url
         config = engine_config(tmp_path, sims.ports)
         server = await start_server(config, tmp_path)
         try:
@@ -58,7 +41,6 @@ async def test_an_api_account_keeps_its_limits_and_alarm_across_a_restart(tmp_pa
                 assert alarms[0]["app_id"] == "shop" and alarms[0]["accepted_today"] == 2
         finally:
             await server.stop(drain_timeout=1.0)
-    await runner.cleanup()
 
 
 async def test_limits_are_patched_for_organisations_and_refused_for_individuals(tmp_path):
@@ -150,8 +132,8 @@ async def test_signature_and_template_quotas_are_per_account_and_the_operators_t
 
 
 async def test_a_number_the_limits_stop_is_reported_once_at_the_alarm_url(tmp_path):
-    runner, events, url = await alarm_sink()
-    async with SimulatorGroup([fast_profile("ideal")]) as sims:
+    async with json_sink("/alarm") as sink, SimulatorGroup([fast_profile("ideal")]) as sims:
+        events, url = sink.bodies, sink.url
         server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
         try:
             async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
@@ -169,4 +151,3 @@ async def test_a_number_the_limits_stop_is_reported_once_at_the_alarm_url(tmp_pa
                 assert [(x["phone"], x["code"]) for x in notice["numbers"]] == [("+8613800000001", 1025)]
         finally:
             await server.stop(drain_timeout=1.0)
-    await runner.cleanup()

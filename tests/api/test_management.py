@@ -35,7 +35,8 @@ async def test_operator_creates_an_account(rig):
     status, view = await create_account(rig, balance=50, raw_content=True, type="individual")
     assert status == 201
     assert view == {"app_id": "acme", "type": "individual", "raw_content": True, "balance": 50,
-                    "state": "active", "utc_offset_minutes": 480, "receipt_url": "", "auth_scheme": "sig"}
+                    "state": "active", "utc_offset_minutes": 480, "receipt_url": "", "auth_scheme": "sig",
+                    "reply_url": ""}
     status, view = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": "acme-key"})
     assert status == 200 and view["balance"] == 50
 

@@ -2,6 +2,8 @@
 puts the number on the account's list (1015 on the next send) until the account lifts it."""
 
 
+import asyncio
+
 import pytest
 
 from carriers.config import MoReplies
@@ -138,5 +140,26 @@ async def test_a_reply_outside_the_attribution_window_is_unattributed_and_shown_
         assert body["results"][0]["code"] == 0  # and it unsubscribed nobody
         async with rig.http.get("/v1/replies/unattributed", headers=rig.client.auth) as resp:
             assert resp.status in (401, 403)  # the operator's view only
+    finally:
+        await stop_rig(rig)
+
+
+async def test_replies_are_pushed_to_the_reply_url_once_each(tmp_path):
+    from tests.support.sink import json_sink
+
+    profile = fast_profile("ideal", mo=MoReplies(share=1.0, delay=(0.0, 1.0), mix={"see you": 1.0}))
+    rig = await start_rig(tmp_path, [profile])
+    try:
+        async with json_sink("/replies") as sink:
+            async with rig.http.patch("/v1/accounts/demo", json={"reply_url": sink.url},
+                                      headers=rig.client.auth) as resp:
+                assert resp.status == 200 and (await resp.json())["reply_url"] == sink.url
+            await rig.client.send([NUMBER, "+8613800000002"])
+            await eventually(lambda: len(sink.items) >= 2, 10.0)
+            assert sorted((r["phone"], r["text"]) for r in sink.items) == [
+                (NUMBER, "see you"), ("+8613800000002", "see you")]
+            assert await rig.engine.store.reply_cursor("demo") == max(r["cursor"] for r in sink.items)
+            await asyncio.sleep(1.5)  # the pusher wakes every second: nothing is pushed twice
+            assert len(sink.items) == 2
     finally:
         await stop_rig(rig)

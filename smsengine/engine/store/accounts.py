@@ -35,12 +35,12 @@ class AccountQueries(Database):
         where, params = scope(app_id, "a.app_id")
         rows = await self._rows(
             "SELECT a.app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
-            " COALESCE(s.scheme, 'sig'), limits FROM accounts AS a"
+            " COALESCE(s.scheme, 'sig'), limits, reply_url FROM accounts AS a"
             " LEFT JOIN account_auth AS s ON s.app_id = a.app_id" + where, params
         )
         return [AccountRow(app, key, AccountType(type_), bool(raw), balance, state, offset, url, AuthScheme(auth),
-                           _limits_of(limits))
-                for app, key, type_, raw, balance, state, offset, url, auth, limits in rows]
+                           _limits_of(limits), reply_url)
+                for app, key, type_, raw, balance, state, offset, url, auth, limits, reply_url in rows]
 
     async def insert_account(self, account: AccountRow, at: float) -> bool:
         """Create the account (with its auth scheme) unless its app_id exists; True if this call
@@ -53,24 +53,26 @@ class AccountQueries(Database):
              " (SELECT 1 FROM accounts WHERE app_id=?) ON CONFLICT (app_id) DO UPDATE SET scheme=excluded.scheme",
              (a.app_id, str(a.auth_scheme), a.app_id)),
             ("INSERT INTO accounts (app_id, key, type, raw_content, balance, state, utc_offset_minutes, receipt_url,"
-             " created_at, limits) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (app_id) DO NOTHING RETURNING app_id",
+             " created_at, limits, reply_url) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (app_id) DO NOTHING"
+             " RETURNING app_id",
              (a.app_id, a.key, str(a.type), int(a.raw_content), a.balance, a.state, a.utc_offset_minutes,
-              a.receipt_url, at, _limits_json(a.limits))),
+              a.receipt_url, at, _limits_json(a.limits), a.reply_url)),
         )
         return bool(outcome.rows)
 
     async def update_account_seed(self, account: AccountRow, auth_scheme: AuthScheme | None = None) -> None:
         """A configured account that exists already: key, type, raw_content and UTC offset follow
-        the config, its receipt URL only fills an empty one, balance and state stay as stored; the
+        the config, its receipt and reply URLs only fill empty ones, balance and state stay as stored; the
         auth scheme follows the config only where the config names one (else the operator's
         choice stands: a restart must not take an account back to the legacy sig). Its limits
         follow the config."""
         a = account
         statements: list[Statement] = [(
             "UPDATE accounts SET key=?, type=?, raw_content=?, utc_offset_minutes=?, limits=?,"
-            " receipt_url=CASE WHEN receipt_url='' THEN ? ELSE receipt_url END WHERE app_id=?",
+            " receipt_url=CASE WHEN receipt_url='' THEN ? ELSE receipt_url END,"
+            " reply_url=CASE WHEN reply_url='' THEN ? ELSE reply_url END WHERE app_id=?",
             (a.key, str(a.type), int(a.raw_content), a.utc_offset_minutes, _limits_json(a.limits), a.receipt_url,
-             a.app_id),
+             a.reply_url, a.app_id),
         )]
         if auth_scheme is not None:
             statements.append(_set_scheme(a.app_id, auth_scheme))
@@ -90,6 +92,18 @@ class AccountQueries(Database):
 
     async def set_limits(self, app_id: str, limits: LimitsConfig) -> None:
         await self._write(("UPDATE accounts SET limits=? WHERE app_id=?", (_limits_json(limits), app_id)))
+
+    async def set_reply_url(self, app_id: str, url: str) -> None:
+        await self._write(("UPDATE accounts SET reply_url=? WHERE app_id=?", (url, app_id)))
+
+    async def reply_cursor(self, app_id: str) -> int:
+        """The last reply id the account's reply URL acknowledged (0: none yet)."""
+        return await self._scalar("SELECT reply_cursor FROM accounts WHERE app_id=?", (app_id,)) or 0
+
+    async def set_reply_cursor(self, app_id: str, cursor: int) -> None:
+        """Move the reply push cursor forward, never back: durable when this returns."""
+        await self._write((
+            "UPDATE accounts SET reply_cursor=? WHERE app_id=? AND reply_cursor<?", (cursor, app_id, cursor)))
 
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self._write(("UPDATE accounts SET receipt_url=? WHERE app_id=?", (url, app_id)))

@@ -13,7 +13,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     pushed_cursor INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     limits TEXT NOT NULL DEFAULT '',  -- the account's LimitsConfig as JSON ('' = the defaults)
-    arrears_since REAL  -- when its stored balance was first seen <= 0 (NULL: in credit)
+    arrears_since REAL,  -- when its stored balance was first seen <= 0 (NULL: in credit)
+    reply_url TEXT NOT NULL DEFAULT '',  -- where its replies are pushed ('' = pull only)
+    reply_cursor INTEGER NOT NULL DEFAULT 0  -- the last reply id its reply URL acknowledged
 );
 CREATE TABLE IF NOT EXISTS signatures (
     id INTEGER PRIMARY KEY,
@@ -122,4 +124,6 @@ COLUMNS_ADDED = [
     ("accounts", "limits", "TEXT NOT NULL DEFAULT ''"),
     ("accounts", "arrears_since", "REAL"),
     ("replies", "complete", "INTEGER NOT NULL DEFAULT 1"),
+    ("accounts", "reply_url", "TEXT NOT NULL DEFAULT ''"),
+    ("accounts", "reply_cursor", "INTEGER NOT NULL DEFAULT 0"),
 ]
