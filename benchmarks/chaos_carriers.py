@@ -147,26 +147,23 @@ def msgspec_dict(struct) -> dict:
 
 
 # -- the faults -------------------------------------------------------------------------------------
-async def restart_fresh_ids(run: Run) -> None:
+async def _restart_twice(run: Run, nonce: int | None) -> None:
     for _ in range(2):
         await asyncio.sleep(2.0)
         run.sims.send_signal(signal.SIGKILL)
         run.sims.wait(10)
         run.note("simulator SIGKILLed")
         await asyncio.sleep(1.0)
-        run.start_sims()
-        run.note("simulator restarted (new ids)")
+        run.start_sims(nonce)  # a fixed nonce: the same id sequence as before the kill
+        run.note("simulator restarted " + ("issuing the same ids again" if nonce is not None else "(new ids)"))
+
+
+async def restart_fresh_ids(run: Run) -> None:
+    await _restart_twice(run, None)
 
 
 async def restart_reused_ids(run: Run) -> None:
-    for _ in range(2):
-        await asyncio.sleep(2.0)
-        run.sims.send_signal(signal.SIGKILL)
-        run.sims.wait(10)
-        run.note("simulator SIGKILLed")
-        await asyncio.sleep(1.0)
-        run.start_sims(nonce=7)  # the same id sequence as before the kill
-        run.note("simulator restarted issuing the same ids again")
+    await _restart_twice(run, 7)
 
 
 async def sigstop(run: Run) -> None:
