@@ -15,6 +15,7 @@ from smsengine.domain.shortlinks import MAX_LINKS_PER_ACCOUNT
 from smsengine.domain.signatures import DEFAULT_SIGNATURE_CAP
 from smsengine.domain.templates import DEFAULT_TEMPLATE_CAP, TemplateId
 from smsengine.smpp.message_id import CarrierIdFormats
+from smsengine.smpp.vendor_tlvs import VendorTlvs, repeated_tag
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "engine.toml"
 
@@ -140,6 +141,9 @@ class CarrierConfig(msgspec.Struct, forbid_unknown_fields=True):
     source_addr: str = "smsengine"
     # service_type on marketing submits, for SMSCs that treat marketing differently ("" = none)
     marketing_service_type: str = ""
+    # vendor-specific TLVs every submit_sm to this carrier carries (e.g. India's DLT ids), in the
+    # send API's shape; a send's own TLV of the same tag replaces the carrier's
+    tlvs: VendorTlvs = []
     enquire_link_s: float = 30.0
     idle_refresh_s: float = 90.0
     response_timeout_s: float = 10.0
@@ -302,6 +306,10 @@ def _check(config: EngineConfig, path: Path) -> None:
     for carrier in config.carriers:
         if carrier.binds < 1 or carrier.window < 1:
             raise ConfigError(f"{path}: carriers[{carrier.name}]: binds and window must be >= 1")
+        repeated = repeated_tag(carrier.tlvs)
+        if repeated is not None:
+            raise ConfigError(f"{path}: carriers[{carrier.name}].tlvs[{repeated}]: tag"
+                              f" {carrier.tlvs[repeated].tag:#06x} given twice")
         lookup = carrier.number_lookup_url
         if lookup and (not lookup.startswith(("http://", "https://")) or lookup.count("{number}") != 1):
             raise ConfigError(f"{path}: carriers[{carrier.name}]: number_lookup_url must be an http(s) URL"

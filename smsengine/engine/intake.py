@@ -23,6 +23,7 @@ from smsengine.engine.records import MessageRecord
 from smsengine.engine.requests import SendRequest, SendResponse, SendResult
 from smsengine.engine.stats import IntakeStats
 from smsengine.engine.store import Store
+from smsengine.smpp.vendor_tlvs import encode_vendor_tlvs
 
 log = structlog.get_logger("smsengine.intake")
 
@@ -219,11 +220,12 @@ class Intake:
 
         ids = self.ids.take(len(accepted))
         scheduled = req.schedule_at if req.schedule_at and req.schedule_at > now else None
+        tlvs = encode_vendor_tlvs(req.tlvs)  # once per request, shared by its messages
         records = [
             MessageRecord(
                 id=mid, app_id=account.app_id, phone=phone, content=text, type=req.type,
                 chars=seg.chars, segments=segments, data_coding=seg.data_coding, created_at=now,
-                scheduled_at=scheduled, context=req.context, template_id=template_id,
+                scheduled_at=scheduled, context=req.context, template_id=template_id, tlvs=tlvs,
             )
             for mid, phone in zip(ids, accepted)
         ]

@@ -14,7 +14,7 @@ class InFlight:
 
     __slots__ = (
         "record", "seg", "parts", "carrier", "reference", "wire", "concat", "submitted", "results",
-        "final", "submitted_at", "unsent", "due_at",
+        "final", "submitted_at", "unsent", "due_at", "vendor_tlvs",
     )
 
     def __init__(self, record: MessageRecord, seg: Segmentation) -> None:
@@ -25,6 +25,7 @@ class InFlight:
         self.reference: int | None = None  # concatenation reference, kept across a failover
         self.wire: list[bytes] | None = None  # per part: the submit_sm body after the destination
         self.concat: object | None = None  # the concatenation method `wire` was encoded for
+        self.vendor_tlvs = b""  # the vendor TLVs (wire form) every part of `wire` ends with
         self.submitted: dict[int, tuple[str, str]] = {}  # seq → (carrier, carrier message id)
         self.results: dict[int, tuple[str, str]] = {}  # seq → (stat, err)
         self.final = False

@@ -28,6 +28,7 @@ from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, CommandId, CommandSt
 from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import DeliverSm, QuerySm, QuerySmResp
 from smsengine.smpp.receipt import STAT_FOR_STATE
+from smsengine.smpp.vendor_tlvs import vendor_values
 
 log = structlog.get_logger("smsengine.pool")
 
@@ -61,7 +62,7 @@ class CarrierPool:
         self._parking: str | None = None  # the receipt on_deliver just parked
         self.name = config.name
         self.events = events
-        self.wire = WireFormat(ConcatMethod(config.concat), rotor)
+        self.wire = WireFormat(ConcatMethod(config.concat), rotor, vendor_values(config.tlvs))
         self.max_retries = config.max_retries
         self.retry_backoff_s = config.retry_backoff_s
         self.supports_query_sm = config.supports_query_sm

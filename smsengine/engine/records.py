@@ -40,6 +40,9 @@ class MessageRecord(msgspec.Struct, gc=False):
     context: str = ""
     template_id: int | None = None
     status: MessageStatus = MessageStatus.ACCEPTED
+    # the send's vendor-specific TLVs in wire form (smpp.vendor_tlvs), added to every submit_sm;
+    # one object shared by the request's messages
+    tlvs: bytes | None = None
 
 
 class MessageFinal(msgspec.Struct, gc=False):

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsengine.smpp.vendor_tlvs import VendorTlvs, repeated_tag
+
 # Every free-form field is bounded where it is decoded: a longer value is refused with 1004
 # (naming the field) before anything is stored or held. Message text is bounded again, more
 # tightly, by `max_chars` at segmentation (1015). Documented in README "Limits".
@@ -48,6 +50,17 @@ class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
     context: Context = ""
     # unix seconds; in the future means "send then"
     schedule_at: float | None = None
+    tlvs: Annotated[VendorTlvs, msgspec.Meta(description=(
+        "vendor-specific TLVs (e.g. India's DLT entity id 0x1400, template id 0x1401) added to every submit_sm "
+        "of each message, as given; at most 8, distinct tags; a carrier's configured TLV of the same tag is "
+        "replaced"))] = []
+
+    def __post_init__(self) -> None:
+        if self.tlvs:
+            repeated = repeated_tag(self.tlvs)
+            if repeated is not None:
+                tag = self.tlvs[repeated].tag
+                raise ValueError(f"tag {tag} ({tag:#06x}) given twice - at `$.tlvs[{repeated}].tag`")
 
 
 class SendResult(msgspec.Struct):

@@ -99,6 +99,16 @@ from smsengine.smpp.session import (
     SessionError,
     State,
 )
+from smsengine.smpp.vendor_tlvs import (
+    VENDOR_TAG_MAX,
+    VENDOR_TAG_MIN,
+    VendorTlv,
+    VendorTlvs,
+    encode_vendor_tlvs,
+    repeated_tag,
+    vendor_values,
+    with_defaults,
+)
 
 __all__ = [
     # session
@@ -126,4 +136,7 @@ __all__ = [
     "ReferenceRotor",
     # message ids
     "MessageIdFormat", "CarrierIdFormats", "IdForm", "normalise_message_id",
+    # vendor-specific TLVs
+    "VendorTlv", "VendorTlvs", "VENDOR_TAG_MIN", "VENDOR_TAG_MAX", "encode_vendor_tlvs", "repeated_tag",
+    "vendor_values", "with_defaults",
 ]  # fmt: skip

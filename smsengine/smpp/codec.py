@@ -545,14 +545,17 @@ def submit_sm_head(service_type: str, source_addr_ton: int, source_addr_npi: int
 
 
 def submit_sm_tail(esm_class: int, registered_delivery: int, data_coding: int, short_message: bytes,
-                   tlvs: dict[int, Any]) -> bytes:
+                   tlvs: dict[int, Any], encoded_tlvs: bytes = b"") -> bytes:
     """The submit_sm body after destination_addr (no schedule or validity, default priority), so
-    one text going to many numbers is encoded once; `submit_sm_body` puts the parts together."""
+    one text going to many numbers is encoded once; `submit_sm_body` puts the parts together.
+    `encoded_tlvs` (TLVs already in wire form: a message's vendor-specific ones) follow `tlvs` as they are."""
     if len(short_message) > MAX_SHORT_MESSAGE:
         raise PduEncodeError(f"short_message longer than {MAX_SHORT_MESSAGE} octets")
     tail = b"%c\0\0\0\0%c\0%c\0%c%b" % (esm_class, registered_delivery, data_coding, len(short_message),
                                           short_message)
-    return tail + encode_tlvs(tlvs) if tlvs else tail
+    if tlvs:
+        tail += encode_tlvs(tlvs)
+    return tail + encoded_tlvs if encoded_tlvs else tail
 
 
 def submit_sm_body(head: bytes, destination: str, tail: bytes) -> bytes:

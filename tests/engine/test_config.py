@@ -42,6 +42,11 @@ def test_environment_overrides():
         ("[[accounts]]\napp_id='a'\nkey='k'\nbalance=10000000000000000\n", "$.accounts[0].balance"),
         ("[[accounts]]\napp_id='a'\nkey='k'\nutc_offset_minutes=100000\n", "$.accounts[0].utc_offset_minutes"),
         ("[[accounts]]\napp_id='a'\nkey='k'\ntemplates=[{id=0, text='x {1}'}]\n", "$.accounts[0].templates[0].id"),
+        # a carrier's default TLVs: the send API's bounds, distinct tags
+        ("[[carriers]]\nname='a'\ntlvs=[{tag=0x0424, value_hex='00'}]\n", "$.carriers[0].tlvs[0].tag"),
+        ("[[carriers]]\nname='a'\ntlvs=[{tag=0x1400, value_hex='xy'}]\n", "$.carriers[0].tlvs[0].value_hex"),
+        ("[[carriers]]\nname='a'\ntlvs=[{tag=0x1400, value_hex='01'}, {tag=0x1400, value_hex='02'}]\n",
+         "carriers[a].tlvs[1]: tag 0x1400 given twice"),
     ],
 )
 def test_bad_config_names_the_key_and_reason(tmp_path, text, fragment):

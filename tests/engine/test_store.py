@@ -5,6 +5,7 @@ import asyncio
 import sqlite3
 import time
 
+import msgspec
 import pytest
 
 from smsengine.domain.accounts import AccountType
@@ -145,6 +146,33 @@ async def test_messages_survive_a_reopen(tmp_path):
         (rec, done), = await store.open_messages()
         assert rec.id == 7 and done == {1: ("c", "abc")}
         assert await store.max_message_id() == 7
+    finally:
+        await store.close()
+
+
+async def test_a_messages_vendor_tlvs_survive_a_reopen_and_an_older_file_gains_the_column(tmp_path):
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as conn:  # a messages table from before vendor TLVs
+        conn.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, app_id TEXT NOT NULL, phone TEXT NOT NULL,"
+                     " content TEXT NOT NULL, type TEXT NOT NULL, chars INTEGER NOT NULL, segments INTEGER NOT NULL,"
+                     " data_coding INTEGER NOT NULL, status TEXT NOT NULL, code INTEGER NOT NULL DEFAULT 0,"
+                     " remark TEXT NOT NULL DEFAULT '', carrier TEXT NOT NULL DEFAULT '', context TEXT NOT NULL"
+                     " DEFAULT '', template_id INTEGER, created_at REAL NOT NULL, scheduled_at REAL,"
+                     " submitted_at REAL, final_at REAL, cursor INTEGER)")
+        conn.execute("INSERT INTO messages (id, app_id, phone, content, type, chars, segments, data_coding, status,"
+                     " created_at) VALUES (1, 'a', '+8613800000001', 'old', 'regular', 3, 1, 8, 'accepted', 1.0)")
+    block = bytes.fromhex("14000003313233" "3fff0000" "14010002000a")  # NULs, an empty value: octets as given
+    store = Store(path)
+    await store.open()
+    try:
+        await store.accept([msgspec.structs.replace(record(2), tlvs=block), record(3)])
+    finally:
+        await store.close()
+    assert durable(store, "SELECT id, tlvs FROM messages ORDER BY id") == [(1, None), (2, block.hex()), (3, None)]
+    store = Store(path)
+    await store.open()
+    try:
+        assert [(rec.id, rec.tlvs) for rec, _ in await store.open_messages()] == [(1, None), (2, block), (3, None)]
     finally:
         await store.close()
 

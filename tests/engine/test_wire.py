@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -180,3 +181,64 @@ def test_every_method_carries_exactly_the_text(text, scheme, method):
             header = 6 if p.esm_class & EsmClass.UDHI else 0
             body = len(p.short_message) - header
             assert header + body <= 140 if seg.data_coding == 8 else -(-header * 8 // 7) + body <= 160
+
+
+# -- vendor-specific TLVs ----------------------------------------------------------------------------------
+DLT = bytes.fromhex("1400" "0013") + b"1201159543060917386" + bytes.fromhex("1401" "0003" "00ff00")
+
+
+def with_tlvs(f: InFlight, block: bytes | None) -> InFlight:
+    f.record.tlvs = block
+    return f
+
+
+@pytest.mark.parametrize("method", list(ConcatMethod))
+def test_every_part_ends_with_the_messages_vendor_tlvs_as_given(method):
+    plain, own = flight(LONG), with_tlvs(flight(LONG), DLT)
+    WireFormat(method, ReferenceRotor()).prepare(plain)
+    WireFormat(method, ReferenceRotor()).prepare(own)  # the same reference as `plain`
+    assert own.parts == plain.parts == (1 if method is ConcatMethod.PAYLOAD else 3)
+    for plain_tail, tail in zip(plain.wire, own.wire):
+        assert tail == plain_tail + DLT  # after the engine's own TLVs, octet for octet
+        pdu = submit_sm(tail)
+        assert (pdu.tlvs[0x1400], pdu.tlvs[0x1401]) == (b"1201159543060917386", b"\x00\xff\x00")
+
+
+def test_a_carriers_defaults_go_on_every_message_and_the_messages_own_tag_wins():
+    carrier = WireFormat(ConcatMethod.SAR, ReferenceRotor(), {0x1400: b"carrier", 0x1500: b"\x01"})
+    plain, own = flight(LONG), with_tlvs(flight(LONG), DLT)
+    carrier.prepare(plain)
+    carrier.prepare(own)
+    for tail in plain.wire:
+        assert [(t, v) for t, v in submit_sm(tail).tlvs.items() if t >= 0x1400] == [(0x1400, b"carrier"),
+                                                                                    (0x1500, b"\x01")]
+    for tail in own.wire:
+        assert tail.endswith(bytes.fromhex("1500000101") + DLT)
+        assert [t for t in submit_sm(tail).tlvs if t >= 0x1400] == [0x1500, 0x1400, 0x1401]
+
+
+def test_the_batch_cache_keeps_messages_with_other_tlvs_apart():
+    seg = segment("Your code is 1234", Scheme.DOMESTIC)
+    a, b, c = flight(seg.text, seg=seg), with_tlvs(flight(seg.text, seg=seg), DLT), flight(seg.text, seg=seg)
+    cache: dict = {}
+    wire = WireFormat(ConcatMethod.UDH, ReferenceRotor())
+    for f in (a, b, c):
+        wire.prepare(f, cache)
+    assert a.wire is c.wire and b.wire == [a.wire[0] + DLT] and len(cache) == 2
+    # another carrier with the same method but its own defaults does not take the cached body
+    other = WireFormat(ConcatMethod.UDH, ReferenceRotor(), {0x1500: b"x"})
+    d = flight(seg.text, seg=seg)
+    other.prepare(d, cache)
+    assert d.wire == [a.wire[0] + bytes.fromhex("1500000178")]
+
+
+def test_a_failover_to_a_carrier_with_other_defaults_encodes_its_tlvs():
+    rotor = ReferenceRotor()
+    f = with_tlvs(flight(LONG), DLT)
+    WireFormat(ConcatMethod.UDH, rotor).prepare(f)
+    first = f.wire
+    WireFormat(ConcatMethod.UDH, rotor).prepare(f)  # same method, same (no) defaults: kept
+    assert f.wire is first
+    WireFormat(ConcatMethod.UDH, rotor, {0x1500: b"x"}).prepare(f)
+    assert f.wire == [tail[: -len(DLT)] + bytes.fromhex("1500000178") + DLT for tail in first]
+    assert f.reference == 1  # the same reference: the parts still reassemble

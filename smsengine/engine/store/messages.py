@@ -63,6 +63,8 @@ class MessageQueries(Database):
         for row in rows:
             record = MessageRecord(*row)
             record.status = MessageStatus(record.status)
+            if record.tlvs is not None:
+                record.tlvs = bytes.fromhex(record.tlvs)  # type: ignore[arg-type]  # stored as hex
             out.append((record, done.get(record.id, {})))
         return out
 

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
     scheduled_at REAL,
     submitted_at REAL,
     final_at REAL,
-    cursor INTEGER
+    cursor INTEGER,
+    tlvs TEXT  -- the send's vendor-specific TLVs: hex of their wire form (NULL: none)
 );
 -- status reports are the final messages in cursor order; the index only holds final rows
 CREATE INDEX IF NOT EXISTS messages_final ON messages (app_id, cursor) WHERE cursor IS NOT NULL;
@@ -126,4 +127,5 @@ COLUMNS_ADDED = [
     ("replies", "complete", "INTEGER NOT NULL DEFAULT 1"),
     ("accounts", "reply_url", "TEXT NOT NULL DEFAULT ''"),
     ("accounts", "reply_cursor", "INTEGER NOT NULL DEFAULT 0"),
+    ("messages", "tlvs", "TEXT"),
 ]

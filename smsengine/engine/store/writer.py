@@ -22,12 +22,13 @@ _CHARGE = "UPDATE accounts SET balance = balance - ? WHERE app_id=?"
 # The same writes for a whole batch as one JSON array parameter. SQLite unpacks it in C with the
 # GIL released, where executemany binds every value under the GIL: measured in
 # benchmarks/e2e_bench.py, the per-row binding of the writer thread cost the event loop about a
-# third of its throughput. Column i of a row is `value->>i`.
+# third of its throughput. Column i of a row is `value->>i`. JSON has no bytes: a message's
+# vendor TLVs go as hex (null without), stored as that TEXT (SQLite 3.40 has no unhex()).
 _BATCH_INSERT_MESSAGES = (
     "INSERT OR IGNORE INTO messages (id, app_id, phone, content, type, chars, segments, data_coding,"
-    " status, context, template_id, created_at, scheduled_at) SELECT value->>0, value->>1, value->>2,"
+    " status, context, template_id, created_at, scheduled_at, tlvs) SELECT value->>0, value->>1, value->>2,"
     " value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10,"
-    " value->>11, value->>12 FROM json_each(?)"
+    " value->>11, value->>12, value->>13 FROM json_each(?)"
 )
 _BATCH_INSERT_SEGMENTS = (
     "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at, stat, err,"
@@ -158,6 +159,7 @@ class GroupCommitWriter:
                 r.template_id,
                 r.created_at,
                 r.scheduled_at,
+                r.tlvs and r.tlvs.hex(),
             )
             for r in records
         )
