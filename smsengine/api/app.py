@@ -357,7 +357,8 @@ def _sig_view(sig) -> s.SignatureView:
 
 
 def _tpl_view(t) -> s.TemplateView:
-    return s.TemplateView(t.id, t.account, t.text, str(t.type), str(t.region), str(t.status), t.remark)
+    return s.TemplateView(t.id, t.account, t.text, str(t.type), str(t.region), str(t.status), t.remark, t.name,
+                          t.note)
 
 
 async def create_signature(request: web.Request) -> web.Response:
@@ -394,7 +395,7 @@ async def create_template(request: web.Request) -> web.Response:
     account = engine.accounts.get(app_id)
     check_template_quota(len(account.templates), engine.accounts.limits[app_id].max_templates)
     tpl = new_template(0, app_id, body.text, MessageType(body.type), TemplateRegion(body.region))
-    tpl = await engine.accounts.add_template(tpl)
+    tpl = await engine.accounts.add_template(msgspec.structs.replace(tpl, name=body.name, note=body.note))
     return respond(_tpl_view(tpl), 201)
 
 
@@ -409,7 +410,10 @@ async def edit_template(request: web.Request) -> web.Response:
     engine = engine_of(request)
     tpl = _own(request, engine.accounts.find_template(path_id(request, "id")))
     body = await decode_body(request, s.TemplateEdit)
-    return respond(_tpl_view(await engine.accounts.save_template_edit(domain_edit_template(tpl, body.text))))
+    edited = domain_edit_template(tpl, body.text)
+    edited = msgspec.structs.replace(edited, name=tpl.name if body.name is None else body.name,
+                                     note=tpl.note if body.note is None else body.note)
+    return respond(_tpl_view(await engine.accounts.save_template_edit(edited)))
 
 
 async def edit_signature(request: web.Request) -> web.Response:

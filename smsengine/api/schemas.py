@@ -158,10 +158,14 @@ class TemplateCreate(msgspec.Struct, forbid_unknown_fields=True):
     text: Content
     type: Literal["regular", "marketing"] = "regular"
     region: Literal["mainland", "international"] = "mainland"
+    name: Annotated[str, msgspec.Meta(max_length=64)] = ""  # what the account calls it
+    note: Remark = ""  # the applicant's explanation for the reviewer
 
 
 class TemplateEdit(msgspec.Struct, forbid_unknown_fields=True):
     text: Content
+    name: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # None: as it was
+    note: Remark | None = None
 
 
 class SignatureEdit(msgspec.Struct, forbid_unknown_fields=True):
@@ -175,7 +179,9 @@ class TemplateView(msgspec.Struct):
     type: str
     region: str
     status: str
-    remark: str
+    remark: str  # the reviewer's reason on rejection
+    name: str = ""
+    note: str = ""  # the applicant's explanation
 
 
 class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):

@@ -61,6 +61,8 @@ class Template(msgspec.Struct, frozen=True, kw_only=True):
     compiled: CompiledTemplate
     status: ReviewStatus = ReviewStatus.PENDING
     remark: str = ""  # the reviewer's reason on rejection
+    name: str = ""  # what the account calls it
+    note: str = ""  # the applicant's explanation for the reviewer
 
 
 # Every brace must belong to a placeholder: `{n}` with n a decimal number without a leading

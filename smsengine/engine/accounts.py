@@ -69,7 +69,7 @@ def policy_from(limits: LimitsConfig, utc_offset_minutes: int, default_region: s
 def template_from_row(row: TemplateRow) -> Template:
     return Template(
         id=row.id, account=row.app_id, text=row.text, type=row.type, region=row.region,
-        compiled=parse_template(row.text), status=row.status, remark=row.remark,
+        compiled=parse_template(row.text), status=row.status, remark=row.remark, name=row.name, note=row.note,
     )
 
 
@@ -275,7 +275,8 @@ class AccountRegistry:
         if its text has a sensitive word."""
         account = self.get(tpl.account)
         self.sensitive.check(tpl.text)
-        tid = await self.store.insert_template(tpl.account, tpl.text, tpl.type, tpl.region, tpl.status, time.time())
+        tid = await self.store.insert_template(tpl.account, tpl.text, tpl.type, tpl.region, tpl.status, time.time(),
+                                               name=tpl.name, note=tpl.note)
         assert tid is not None  # no id given, so none can be taken
         tpl = msgspec.structs.replace(tpl, id=tid)
         account.templates[tid] = tpl
@@ -284,7 +285,7 @@ class AccountRegistry:
     async def save_template_edit(self, tpl: Template) -> Template:
         """Store an edited template (made by the domain's edit_template: pending again)."""
         self.sensitive.check(tpl.text)
-        await self.store.update_template_text(tpl.id, tpl.text, tpl.status)
+        await self.store.update_template_text(tpl.id, tpl.text, tpl.status, tpl.name, tpl.note)
         self.get(tpl.account).templates[tpl.id] = tpl
         return tpl
 

@@ -105,6 +105,8 @@ class TemplateRow(msgspec.Struct):
     region: TemplateRegion
     status: ReviewStatus
     remark: str = ""
+    name: str = ""
+    note: str = ""
 
 
 class UnsubscribeRow(msgspec.Struct):

@@ -54,3 +54,21 @@ async def test_another_accounts_template_is_not_found(rig):
     status, body = await call(rig, "PATCH", f"/v1/templates/{tpl['id']}", {"text": "Mine now {1}"},
                               {"X-App-Id": "other", "X-App-Key": "other-key"})
     assert (status, body["code"]) == (404, 1011)
+
+
+async def test_a_template_has_a_name_and_the_applicants_note_kept_through_edits(rig):
+    status, tpl = await call(rig, "POST", "/v1/templates", {"app_id": "demo", "text": "Your parcel {1} is here",
+                                                             "name": "parcel arrival", "note": "sent when a parcel arrives"})
+    assert status == 201 and (tpl["name"], tpl["note"], tpl["remark"]) == (
+        "parcel arrival", "sent when a parcel arrives", "")
+    await call(rig, "POST", f"/v1/templates/{tpl['id']}/reject", {"remark": "name the shop"}, OPERATOR)
+    status, edited = await call(rig, "PATCH", f"/v1/templates/{tpl['id']}", {"text": "Acme: parcel {1} is here"})
+    assert (edited["name"], edited["note"]) == ("parcel arrival", "sent when a parcel arrives")
+    status, edited = await call(rig, "PATCH", f"/v1/templates/{tpl['id']}",
+                                {"text": "Acme: parcel {1} is here", "note": "now names the shop"})
+    assert edited["note"] == "now names the shop"
+    await rig.engine.store.flush()
+    [row] = [r for r in await rig.engine.store.template_rows("demo") if r.id == tpl["id"]]
+    assert (row.name, row.note) == ("parcel arrival", "now names the shop")  # durable
+    status, body = await call(rig, "POST", "/v1/templates", {"app_id": "demo", "text": "x {1}", "name": "n" * 65})
+    assert (status, body["code"]) == (400, 1004)

@@ -32,29 +32,34 @@ class CatalogueQueries(Database):
     async def template_rows(self, app_id: str | None = None) -> list[TemplateRow]:
         where, params = scope(app_id)
         rows = await self._rows(
-            "SELECT id, app_id, text, type, region, status, remark FROM templates" + where, params
+            "SELECT id, app_id, text, type, region, status, remark, name, note FROM templates" + where, params
         )
         return [
-            TemplateRow(tid, app, text, MessageType(type_), TemplateRegion(region), ReviewStatus(status), remark)
-            for tid, app, text, type_, region, status, remark in rows
+            TemplateRow(tid, app, text, MessageType(type_), TemplateRegion(region), ReviewStatus(status), remark,
+                        name, note)
+            for tid, app, text, type_, region, status, remark, name, note in rows
         ]
 
     async def insert_template(self, app_id: str, text: str, type: MessageType, region: TemplateRegion,
-                              status: ReviewStatus, at: float, *, template_id: int | None = None) -> int | None:
+                              status: ReviewStatus, at: float, *, template_id: int | None = None, name: str = "",
+                              note: str = "") -> int | None:
         """The new template's id (the next free one unless `template_id` is given), or None if
         `template_id` is taken. The id comes from the writer's own INSERT, so concurrent creations
         each get theirs."""
         outcome = await self._write((
-            "INSERT INTO templates (id, app_id, text, type, region, status, created_at) VALUES (?,?,?,?,?,?,?)"
-            " ON CONFLICT (id) DO NOTHING RETURNING id",
-            (template_id, app_id, text, str(type), str(region), str(status), at),
+            "INSERT INTO templates (id, app_id, text, type, region, status, created_at, name, note)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id",
+            (template_id, app_id, text, str(type), str(region), str(status), at, name, note),
         ))
         return outcome.rows[0][0] if outcome.rows else None
 
-    async def update_template_text(self, template_id: int, text: str, status: ReviewStatus) -> None:
-        """An edited template: new text, back under review, the last decision's remark cleared."""
+    async def update_template_text(self, template_id: int, text: str, status: ReviewStatus, name: str,
+                                   note: str) -> None:
+        """An edited template: new text (name, note), back under review, the last decision's remark
+        cleared."""
         await self._write((
-            "UPDATE templates SET text=?, status=?, remark='' WHERE id=?", (text, str(status), template_id)))
+            "UPDATE templates SET text=?, status=?, remark='', name=?, note=? WHERE id=?",
+            (text, str(status), name, note, template_id)))
 
     async def update_signature_name(self, signature_id: int, name: str, status: ReviewStatus) -> bool:
         """A renamed signature, back under review; False if the account has that name already."""

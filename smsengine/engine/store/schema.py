@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS templates (
     region TEXT NOT NULL,
     status TEXT NOT NULL,
     remark TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    name TEXT NOT NULL DEFAULT '',  -- what the account calls it
+    note TEXT NOT NULL DEFAULT ''  -- the applicant's explanation for the reviewer (remark is the reviewer's)
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
@@ -127,5 +129,7 @@ COLUMNS_ADDED = [
     ("replies", "complete", "INTEGER NOT NULL DEFAULT 1"),
     ("accounts", "reply_url", "TEXT NOT NULL DEFAULT ''"),
     ("accounts", "reply_cursor", "INTEGER NOT NULL DEFAULT 0"),
+    ("templates", "name", "TEXT NOT NULL DEFAULT ''"),
+    ("templates", "note", "TEXT NOT NULL DEFAULT ''"),
     ("messages", "tlvs", "TEXT"),
 ]
