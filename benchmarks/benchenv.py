@@ -12,6 +12,22 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def engine_head_toml(http_port: int, db: Path, log_level: str = "warning") -> str:
+    """The engine config every load script starts with: HTTP on loopback, its own store file, and
+    no embedded simulators (each script runs its own, as a separate process)."""
+    return f"""
+log_level = "{log_level}"
+[http]
+host = "127.0.0.1"
+port = {http_port}
+admin_token = "bench"
+[store]
+path = "{db}"
+[simulators]
+embedded = false
+"""
+
+
 # The engine config every load script ends with: one route for all numbers to `carrier`, and the
 # account the load clients sign as (app "bench", key "bench-secret", limits out of the way).
 def route_and_account_toml(carrier: str) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import progress, route_and_account_toml, write  # noqa: E402
+from benchenv import engine_head_toml, progress, route_and_account_toml, write  # noqa: E402
 from e2e_bench import Load, free_port, wait_up  # noqa: E402
 
 from carriers.config import FateShares  # noqa: E402
@@ -90,16 +90,7 @@ marketing = {delays}
 {ids}""")
         dispatch = "\n".join(f"{k} = {v}" for k, v in self.scenario.engine.get("dispatch", {}).items())
         carrier = "\n".join(f"{k} = {v}" for k, v in self.scenario.engine.get("carrier", {}).items())
-        (self.tmp / "engine.toml").write_text(f"""
-log_level = "info"
-[http]
-host = "127.0.0.1"
-port = {self.http_port}
-admin_token = "chaos"
-[store]
-path = "{self.tmp / 'engine.db'}"
-[simulators]
-embedded = false
+        (self.tmp / "engine.toml").write_text(engine_head_toml(self.http_port, self.tmp / "engine.db", "info") + f"""
 [dispatch]
 recovery_hold_s = 2.0
 {dispatch}

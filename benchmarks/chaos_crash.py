@@ -36,7 +36,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import progress, route_and_account_toml, write  # noqa: E402
+from benchenv import engine_head_toml, progress, route_and_account_toml, write  # noqa: E402
 from e2e_bench import Load, free_port, wait_up  # noqa: E402
 
 from carriers.submit_log import read_submit_log  # noqa: E402
@@ -62,16 +62,7 @@ regular = [{low}, {high}]
 marketing = [{low}, {high}]
 """)
     engine = tmp / "engine.toml"
-    engine.write_text(f"""
-log_level = "info"
-[http]
-host = "127.0.0.1"
-port = {http_port}
-admin_token = "chaos"
-[store]
-path = "{tmp / 'engine.db'}"
-[simulators]
-embedded = false
+    engine.write_text(engine_head_toml(http_port, tmp / "engine.db", "info") + f"""
 [dispatch]
 recovery_hold_s = {hold_s}
 [[carriers]]

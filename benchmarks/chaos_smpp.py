@@ -49,7 +49,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import progress, route_and_account_toml, rss_mb, write  # noqa: E402
+from benchenv import engine_head_toml, progress, route_and_account_toml, rss_mb, write  # noqa: E402
 from e2e_bench import Load, free_port, wait_up  # noqa: E402
 
 from carriers.esme import EsmeClient  # noqa: E402
@@ -263,16 +263,7 @@ deliver_window = 5000
 regular = [0.0, 500.0]
 """)
     engine = tmp / "engine.toml"
-    engine.write_text(f"""
-log_level = "warning"
-[http]
-host = "127.0.0.1"
-port = {http_port}
-admin_token = "chaos"
-[store]
-path = "{tmp / 'engine.db'}"
-[simulators]
-embedded = false
+    engine.write_text(engine_head_toml(http_port, tmp / "engine.db", "warning") + f"""
 [dispatch]
 validity_s = {args.validity}
 expiry_sweep_s = 0.5

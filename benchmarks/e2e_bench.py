@@ -25,7 +25,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import RESULTS, cpu_seconds, progress, route_and_account_toml, rss_mb, write  # noqa: E402
+from benchenv import RESULTS, cpu_seconds, engine_head_toml, progress, route_and_account_toml, rss_mb, write  # noqa: E402
 
 from smsengine.domain.auth import request_sig  # noqa: E402
 
@@ -61,16 +61,7 @@ regular = [0.0, 0.0]
 marketing = [0.0, 0.0]
 """)
     engine = tmp / "engine.toml"
-    engine.write_text(f"""
-log_level = "warning"
-[http]
-host = "127.0.0.1"
-port = {http_port}
-admin_token = "bench"
-[store]
-path = "{tmp / 'engine.db'}"
-[simulators]
-embedded = false
+    engine.write_text(engine_head_toml(http_port, tmp / "engine.db", "warning") + f"""
 [[carriers]]
 name = "instant"
 port = {smpp_port}
