@@ -340,9 +340,7 @@ async def patch_limits(request: web.Request) -> web.Response:
 
 
 def _limits_view(limits) -> s.AccountLimits:
-    return s.AccountLimits(limits.same_content_max, limits.same_content_window_s, limits.daily_max,
-                           limits.hourly_max, limits.international_daily_max, limits.alarm_threshold,
-                           limits.alarm_url, list(limits.allow_list), limits.max_signatures, limits.max_templates)
+    return msgspec.convert(msgspec.structs.asdict(limits), s.AccountLimits)  # same fields, by name
 
 
 async def get_limits(request: web.Request) -> web.Response:

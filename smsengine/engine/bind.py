@@ -63,9 +63,11 @@ class BindOwner(Protocol):
 
     def on_submit_resp(self, bind: EsmeBind, job: Any, status: int, message_id: str) -> None: ...
     def on_unanswered(self, bind: EsmeBind, job: Any, reason: str) -> None: ...
-    def on_deliver(self, pdu: DeliverSm) -> None: ...
-    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes]) -> None:
-        """Send a deliver_sm_resp now (append to `out`) or once what on_deliver recorded is durable."""
+    def on_deliver(self, pdu: DeliverSm) -> str | None:
+        """Act on a deliver_sm; returns the key of a receipt parked for its submit_sm_resp."""
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | None) -> None:
+        """Send a deliver_sm_resp now (append to `out`) or once what on_deliver recorded is durable
+        (`parked`: once that receipt's submit_sm_resp is)."""
     def on_lost(self, bind: EsmeBind, jobs: list[Any]) -> None: ...
     def on_handler_error(self, bind: EsmeBind, event: object) -> None: ...
     def fill(self, bind: EsmeBind, out: list[bytes]) -> None:
@@ -175,11 +177,12 @@ class EsmeBind(asyncio.Protocol):
         elif kind is DeliverSm:
             self.last_traffic = self.last_rx
             ack = self.session.acknowledge(event) if self.answering else None  # type: ignore[arg-type]
+            parked = None
             try:
-                self.owner.on_deliver(event)  # type: ignore[arg-type]
+                parked = self.owner.on_deliver(event)  # type: ignore[arg-type]
             finally:  # answered even if handling it failed: a bug of ours must not jam the SMSC's window
                 if ack is not None:
-                    self.owner.acknowledge(self, ack, out)
+                    self.owner.acknowledge(self, ack, out, parked)
         elif kind is PeerError:
             if event.reply:  # type: ignore[attr-defined]
                 out.append(event.reply)  # type: ignore[attr-defined]

@@ -47,8 +47,7 @@ class CallbackPusher:
         self._session: aiohttp.ClientSession | None = None
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
-        self.pushed = 0
-        self.replies_pushed = 0
+        self.pushed: dict[str, int] = {}  # stream name -> rows its endpoints acknowledged
         self.failed_posts = 0
         self.alarms_sent = 0
         self._alarms: set[asyncio.Task] = set()
@@ -131,8 +130,5 @@ class CallbackPusher:
         key = (app_id, stream.name)
         self._failures.pop(key, None)
         self._retry_at.pop(key, None)
-        if stream.name == "receipts":
-            self.pushed += len(rows)
-        else:
-            self.replies_pushed += len(rows)
+        self.pushed[stream.name] = self.pushed.get(stream.name, 0) + len(rows)
         return len(rows) == self.batch

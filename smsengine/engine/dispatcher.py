@@ -151,11 +151,9 @@ class Dispatcher:
     # -- recovery: parts that may have been accepted just before a crash ------------------------------
     def _hold(self, flight: InFlight, until: float) -> None:
         tail = destination_tail(flight.record.phone)
-        if not tail:
-            self.due.put(until, flight)
-            return
-        self.held.setdefault(tail, []).append(flight)
-        self.stats.held += 1
+        if tail:  # a number receipts can name: they may show which parts went out
+            self.held.setdefault(tail, []).append(flight)
+            self.stats.held += 1
         self.due.put(until, flight)
 
     def _release(self, flight: InFlight) -> None:

@@ -67,8 +67,8 @@ class Housekeeping:
         while purged := await self.store.purge_before(horizon, self.purge_batch):
             total += purged
         # replies and short-link clicks go by the same retention, in the same bounded batches
-        for purge in (self.store.purge_replies_before, self.store.purge_clicks_before):
-            while await purge(horizon, self.purge_batch):
+        for kind in ("replies", "link_clicks"):
+            while await self.store.purge_records_before(kind, horizon, self.purge_batch):
                 pass
         if total:
             self.purged += total

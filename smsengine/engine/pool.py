@@ -59,7 +59,6 @@ class CarrierPool:
         # answers to parked receipts (their submit_sm_resp was not handled yet, so nothing of them
         # is written): sent once that resp is, or after PARKED_ACK_S, by receipt key, oldest first
         self._parked_acks: dict[str, tuple[EsmeBind, bytes, float]] = {}
-        self._parking: str | None = None  # the receipt on_deliver just parked
         self.name = config.name
         self.events = events
         self.wire = WireFormat(ConcatMethod(config.concat), rotor, vendor_values(config.tlvs))
@@ -187,7 +186,7 @@ class CarrierPool:
     def on_unanswered(self, bind: EsmeBind, job: Job, reason: str) -> None:
         self.events.unanswered(self.name, job, reason)
 
-    def on_deliver(self, pdu: DeliverSm) -> None:
+    def on_deliver(self, pdu: DeliverSm) -> str | None:
         kind = pdu.esm_class & ESM_MESSAGE_TYPE_MASK
         if kind == _RECEIPT:
             self.stats.receipts += 1
@@ -195,33 +194,31 @@ class CarrierPool:
             if fields is not None:
                 message_id, stat, err = fields
                 key = self.receipt_key(message_id)
-                recorded = self.events.receipt(self.name, key, destination_tail(pdu.source_addr), stat, err)
-                if not recorded and self.when_durable is not None:
-                    self._parking = key
+                if not self.events.receipt(self.name, key, destination_tail(pdu.source_addr), stat, err):
+                    return key  # parked: nothing of it is written yet
         elif is_reply(pdu):
             text = self.replies.text(pdu, time.monotonic())
             if text is not None:
                 self.stats.replies += 1
                 self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text, True)
         # SME acknowledgements and intermediate notifications: nothing to record
+        return None
 
-    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes]) -> None:
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | None) -> None:
         if self.when_durable is None:
             out.append(ack)
             return
-        if self._parking is not None:
-            parked = self._parked_acks
-            earlier = parked.pop(self._parking, None)
-            if earlier is not None:  # the SMSC repeated a receipt still parked: answer the first
-                self._ack_when_durable(earlier[0], earlier[1])
-            parked[self._parking] = (bind, ack, time.monotonic())
-            self._parking = None
-            if len(parked) > MAX_PARKED_ACKS:
-                oldest = next(iter(parked))
-                bind, ack, _ = parked.pop(oldest)
-                self._ack_when_durable(bind, ack)
+        if parked is None:
+            self._ack_when_durable(bind, ack)
             return
-        self._ack_when_durable(bind, ack)
+        waiting = self._parked_acks
+        earlier = waiting.pop(parked, None)
+        if earlier is not None:  # the SMSC repeated a receipt still parked: answer the first
+            self._ack_when_durable(earlier[0], earlier[1])
+        waiting[parked] = (bind, ack, time.monotonic())
+        if len(waiting) > MAX_PARKED_ACKS:
+            oldest_bind, oldest_ack, _ = waiting.pop(next(iter(waiting)))
+            self._ack_when_durable(oldest_bind, oldest_ack)
 
     def _release_parked_acks(self, now: float) -> None:
         """Answer receipts parked longer than PARKED_ACK_S (ids we never sent, or whose resp was

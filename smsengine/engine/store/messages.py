@@ -9,6 +9,8 @@ from smsengine.engine.store.database import Database
 _VIEW_COLUMNS = ", ".join(("id", *MessageView.__struct_fields__[1:]))  # message_id is the id column
 _RECORD_COLUMNS = ", ".join(MessageRecord.__struct_fields__)
 # one batch of final messages past the horizon, oldest first (rowid order: no sort, stops at LIMIT)
+# records purged by age besides messages: table -> the column that says when
+_RECORD_TIMES = {"replies": "received_at", "link_clicks": "at"}
 _EXPIRED = "SELECT id FROM messages WHERE cursor IS NOT NULL AND final_at < ?1 ORDER BY id LIMIT ?2"
 
 
@@ -103,18 +105,13 @@ class MessageQueries(Database):
         )
         return {app: int(reserved) for app, reserved in rows if reserved}
 
-    async def purge_replies_before(self, horizon: float, batch: int) -> int:
-        """Delete up to `batch` replies received before `horizon`, oldest first (rowid order, no
-        sort); returns how many went (0: none left)."""
+    async def purge_records_before(self, kind: str, horizon: float, batch: int) -> int:
+        """Delete up to `batch` records of `kind` ("replies", "link_clicks") older than `horizon`,
+        oldest first (rowid order, no sort); returns how many went (0: none left)."""
+        when = _RECORD_TIMES[kind]  # a fixed name from the table above: no input reaches the SQL
         return (await self._write((
-            "DELETE FROM replies WHERE id IN (SELECT id FROM replies WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+            f"DELETE FROM {kind} WHERE rowid IN (SELECT rowid FROM {kind} WHERE {when} < ?1 ORDER BY rowid LIMIT ?2)",
             (horizon, batch)))).changed
-
-    async def purge_clicks_before(self, horizon: float, batch: int) -> int:
-        """The same for short-link clicks."""
-        return (await self._write((
-            "DELETE FROM link_clicks WHERE rowid IN (SELECT rowid FROM link_clicks WHERE at < ?1 ORDER BY rowid"
-            " LIMIT ?2)", (horizon, batch)))).changed
 
     async def purge_before(self, horizon: float, batch: int) -> int:
         """Delete up to `batch` final messages that became final before `horizon`, with their
