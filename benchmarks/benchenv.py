@@ -14,13 +14,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def engine_head_toml(http_port: int, db: Path, log_level: str = "warning") -> str:
     """The engine config every load script starts with: HTTP on loopback, its own store file, and
-    no embedded simulators (each script runs its own, as a separate process)."""
+    no embedded simulators (each script runs its own, as a separate process). Callbacks may go to
+    a sink on loopback."""
     return f"""
 log_level = "{log_level}"
 [http]
 host = "127.0.0.1"
 port = {http_port}
 admin_token = "bench"
+allow_private_callbacks = true
 [store]
 path = "{db}"
 [simulators]
@@ -30,7 +32,7 @@ embedded = false
 
 # The engine config every load script ends with: one route for all numbers to `carrier`, and the
 # account the load clients sign as (app "bench", key "bench-secret", limits out of the way).
-def route_and_account_toml(carrier: str) -> str:
+def route_and_account_toml(carrier: str, receipt_url: str = "") -> str:
     return f"""
 [[routes]]
 prefix = "+"
@@ -40,6 +42,7 @@ app_id = "bench"
 key = "bench-secret"
 raw_content = true
 balance = 100000000
+receipt_url = "{receipt_url}"
 signatures = [{{ name = "smsengine" }}]
 [accounts.limits]
 daily_max = 100000000

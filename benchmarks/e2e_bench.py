@@ -1,8 +1,12 @@
-"""End-to-end benchmark: HTTP load client → engine (durable accept, SMPP) → simulator → receipts.
+"""End-to-end benchmark: HTTP load client → engine (durable accept, SMPP) → simulator → receipts
+→ the customer's callback endpoint.
 
-Three processes on two cores: this load client, the engine (`python -m smsengine serve`), and
-the simulators (`python -m carriers`, instant-delivery profile). Phase 1 pushes as hard as the
-engine accepts; phase 2 offers half of phase 1's rate, paced, to measure latency below saturation.
+Four processes on two cores: this load client, the engine (`python -m smsengine serve`), the
+simulators (`python -m carriers`, instant-delivery profile) and a callback sink
+(`benchmarks/callback_sink.py`, verifying each POST's signature like a customer would). "End to
+end" is until the sink has the receipt; "stored" is until the engine's store has the final state.
+Phase 1 pushes as hard as the engine accepts; phase 2 offers half of phase 1's rate, paced, to
+measure latency below saturation.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ def proc_stats(pid: int) -> tuple[float, float]:
         return 0.0, 0.0
 
 
-def write_configs(tmp: Path, smpp_port: int, http_port: int, binds: int, window: int) -> tuple[Path, Path]:
+def write_configs(tmp: Path, smpp_port: int, http_port: int, binds: int, window: int,
+                  receipt_url: str) -> tuple[Path, Path]:
     carriers = tmp / "carriers.toml"
     carriers.write_text(f"""
 [[carriers]]
@@ -67,7 +72,7 @@ name = "instant"
 port = {smpp_port}
 binds = {binds}
 window = {window}
-""" + route_and_account_toml("instant"))
+""" + route_and_account_toml("instant", receipt_url))
     return carriers, engine
 
 
@@ -172,13 +177,44 @@ def latencies(db: Path, first_id: int, last_id: int) -> dict:
     }
 
 
+class SinkClient:
+    """The callback sink process, asked over HTTP what reached it."""
+
+    def __init__(self, url: str, pid: int) -> None:
+        self.url = url
+        self.pid = pid
+
+    async def call(self, method: str, path: str):
+        async with aiohttp.ClientSession() as http, http.request(method, self.url + path) as resp:
+            return await resp.json() if path != "/reset" else None
+
+    async def reset(self) -> None:
+        await self.call("POST", "/reset")
+
+    async def stats(self) -> dict:
+        return await self.call("GET", "/stats")
+
+    async def accept_to_sink(self, db: Path) -> dict:
+        """Accept (the engine's created_at) → received by the sink, per message."""
+        arrivals = dict(await self.call("GET", "/dump"))
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            lags = sorted(arrivals[str(mid)] - created for mid, created in conn.execute(
+                "SELECT id, created_at FROM messages WHERE id >= ?", (min(map(int, arrivals), default=0),))
+                if str(mid) in arrivals)
+        return {f"p{p}": round(lags[min(len(lags) - 1, int(p / 100 * len(lags)))] * 1000, 2) if lags else None
+                for p in (50, 90, 99, 99.9)}
+
+
 async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int, start: int, total: int,
-                concurrency: int, rate: float | None, timeline: list[dict]) -> dict:
+                concurrency: int, rate: float | None, timeline: list[dict], sink: SinkClient | None) -> dict:
     progress(f"{name}: {total:,} messages, concurrency {concurrency}" + (f", paced at {rate:,.0f}/s" if rate else ""))
+    if sink is not None:
+        await sink.reset()
     first_id = db_progress(db)[1]
     accepted_before = load.accepted
-    cpu0, _ = proc_stats(engine_pid)
+    cpu0, rss0 = proc_stats(engine_pid)
     sims0, _ = proc_stats(sims_pid)
+    sink0 = proc_stats(sink.pid)[0] if sink else 0.0
     client0 = sum(os.times()[:2])
     t0 = time.monotonic()
     t0_wall = time.time()
@@ -188,24 +224,29 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     submitted0, final0 = db_progress(db)
     timeline.append({"phase": name, "t": 0.0, "accepted": 0, "submitted": submitted0, "final": final0,
                      "engine_cpu_s": 0.0, "engine_rss_mb": round(proc_stats(engine_pid)[1], 1)})
-    last = (t0, 0, submitted0, final0)
+    last = (t0, 0, submitted0, final0, 0)
     while True:
         await asyncio.sleep(1.0)
         now = time.monotonic()
         submitted, final = db_progress(db)
         cpu, rss = proc_stats(engine_pid)
         accepted = load.accepted - accepted_before
+        at_sink = (await sink.stats())["unique"] if sink else 0
         point = {"phase": name, "t": round(now - t0, 2), "accepted": accepted, "submitted": submitted,
-                 "final": final, "engine_cpu_s": round(cpu - cpu0, 2), "engine_rss_mb": round(rss, 1)}
+                 "final": final, "at_sink": at_sink, "engine_cpu_s": round(cpu - cpu0, 2),
+                 "engine_rss_mb": round(rss, 1)}
         timeline.append(point)
         dt = now - last[0]
-        progress(f"  t={now - t0:5.1f}s accepted {accepted:>8,} ({(accepted - last[1]) / dt:>8,.0f}/s)"
-                 f"  submitted {submitted:>8,} ({(submitted - last[2]) / dt:>8,.0f}/s)"
-                 f"  final {final:>8,} ({(final - last[3]) / dt:>8,.0f}/s)  engine RSS {rss:,.0f} MiB")
-        last = (now, accepted, submitted, final)
+        progress(f"  t={now - t0:5.1f}s accepted {accepted:>8,} ({(accepted - last[1]) / dt:>7,.0f}/s)"
+                 f"  submitted {submitted:>8,} ({(submitted - last[2]) / dt:>7,.0f}/s)"
+                 f"  final {final:>8,} ({(final - last[3]) / dt:>7,.0f}/s)"
+                 + (f"  at sink {at_sink:>8,} ({(at_sink - last[4]) / dt:>7,.0f}/s)" if sink else "")
+                 + f"  engine RSS {rss:,.0f} MiB")
+        last = (now, accepted, submitted, final, at_sink)
         if sender.done() and sent_time is None:
             sent_time = sender.result()
-        if sender.done() and final >= target_final - load.rejected:
+        if sender.done() and final >= target_final - load.rejected and (sink is None or at_sink >= load.accepted
+                                                                         - accepted_before):
             break
         if now - t0 > 600:
             progress("  giving up after 600 s")
@@ -213,6 +254,7 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     end = time.monotonic()
     cpu, rss = proc_stats(engine_pid)
     sims_cpu = proc_stats(sims_pid)[0] - sims0
+    sink_cpu = proc_stats(sink.pid)[0] - sink0 if sink else 0.0
     client_cpu = sum(os.times()[:2]) - client0
     polled = end - t0
     # the end is when the engine decided the last final state (its own clock, in the store),
@@ -220,24 +262,41 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         last_final = conn.execute("SELECT MAX(final_at) FROM messages WHERE id BETWEEN ? AND ?",
                                   (first_id + 1, first_id + total)).fetchone()[0]
-    elapsed = (last_final - t0_wall) if last_final else polled
+    stored = (last_final - t0_wall) if last_final else polled
     lat = latencies(db, first_id + 1, first_id + total)
+    sink_figures: dict = {}
+    elapsed = stored
+    if sink is not None:
+        stats = await sink.stats()
+        elapsed = (stats["last_at"] - t0_wall) if stats["last_at"] else polled
+        sink_figures = {
+            "at_sink": stats["unique"], "duplicates_at_sink": stats["duplicates"], "posts": stats["posts"],
+            "bad_signatures": stats["bad_signatures"], "receipt_to_sink_ms": stats["receipt_to_sink_ms"],
+            "accept_to_sink_ms": await sink.accept_to_sink(db), "sink_cpu_utilisation": round(sink_cpu / polled, 2),
+        }
     result = {
         "messages": total,
         "accepted": load.accepted - accepted_before,
         "seconds_to_accept_all": round(sent_time or elapsed, 2),
-        "seconds_to_all_final": round(elapsed, 2),
+        "seconds_to_all_final": round(stored, 2),
+        "seconds_to_all_at_sink": round(elapsed, 2) if sink else None,
         "accepted_per_s": round((load.accepted - accepted_before) / (sent_time or elapsed)),
+        "stored_messages_per_s": round(total / stored),
         "end_to_end_messages_per_s": round(total / elapsed),
+        "end_to_end_means": "receipt received by the callback sink" if sink else "final state stored (no sink)",
         "engine_cpu_seconds": round(cpu - cpu0, 1),
         "engine_cpu_utilisation": round((cpu - cpu0) / polled, 2),
+        "engine_rss_mb_start": round(rss0, 1),
         "engine_rss_mb": round(rss, 1),
         "simulator_cpu_utilisation": round(sims_cpu / polled, 2),
         "load_client_cpu_utilisation": round(client_cpu / polled, 2),
+        **sink_figures,
         **lat,
     }
-    progress(f"{name}: {result['accepted_per_s']:,} accepted/s, {result['end_to_end_messages_per_s']:,} end-to-end/s,"
-             f" p99 accept→submit {result['accept_to_submit_ms']['p99']} ms")
+    progress(f"{name}: {result['accepted_per_s']:,} accepted/s, {result['end_to_end_messages_per_s']:,} end-to-end/s"
+             f" ({result['end_to_end_means']}), {result['stored_messages_per_s']:,} stored/s,"
+             f" p99 accept→submit {result['accept_to_submit_ms']['p99']} ms"
+             + (f", p99 receipt→sink {sink_figures['receipt_to_sink_ms']['p99']} ms" if sink else ""))
     return result
 
 
@@ -256,8 +315,8 @@ def plot(timeline: list[dict], phases: dict, path: Path) -> None:
         if not pts:
             continue
         t = [p["t"] for p in pts]
-        for key, style in (("accepted", "-"), ("submitted", "--"), ("final", ":")):
-            values = [p[key] for p in pts]
+        for key, style in (("accepted", "-"), ("submitted", "--"), ("final", ":"), ("at_sink", "-.")):
+            values = [p.get(key, 0) for p in pts]
             rates = [(values[i] - values[i - 1]) / max(1e-9, t[i] - t[i - 1]) for i in range(1, len(values))]
             ax1.plot(t[1:], rates, style, label=f"{name} {key}/s")
     ax1.set_xlabel("seconds")
@@ -288,12 +347,22 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--binds", type=int, default=2)
     parser.add_argument("--window", type=int, default=512)
+    parser.add_argument("--no-sink", action="store_true", help="no callback sink: end to end = stored")
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                        help="the sink verifies each POST's signature")
+    parser.add_argument("--out", default="e2e", help="results name under benchmarks/results/")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="smsengine-e2e-"))
-    smpp_port, http_port = free_port(), free_port()
-    carriers_cfg, engine_cfg = write_configs(tmp, smpp_port, http_port, args.binds, args.window)
+    smpp_port, http_port, sink_port = free_port(), free_port(), free_port()
+    receipt_url = "" if args.no_sink else f"http://127.0.0.1:{sink_port}/receipts"
+    carriers_cfg, engine_cfg = write_configs(tmp, smpp_port, http_port, args.binds, args.window, receipt_url)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sink_proc = None
+    if not args.no_sink:
+        sink_proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "callback_sink.py"), "--port", str(sink_port),
+             *(["--key", "bench-secret"] if args.verify else [])], cwd=ROOT, env=env)
     sims = subprocess.Popen([sys.executable, "-m", "carriers", "--config", str(carriers_cfg)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
@@ -304,35 +373,43 @@ async def main() -> None:
     phases: dict[str, dict] = {}
     try:
         await wait_up(url)
+        sink = SinkClient(f"http://127.0.0.1:{sink_port}", sink_proc.pid) if sink_proc else None
         load = Load(url, args.batch)
         progress("warm-up: 2,000 messages")
         await load.run(900_000_000, 2_000, 2, None)
-        while db_progress(tmp / "engine.db")[1] < 2_000:
+        while db_progress(tmp / "engine.db")[1] < 2_000 or (sink and (await sink.stats())["unique"] < 2_000):
             await asyncio.sleep(0.2)
         phases["saturation"] = await phase("saturation", load, tmp / "engine.db", engine.pid, sims.pid, 0, args.n,
-                                           args.concurrency, None, timeline)
+                                           args.concurrency, None, timeline, sink)
         if args.paced:
             rate = phases["saturation"]["end_to_end_messages_per_s"] / 2
             phases["half_load"] = await phase("half_load", load, tmp / "engine.db", engine.pid, sims.pid, 500_000_000,
-                                              args.paced, args.concurrency, rate, timeline)
+                                              args.paced, args.concurrency, rate, timeline, sink)
         sims_cpu, sims_rss = proc_stats(sims.pid)
     finally:
         engine.terminate()
         sims.terminate()
-        for p in (engine, sims):
+        if sink_proc:
+            sink_proc.terminate()
+        for p in (engine, sims, *([sink_proc] if sink_proc else [])):
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
-    plot(timeline, phases, RESULTS / "e2e.png")
+    plot(timeline, phases, RESULTS / f"{args.out}.png")
     for result in phases.values():
         result.pop("_cdf", None)
-    write("e2e", {
-        "processes": "load client, engine and simulator in three separate processes (2 cores shared)",
+    write(args.out, {
+        "command": "python " + " ".join(sys.argv),
+        "processes": "load client, engine, simulator" + ("" if args.no_sink else " and callback sink")
+                     + " as separate processes (2 cores shared)",
         "setup": {"batch_numbers_per_request": args.batch, "concurrency": args.concurrency, "binds": args.binds,
                   "window": args.window, "durable_accept": "SQLite WAL, group commit before the HTTP answer",
-                  "carrier": "simulator, instant delivery, one receipt per segment"},
-        "targets": {"end_to_end_messages_per_s": 15_000, "stretch": 30_000, "p99_accept_to_submit_ms_at_half_load": 50},
+                  "carrier": "simulator, instant delivery, one receipt per segment",
+                  "callbacks": "none" if args.no_sink else "account receipt_url → sink process"
+                               + (", signatures verified" if args.verify else "")},
+        "targets": {"end_to_end_messages_per_s": 20_000, "p99_receipt_to_sink_ms_at_half_load": 250,
+                    "p99_accept_to_submit_ms_at_half_load": 50},
         "phases": phases,
         "simulator": {"cpu_seconds": round(sims_cpu, 1), "rss_mb": round(sims_rss, 1)},
         "timeline": timeline,
