@@ -49,6 +49,18 @@ class HttpConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_connections: int = 1000
 
 
+class CallbacksConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Status reports and replies pushed to the customer (README "Callbacks")."""
+
+    batch: int = 1000  # reports per POST at most (fewer when fewer are waiting)
+    concurrency: int = 4  # POSTs in flight per account and stream
+    timeout_s: float = 5.0  # per POST, connect to answer
+    max_backoff_s: float = 60.0  # a failing URL is retried after 0.5 s, doubling up to this
+    memory_rows: int = 100_000  # reports waiting in memory per account and stream; beyond, read back from the store
+    cursor_every_s: float = 0.5  # how often the acknowledged position is written: the re-push window after a crash
+    poll_s: float = 1.0  # how often a feed with nothing in memory looks at the store (replies, catch-up)
+
+
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
     path: str = "var/smsengine.db"
     batch_max_rows: int = 5000
@@ -235,6 +247,7 @@ class AccountConfig(msgspec.Struct, forbid_unknown_fields=True):
 class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    callbacks: CallbacksConfig = msgspec.field(default_factory=CallbacksConfig)
     simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)
@@ -325,6 +338,11 @@ def _check(config: EngineConfig, path: Path) -> None:
                           " max_connections must be > 0")
     if config.store.batch_max_rows < 1:
         raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")
+    cb = config.callbacks
+    if min(cb.batch, cb.concurrency, cb.memory_rows) < 1 or min(cb.timeout_s, cb.max_backoff_s, cb.cursor_every_s,
+                                                                 cb.poll_s) <= 0:
+        raise ConfigError(f"{path}: callbacks: batch, concurrency, memory_rows, timeout_s, max_backoff_s,"
+                          " cursor_every_s and poll_s must be > 0")
     links = config.links
     if not links.public_base_url.startswith(("http://", "https://")) or links.max_per_account < 0:
         raise ConfigError(f"{path}: links: public_base_url must be an http(s) URL and max_per_account >= 0")

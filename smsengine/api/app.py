@@ -227,6 +227,7 @@ async def send(request: web.Request) -> web.Response:
     if engine.draining:
         raise SmsError(ErrorCode.INTERNAL, "shutting down, not accepting")
     req = await decode_body(request, s.SendRequest)
+    check_callback_url(request, req.callback_url, "callback_url")
     response = await engine.intake.send(req, request.remote or "", request.get(SIGNED))
     return respond(response)
 
@@ -272,7 +273,8 @@ async def unattributed_replies(request: web.Request) -> web.Response:
 def _account_view(engine: Engine, app_id: str, balance: int) -> s.AccountView:
     a = engine.accounts.get(app_id)
     return s.AccountView(a.app_id, str(a.type), a.raw_content, balance, a.state, a.utc_offset_minutes, a.receipt_url,
-                         str(a.auth_scheme), a.reply_url)
+                         str(a.auth_scheme), a.reply_url, engine.callbacks.position(app_id, "receipts"),
+                         engine.callbacks.position(app_id, "replies"))
 
 
 async def _stored_balance(engine: Engine, app_id: str) -> int:
@@ -302,19 +304,22 @@ async def patch_account(request: web.Request) -> web.Response:
     body = await decode_body(request, s.AccountPatch)
     if body.state is not None or body.add_balance is not None or body.auth_scheme is not None:
         require_admin(request)
-    if body.receipt_url is not None:
-        check_callback_url(request, body.receipt_url)
-        await engine.accounts.set_receipt_url(app_id, body.receipt_url)
-    if body.reply_url is not None:
-        check_callback_url(request, body.reply_url, "reply_url")
-        await engine.accounts.set_reply_url(app_id, body.reply_url)
+    account = engine.accounts.get(app_id)
+    for stream, url, since in (("receipts", body.receipt_url, body.receipt_since),
+                               ("replies", body.reply_url, body.reply_since)):
+        field = "receipt_url" if stream == "receipts" else "reply_url"
+        had_url = bool(getattr(account, field))
+        if url is not None:
+            check_callback_url(request, url, field)
+            await getattr(engine.accounts, f"set_{field}")(app_id, url)
+        if url or since is not None:
+            await engine.callbacks.url_set(app_id, stream, had_url=had_url, since=since)
     if body.state is not None:
         await engine.accounts.set_state(app_id, body.state)
     if body.add_balance is not None:
         await engine.accounts.add_balance(app_id, body.add_balance)
     if body.auth_scheme is not None:
         await engine.accounts.set_auth_scheme(app_id, AuthScheme(body.auth_scheme))
-    engine.callbacks.wake.set()
     return respond(_account_view(engine, app_id, await _stored_balance(engine, app_id)))
 
 

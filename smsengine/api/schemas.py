@@ -120,9 +120,17 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     templates: list[SeededTemplate] = []
 
 
+# Setting a URL says what it will push: by default a first URL pushes what becomes final from
+# now on, and a changed URL continues where the old one stopped (nothing acknowledged is repeated,
+# nothing unacknowledged skipped); `*_since` replays everything after that cursor (0: all kept).
+Since = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+
+
 class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
     receipt_url: Url | None = None
+    receipt_since: Since | None = None
     reply_url: Url | None = None
+    reply_since: Since | None = None
     state: Literal["active", "suspended"] | None = None
     add_balance: BalanceChange | None = None
     auth_scheme: Literal["sig", "hmac"] | None = None  # operator only
@@ -138,6 +146,9 @@ class AccountView(msgspec.Struct):
     receipt_url: str
     auth_scheme: str
     reply_url: str = ""
+    # pushing continues after these cursors (status report cursor; reply id)
+    receipt_cursor: int = 0
+    reply_cursor: int = 0
 
 
 class SignatureCreate(msgspec.Struct, forbid_unknown_fields=True):

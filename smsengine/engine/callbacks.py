@@ -1,73 +1,405 @@
-"""Callbacks: status reports and replies pushed to each account's URLs in batches, at least once,
-with backoff; each stream's pushed cursor is durable, so a restart resumes where delivery stopped."""
+"""Callbacks: status reports and replies pushed to the customer's URLs in signed batches, at least
+once. Finals reach the pusher in memory once their store write is durable; a durable cursor per
+account and stream is what a restart, an outage or a backlog request resumes from, by reading the
+store back in order until it has caught up with memory.
+
+Why this shape (issue 10): the first pusher read every batch back from the store, posted it, and
+committed its cursor before the next one, one POST at a time per account. Under load that chain
+(flush, read, POST, commit) fell behind the finals: 8,955 reports/s reached a sink while the
+store recorded 11,021 finals/s, with receipt → sink p99 at 8.4 s (benchmarks/results/
+e2e_baseline.json). Now a report costs one struct in memory; POSTs go out `concurrency` at a time
+per account, each as large as the backlog allows (up to `batch`); the cursor is written at most
+every `cursor_every_s`, which is also the window in which a crash can make a report come twice.
+
+Bounds: per account and stream at most `memory_rows` reports wait in memory; beyond that the feed
+drops them and reads back from the store (the backlog of a slow or dead endpoint is bounded by the
+store, not memory). A POST has `timeout_s`; a failing URL backs off up to `max_backoff_s`, and
+only its own account's feed waits for it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import aiohttp
 import msgspec
 import structlog
 
+from smsengine.config import CallbacksConfig
 from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.destinations import PublicResolver
-from smsengine.engine.store import Store
 from smsengine.engine.lifecycle import cancel_tasks, wait_event
+from smsengine.engine.records import MessageFinal, ReceiptView
+from smsengine.engine.store import Store
 
 log = structlog.get_logger("smsengine.callbacks")
 
 _encode = msgspec.json.Encoder().encode
 
+# the headers of a signed callback (README "Callbacks"): the unix time it was signed at, and
+# "sha256=" + hex HMAC-SHA256 over that time, a ".", and the body, keyed by the account's key
+TIMESTAMP_HEADER = "X-Smsengine-Timestamp"
+SIGNATURE_HEADER = "X-Smsengine-Signature"
+
+
+class EndpointRefused(Exception):
+    """The customer's endpoint answered, but not 2xx."""
+
+
+# what a customer's endpoint can do to a POST: refuse it, fail to connect or resolve, time out
+_ENDPOINT_FAILURES = (EndpointRefused, aiohttp.ClientError, OSError, TimeoutError)
+
+
+def signature(key: str, timestamp: str, body: bytes) -> str:
+    """What a receiver recomputes to check a callback came from us, unaltered."""
+    return "sha256=" + hmac.new(key.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+class Report(NamedTuple):
+    """One item to push: its place in the account's order, the per-message URL ("" = the
+    account's), and what the customer receives."""
+
+    cursor: int
+    url: str
+    view: Any
+
 
 class Stream(NamedTuple):
-    """What one kind of callback reads and where it goes: the account's URL for it, its durable
-    cursor, the rows after a cursor (each with a `cursor`), and how the cursor moves on."""
+    """One kind of callback: the account's URL for it, its durable cursor (read, moved forward,
+    set back), the reports after a cursor in the store, and whether finals also come in memory."""
 
     name: str
     url_of: Callable[[Account], str]
     cursor: Callable[[str], Awaitable[int]]
-    since: Callable[[str, int, int], Awaitable[list]]
+    since: Callable[[str, int, int], Awaitable[list[Report]]]
     advance: Callable[[str, int], Awaitable[None]]
+    rewind: Callable[[str, int], Awaitable[None]]
+    newest: Callable[[], Awaitable[int]]
+    in_memory: bool
+
+
+class Feed:
+    """One account's reports of one stream on their way out, in cursor order.
+
+    `acked`: every report at or before it was acknowledged (or had nowhere to go). Reports are
+    taken from `queue` in batches; `window` holds, per batch taken, its last cursor and how many of
+    its POSTs are outstanding, so `acked` only moves over a prefix that is wholly done. While
+    `from_store`, the queue is filled by reading the store after `taken`; a read that comes back
+    short has caught up, and the reports that arrived in memory during it (`tail`) continue."""
+
+    def __init__(self, pusher: CallbackPusher, stream: Stream, app_id: str, acked: int, *, from_store: bool) -> None:
+        self.pusher = pusher
+        self.stream = stream
+        self.app_id = app_id
+        self.acked = self.saved = self.taken = self.high = acked
+        self.queue: deque[Report] = deque()
+        self.from_store = from_store
+        self.reading = False
+        self.tail: list[Report] | None = None
+        self.overflowed = False  # the tail of the read under way outgrew memory_rows
+        self.window: deque[list[int]] = deque()
+        self.generation = 0
+        self.ready = asyncio.Event()
+        self.retry_now = asyncio.Event()
+        self.failures: dict[str, int] = {}  # URL -> consecutive failed POSTs
+        self.tasks: list[asyncio.Task] = []
+        self._saver: asyncio.Task | None = None
+
+    # -- reports in -------------------------------------------------------------------------------
+    def offer(self, reports: list[Report]) -> None:
+        """Durable reports from memory, in cursor order."""
+        if self.from_store:
+            if self.tail is not None:  # a read is under way: it may or may not see these
+                self.tail.extend(reports)
+                if len(self.tail) > self.pusher.settings.memory_rows:
+                    self.tail = None  # too many to hold: the next read finds them
+                    self.overflowed = True
+            return
+        queue = self.queue
+        high = self.high
+        for report in reports:
+            if report.cursor > high:
+                queue.append(report)
+                high = report.cursor
+        self.high = high
+        if len(queue) > self.pusher.settings.memory_rows:
+            self._spill()
+        self.ready.set()
+
+    def _spill(self) -> None:
+        """Too much waiting for a slow endpoint: forget it and read it back from the store later."""
+        self.queue.clear()
+        self.high = self.taken
+        self.from_store = True
+        log.info("callbacks.spilled", app_id=self.app_id, stream=self.stream.name, from_cursor=self.taken)
+
+    async def _read(self) -> None:
+        """Fill the queue from the store after `taken`; switch to memory once caught up."""
+        self.reading = True
+        self.overflowed = False
+        self.tail = [] if self.stream.in_memory else None
+        generation = self.generation
+        limit = self.pusher.settings.batch * 4
+        try:
+            rows = await self.stream.since(self.app_id, self.taken, limit)
+        finally:
+            self.reading = False
+            tail, self.tail = self.tail, None
+        if generation != self.generation:
+            return
+        self.queue.extend(rows)
+        if rows:
+            self.high = rows[-1].cursor
+        if len(rows) < limit and self.stream.in_memory and not self.overflowed:
+            self.from_store = False
+            self.offer(tail or [])
+
+    # -- reports out ------------------------------------------------------------------------------
+    async def work(self) -> None:
+        """One of the feed's `concurrency` senders."""
+        settings = self.pusher.settings
+        while True:
+            if not self.queue:
+                if self.from_store and not self.reading:
+                    await self._read()
+                if not self.queue:
+                    self.ready.clear()
+                    await wait_event(self.ready, settings.poll_s)
+                    continue
+            queue = self.queue
+            items = [queue.popleft() for _ in range(min(settings.batch, len(queue)))]
+            self.taken = items[-1].cursor
+            groups: dict[str, list] = {}
+            for item in items:
+                groups.setdefault(item.url, []).append(item.view)
+            entry = [items[-1].cursor, len(groups)]
+            self.window.append(entry)
+            generation = self.generation
+            for url, views in groups.items():
+                await self._deliver(url, views, generation)
+                entry[1] -= 1
+            if generation == self.generation:
+                self._settle()
+
+    async def _deliver(self, own_url: str, views: list, generation: int) -> None:
+        """POST one group until its endpoint acknowledges it; the account's URL is looked up at
+        each attempt, so a URL re-pointed during an outage gets what the old one refused."""
+        pusher = self.pusher
+        body = b""
+        while generation == self.generation:
+            account = pusher.accounts.accounts.get(self.app_id)
+            url = own_url or (self.stream.url_of(account) if account is not None else "")
+            if not url:
+                return  # nowhere to go: done (a URL set later says whether it wants the backlog)
+            body = body or _encode(views)  # once, whatever the retries
+            try:
+                await pusher.post(url, body, account.key if account is not None else "")
+            except _ENDPOINT_FAILURES as exc:  # the customer's endpoint failed: back off, try again
+                n = self.failures[url] = self.failures.get(url, 0) + 1
+                pusher.failed_posts += 1
+                delay = min(pusher.settings.max_backoff_s, 0.5 * 2 ** (n - 1))
+                log.warning("callbacks.failed", app_id=self.app_id, stream=self.stream.name, url=url, attempt=n,
+                            retry_in=delay, error=repr(exc))
+                self.retry_now.clear()
+                await wait_event(self.retry_now, delay)
+                continue
+            self.failures.pop(url, None)
+            pusher.pushed[self.stream.name] = pusher.pushed.get(self.stream.name, 0) + len(views)
+            return
+
+    def _settle(self) -> None:
+        window = self.window
+        while window and window[0][1] == 0:
+            self.acked = window.popleft()[0]
+        if self.acked > self.saved and self._saver is None:
+            self._saver = asyncio.get_running_loop().create_task(self._save_later())
+
+    async def _save_later(self) -> None:
+        try:
+            await asyncio.sleep(self.pusher.settings.cursor_every_s)
+            await self.save()
+        finally:
+            self._saver = None
+        if self.acked > self.saved:
+            self._settle()
+
+    async def save(self) -> None:
+        acked = self.acked
+        if acked > self.saved:
+            await self.stream.advance(self.app_id, acked)
+            self.saved = acked
+
+    # -- control ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.tasks = [asyncio.get_running_loop().create_task(self.work(), name=f"callbacks-{self.app_id}")
+                      for _ in range(self.pusher.settings.concurrency)]
+
+    async def stop(self) -> None:
+        await cancel_tasks(*self.tasks, self._saver)
+        await self.save()
+
+    async def restart_at(self, cursor: int, *, from_store: bool) -> None:
+        """Push what comes after `cursor` (from the store when it is behind, from memory when it
+        is now); batches under way to the old position are abandoned."""
+        self.generation += 1
+        self.queue.clear()
+        self.window.clear()
+        self.acked = self.taken = self.high = cursor
+        self.from_store = from_store
+        self.failures.clear()
+        await self.stream.rewind(self.app_id, cursor)
+        self.saved = cursor
+        self.retry_now.set()
+        self.ready.set()
+
+    def wake(self) -> None:
+        self.failures.clear()
+        self.retry_now.set()
+        self.ready.set()
 
 
 class CallbackPusher:
-    def __init__(self, store: Store, accounts: AccountRegistry, *, batch: int = 500,
-                 timeout: float = 5.0, max_backoff: float = 60.0, allow_private: bool = False) -> None:
+    def __init__(self, store: Store, accounts: AccountRegistry, settings: CallbacksConfig | None = None, *,
+                 allow_private: bool = False) -> None:
         self.store = store
-        self.allow_private = allow_private
         self.accounts = accounts
-        self.batch = batch
-        self.timeout = timeout
-        self.max_backoff = max_backoff
-        self.wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self.settings = settings or CallbacksConfig()
+        self.allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
-        self._retry_at: dict[str, float] = {}
-        self._failures: dict[str, int] = {}
-        self.pushed: dict[str, int] = {}  # stream name -> rows its endpoints acknowledged
+        self.pushed: dict[str, int] = {}  # stream name -> reports their endpoints acknowledged
         self.failed_posts = 0
         self.alarms_sent = 0
         self._alarms: set[asyncio.Task] = set()
-        self.streams = (
-            Stream("receipts", lambda a: a.receipt_url, store.pushed_cursor, store.receipts_since,
-                   store.set_pushed_cursor),
-            Stream("replies", lambda a: a.reply_url, store.reply_cursor, store.replies_since, store.set_reply_cursor),
-        )
+        self.streams = {
+            "receipts": Stream("receipts", lambda a: a.receipt_url, store.pushed_cursor, self._receipts_since,
+                               store.set_pushed_cursor, store.reset_pushed_cursor, self._newest_cursor, True),
+            "replies": Stream("replies", lambda a: a.reply_url, store.reply_cursor, self._replies_since,
+                              store.set_reply_cursor, store.reset_reply_cursor, store.max_reply_id, False),
+        }
+        self.feeds: dict[tuple[str, str], Feed] = {}
+        self._started = False
+        self._sealing: list[tuple[MessageFinal, int]] = []
+
+    async def _receipts_since(self, app_id: str, cursor: int, limit: int) -> list[Report]:
+        return [Report(view.cursor, url, view) for url, view in await self.store.receipts_to_push(app_id, cursor, limit)]
+
+    async def _replies_since(self, app_id: str, cursor: int, limit: int) -> list[Report]:
+        return [Report(view.cursor, "", view) for view in await self.store.replies_since(app_id, cursor, limit)]
+
+    async def _newest_cursor(self) -> int:
+        return self.store.next_cursor - 1
 
     async def start(self) -> None:
-        # public addresses only, checked at every connect (a URL's name may be re-pointed later)
-        connector = None if self.allow_private else aiohttp.TCPConnector(resolver=PublicResolver())
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                              connector=connector)
-        self._task = asyncio.create_task(self._run(), name="callbacks")
+        # public addresses only, checked at every connect (a URL's name may be re-pointed later);
+        # keep-alive connections, `concurrency` of them per endpoint
+        s = self.settings
+        connector = (aiohttp.TCPConnector(limit=0, limit_per_host=s.concurrency * 2) if self.allow_private else
+                     aiohttp.TCPConnector(limit=0, limit_per_host=s.concurrency * 2, resolver=PublicResolver()))
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout_s), connector=connector)
+        for app_id in list(self.accounts.accounts):
+            for stream in self.streams.values():
+                await self._feed(stream, app_id, from_store=True)
+        self._started = True
+
+    async def _feed(self, stream: Stream, app_id: str, *, from_store: bool) -> Feed:
+        feed = self.feeds.get((stream.name, app_id))
+        if feed is None:
+            feed = Feed(self, stream, app_id, await stream.cursor(app_id), from_store=from_store)
+            self.feeds[(stream.name, app_id)] = feed
+            feed.start()
+        return feed
 
     async def stop(self) -> None:
-        await cancel_tasks(self._task, *self._alarms)
+        self._started = False
+        await cancel_tasks(*self._alarms)
+        for feed in self.feeds.values():
+            await feed.stop()
+        self.feeds.clear()
         if self._session is not None:
             await self._session.close()
+
+    # -- finals from the dispatcher ------------------------------------------------------------------
+    def on_final(self, final: MessageFinal, cursor: int) -> None:
+        """A final state was queued for the store under `cursor`: it is pushed once durable."""
+        if not self._started:
+            return  # the feeds read it from the store when they start
+        if not self._sealing:
+            asyncio.get_running_loop().call_soon(self._seal)
+        self._sealing.append((final, cursor))
+
+    def _seal(self) -> None:
+        """Everything collected so far is queued in the store: hand it on once it is committed."""
+        batch, self._sealing = self._sealing, []
+        self.store.when_durable(lambda: self._durable(batch))
+
+    def _durable(self, batch: list[tuple[MessageFinal, int]]) -> None:
+        if not self._started:
+            return
+        by_app: dict[str, list[Report]] = {}
+        for f, cursor in batch:
+            view = ReceiptView(cursor=cursor, message_id=str(f.message_id), phone=f.phone, status=f.status,
+                               code=f.code, remark=f.remark, submitted_at=f.submitted_at, final_at=f.final_at,
+                               context=f.context)
+            reports = by_app.get(f.app_id)
+            if reports is None:
+                reports = by_app[f.app_id] = []
+            reports.append(Report(cursor, f.callback_url, view))
+        stream = self.streams["receipts"]
+        for app_id, reports in by_app.items():
+            feed = self.feeds.get(("receipts", app_id))
+            if feed is None:  # an account created since the start: everything it has is new
+                feed = self.feeds[("receipts", app_id)] = Feed(self, stream, app_id, 0, from_store=False)
+                feed.start()
+            feed.offer(reports)
+
+    # -- account settings ----------------------------------------------------------------------------
+    async def url_set(self, app_id: str, stream_name: str, *, had_url: bool, since: int | None) -> int:
+        """The account's URL for a stream changed. `since`: push everything after that cursor;
+        None: a first URL pushes from now on, a changed one continues where the old one stopped.
+        Returns the cursor pushing continues after."""
+        stream = self.streams[stream_name]
+        feed = await self._feed(stream, app_id, from_store=True)
+        if since is not None:
+            await feed.restart_at(since, from_store=True)
+        elif not had_url:
+            await feed.restart_at(await stream.newest(), from_store=not stream.in_memory)
+        else:
+            feed.wake()
+        return feed.acked
+
+    async def account_added(self, app_id: str) -> None:
+        """A new account: its feeds start now (it has nothing from before to push)."""
+        if self._started:
+            for stream in self.streams.values():
+                await self._feed(stream, app_id, from_store=not stream.in_memory)
+
+    def position(self, app_id: str, stream_name: str) -> int:
+        """The cursor pushing continues after (0 before the pusher started)."""
+        feed = self.feeds.get((stream_name, app_id))
+        return feed.acked if feed is not None else 0
+
+    def backlog(self) -> int:
+        """Reports waiting in memory or in flight (not those left in the store to read back)."""
+        return sum(len(f.queue) for f in self.feeds.values())
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+    async def post(self, url: str, body: bytes, key: str) -> None:
+        """One signed POST; raises unless the endpoint answered 2xx."""
+        assert self._session is not None
+        headers = {"Content-Type": "application/json"}
+        if key:
+            stamp = str(int(time.time()))
+            headers[TIMESTAMP_HEADER] = stamp
+            headers[SIGNATURE_HEADER] = signature(key, stamp, body)
+        async with self._session.post(url, data=body, headers=headers) as resp:
+            if resp.status >= 300:
+                raise EndpointRefused(f"HTTP {resp.status}")
 
     def alarm(self, url: str, event: dict) -> None:
         """POST one alarm event, a few attempts with backoff; alarms are rare, so a task each."""
@@ -76,59 +408,14 @@ class CallbackPusher:
         task.add_done_callback(self._alarms.discard)
 
     async def _post_alarm(self, url: str, event: dict) -> None:
+        account = self.accounts.accounts.get(str(event.get("app_id", "")))
+        body = _encode(event)
         for attempt in range(4):
             try:
-                assert self._session is not None
-                async with self._session.post(url, data=_encode(event),
-                                              headers={"Content-Type": "application/json"}) as resp:
-                    if resp.status < 300:
-                        self.alarms_sent += 1
-                        return
-                    error = f"HTTP {resp.status}"
-            except Exception as exc:
+                await self.post(url, body, account.key if account is not None else "")
+                self.alarms_sent += 1
+                return
+            except _ENDPOINT_FAILURES as exc:  # the alarm endpoint failed: logged, tried again
                 error = repr(exc)
             log.warning("callbacks.alarm_failed", url=url, attempt=attempt + 1, error=error)
             await asyncio.sleep(0.5 * 2**attempt)
-
-    async def _run(self) -> None:
-        while True:
-            await wait_event(self.wake, 1.0)
-            self.wake.clear()
-            # let the finals that woke us reach the store first
-            await self.store.flush()
-            more = False
-            for account in list(self.accounts.accounts.values()):
-                for stream in self.streams:
-                    url = stream.url_of(account)
-                    key = (account.app_id, stream.name)
-                    if not url or time.monotonic() < self._retry_at.get(key, 0.0):
-                        continue
-                    try:
-                        more |= await self._push(stream, account.app_id, url)
-                    except Exception as exc:  # never let one account's endpoint stop the others
-                        self._backoff(key, exc)
-            if more:
-                self.wake.set()
-
-    def _backoff(self, key: tuple[str, str], exc: BaseException) -> None:
-        n = self._failures.get(key, 0) + 1
-        self._failures[key] = n
-        delay = min(self.max_backoff, 0.5 * 2 ** (n - 1))
-        self._retry_at[key] = time.monotonic() + delay
-        self.failed_posts += 1
-        log.warning("callbacks.failed", app_id=key[0], stream=key[1], attempt=n, retry_in=delay, error=repr(exc))
-
-    async def _push(self, stream: Stream, app_id: str, url: str) -> bool:
-        rows = await stream.since(app_id, await stream.cursor(app_id), self.batch)
-        if not rows:
-            return False
-        assert self._session is not None
-        async with self._session.post(url, data=_encode(rows), headers={"Content-Type": "application/json"}) as resp:
-            if resp.status >= 300:
-                raise RuntimeError(f"HTTP {resp.status}")
-        await stream.advance(app_id, rows[-1].cursor)
-        key = (app_id, stream.name)
-        self._failures.pop(key, None)
-        self._retry_at.pop(key, None)
-        self.pushed[stream.name] = self.pushed.get(stream.name, 0) + len(rows)
-        return len(rows) == self.batch

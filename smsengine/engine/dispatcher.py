@@ -57,7 +57,7 @@ class Dispatcher:
 
     def __init__(self, store: DispatchStore, router: Router, balances: Balances, replies: Replies, *,
                  settings: DispatchConfig | None = None, clock: Callable[[], float] = time.time,
-                 on_final: Callable[[MessageFinal], None] | None = None) -> None:
+                 on_final: Callable[[MessageFinal, int], None] | None = None) -> None:
         self.store = store
         self.router = router
         self.balances = balances
@@ -373,11 +373,11 @@ class Dispatcher:
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),
             remark=remark, submitted_at=flight.submitted_at, final_at=at, context=record.context,
-            carrier=flight.carrier if flight.submitted else "",
+            carrier=flight.carrier if flight.submitted else "", callback_url=record.callback_url,
         )
-        self.store.message_final(final)
+        cursor = self.store.message_final(final)
         if self.on_final is not None:
-            self.on_final(final)
+            self.on_final(final, cursor)
 
     # -- due work ----------------------------------------------------------------------------------------
     def run_due(self, now: float) -> None:

@@ -226,6 +226,7 @@ class Intake:
                 id=mid, app_id=account.app_id, phone=phone, content=text, type=req.type,
                 chars=seg.chars, segments=segments, data_coding=seg.data_coding, created_at=now,
                 scheduled_at=scheduled, context=req.context, template_id=template_id, tlvs=tlvs,
+                callback_url=req.callback_url,
             )
             for mid, phone in zip(ids, accepted)
         ]

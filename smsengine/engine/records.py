@@ -43,6 +43,7 @@ class MessageRecord(msgspec.Struct, gc=False):
     # the send's vendor-specific TLVs in wire form (smpp.vendor_tlvs), added to every submit_sm;
     # one object shared by the request's messages
     tlvs: bytes | None = None
+    callback_url: str = ""  # where this message's status report goes ("" = the account's receipt_url)
 
 
 class MessageFinal(msgspec.Struct, gc=False):
@@ -58,6 +59,7 @@ class MessageFinal(msgspec.Struct, gc=False):
     final_at: float
     context: str = ""
     carrier: str = ""
+    callback_url: str = ""
 
 
 class ReceiptView(msgspec.Struct):

@@ -50,6 +50,9 @@ class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
     context: Context = ""
     # unix seconds; in the future means "send then"
     schedule_at: float | None = None
+    callback_url: Annotated[Url, msgspec.Meta(description=(
+        "where this send's status reports are POSTed (signed, batched, like the account's receipt_url, which "
+        "is used when this is empty)"))] = ""
     tlvs: Annotated[VendorTlvs, msgspec.Meta(description=(
         "vendor-specific TLVs (e.g. India's DLT entity id 0x1400, template id 0x1401) added to every submit_sm "
         "of each message, as given; at most 8, distinct tags; a carrier's configured TLV of the same tag is "

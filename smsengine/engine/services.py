@@ -46,7 +46,7 @@ class Engine:
         self.accounts = AccountRegistry(self.store, config.default_region, sensitive=sensitive,
                                         neutral=neutral_names(config.content.neutral_signature_names))
         self.limiter = RateLimiter(on_alarm=self._alarm)
-        self.callbacks = CallbackPusher(self.store, self.accounts,
+        self.callbacks = CallbackPusher(self.store, self.accounts, config.callbacks,
                                         allow_private=config.http.allow_private_callbacks)
         self.replies = Replies(self.store, self.accounts, window_s=config.replies.attribution_window_s)
         self.shortlinks = ShortLinks(self.store, max_per_account=config.links.max_per_account)
@@ -55,7 +55,7 @@ class Engine:
         self.screening = NumberScreening(config.carriers, self.router.preference, config.screening,
                                          config.default_region)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
-                                     settings=config.dispatch, on_final=lambda _: self.callbacks.wake.set())
+                                     settings=config.dispatch, on_final=self.callbacks.on_final)
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
         for carrier in config.carriers:
             pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
@@ -93,6 +93,7 @@ class Engine:
         """A new account, durable and in force at once (its limits apply to the next send)."""
         account = await self.accounts.create_account(cfg)
         self.limiter.set_policy(account.app_id, account.policy)
+        await self.callbacks.account_added(account.app_id)
         return account
 
     async def set_limits(self, app_id: str, limits: LimitsConfig) -> None:

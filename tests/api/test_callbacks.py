@@ -116,14 +116,26 @@ async def test_failed_push_is_retried_and_acknowledged_ones_are_not_repeated(rig
         await receiver.stop()
 
 
-async def test_receipts_final_before_the_url_was_set_are_pushed(rig):
-    ids = await send(rig, ["+8613800000021", "+8613800000022"])
-    await rig.client.wait_final(ids)
+async def test_a_first_url_pushes_from_now_on_and_since_replays_the_backlog(rig):
+    """Setting a receipt URL says what it will push (issue 10): from now on by default; with
+    receipt_since, everything after that cursor."""
+    before = await send(rig, ["+8613800000021", "+8613800000022"])
+    await rig.client.wait_final(before)
     receiver = await ReceiptReceiver().start()
     try:
-        await set_receipt_url(rig, receiver.url)
-        await receiver.wait_for(ids)
-        assert sorted(receiver.acknowledged_ids()) == sorted(ids)
+        async with rig.http.patch("/v1/accounts/demo", json={"receipt_url": receiver.url},
+                                  headers=rig.client.auth) as resp:
+            view = await resp.json()
+        assert view["receipt_cursor"] >= 2  # the two finals before are behind the push position
+        after = await send(rig, ["+8613800000023"])
+        await receiver.wait_for(after)
+        assert receiver.acknowledged_ids() == after
+        async with rig.http.patch("/v1/accounts/demo", json={"receipt_since": 0}, headers=rig.client.auth) as resp:
+            assert resp.status == 200 and (await resp.json())["receipt_cursor"] == 0
+        await receiver.wait_for(before + after)
+        assert sorted(receiver.acknowledged_ids()) == sorted(after + before + after)  # the replay, in full
+        replay = receiver.acknowledged_ids()[1:]
+        assert [int(i) for i in replay] == sorted(int(i) for i in replay)  # in cursor order
     finally:
         await receiver.stop()
 

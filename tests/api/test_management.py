@@ -36,7 +36,7 @@ async def test_operator_creates_an_account(rig):
     assert status == 201
     assert view == {"app_id": "acme", "type": "individual", "raw_content": True, "balance": 50,
                     "state": "active", "utc_offset_minutes": 480, "receipt_url": "", "auth_scheme": "sig",
-                    "reply_url": ""}
+                    "reply_url": "", "receipt_cursor": 0, "reply_cursor": 0}
     status, view = await call(rig, "GET", "/v1/accounts/acme", headers={"X-App-Id": "acme", "X-App-Key": "acme-key"})
     assert status == 200 and view["balance"] == 50
 

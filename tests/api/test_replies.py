@@ -158,8 +158,11 @@ async def test_replies_are_pushed_to_the_reply_url_once_each(tmp_path):
             await eventually(lambda: len(sink.items) >= 2, 10.0)
             assert sorted((r["phone"], r["text"]) for r in sink.items) == [
                 (NUMBER, "see you"), ("+8613800000002", "see you")]
+            # the acknowledged position is written within callbacks.cursor_every_s
+            await eventually(lambda: rig.engine.callbacks.feeds[("replies", "demo")].saved == max(
+                r["cursor"] for r in sink.items), 5.0)
             assert await rig.engine.store.reply_cursor("demo") == max(r["cursor"] for r in sink.items)
-            await asyncio.sleep(1.5)  # the pusher wakes every second: nothing is pushed twice
+            await asyncio.sleep(1.5)  # the pusher looks every second: nothing is pushed twice
             assert len(sink.items) == 2
     finally:
         await stop_rig(rig)

@@ -178,7 +178,7 @@ class Rig:
         self.replies = Replies(self.reply_store, self.unsubscriber, clock=self.clock)
         self.on_final: list[MessageFinal] = []
         self.dispatcher = Dispatcher(self.store, self.router, self.balances, self.replies, clock=self.clock,
-                                     on_final=self.on_final.append)
+                                     on_final=lambda final, _cursor: self.on_final.append(final))
         for link in links:
             self.dispatcher.attach(link)
 

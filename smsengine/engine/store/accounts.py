@@ -105,6 +105,10 @@ class AccountQueries(Database):
         await self._write((
             "UPDATE accounts SET reply_cursor=? WHERE app_id=? AND reply_cursor<?", (cursor, app_id, cursor)))
 
+    async def reset_reply_cursor(self, app_id: str, cursor: int) -> None:
+        """Set the reply push cursor, back or forward (a URL set with a backlog, or from now)."""
+        await self._write(("UPDATE accounts SET reply_cursor=? WHERE app_id=?", (cursor, app_id)))
+
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self._write(("UPDATE accounts SET receipt_url=? WHERE app_id=?", (url, app_id)))
 
@@ -130,3 +134,7 @@ class AccountQueries(Database):
         await self._write((
             "UPDATE accounts SET pushed_cursor=? WHERE app_id=? AND pushed_cursor<?", (cursor, app_id, cursor)
         ))
+
+    async def reset_pushed_cursor(self, app_id: str, cursor: int) -> None:
+        """Set the push cursor, back or forward (a URL set with a backlog, or from now)."""
+        await self._write(("UPDATE accounts SET pushed_cursor=? WHERE app_id=?", (cursor, app_id)))

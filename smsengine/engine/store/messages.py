@@ -48,6 +48,20 @@ class MessageQueries(Database):
             for c, mid, phone, status, code, remark, submitted, final, context in rows
         ]
 
+    async def receipts_to_push(self, app_id: str, cursor: int, limit: int) -> list[tuple[str, ReceiptView]]:
+        """An account's status reports after `cursor`, in cursor order, each with its message's
+        own callback URL ("" = the account's): what the pusher reads back after a restart."""
+        rows = await self._rows(
+            "SELECT callback_url, cursor, id, phone, status, code, remark, submitted_at, final_at, context"
+            " FROM messages WHERE app_id=? AND cursor>? ORDER BY cursor LIMIT ?",
+            (app_id, cursor, limit),
+        )
+        return [
+            (url, ReceiptView(cursor=c, message_id=str(mid), phone=phone, status=status, code=code, remark=remark,
+                              submitted_at=submitted, final_at=final, context=context))
+            for url, c, mid, phone, status, code, remark, submitted, final, context in rows
+        ]
+
     async def open_messages(self) -> list[tuple[MessageRecord, dict[int, tuple[str, str]]]]:
         """Messages not final at start: each with the segments already accepted by a carrier
         (seq -> (carrier, carrier_message_id)), which must never be sent again."""

@@ -20,6 +20,11 @@ class ReplyQueries(Database):
         return await self._scalar(
             "SELECT app_id FROM messages WHERE phone=? AND created_at >= ? ORDER BY id DESC LIMIT 1", (phone, since))
 
+    async def max_reply_id(self) -> int:
+        """The newest reply's id once every reply queued so far is committed (0: none)."""
+        await self.flush()
+        return await self._scalar("SELECT COALESCE(MAX(id), 0) FROM replies")
+
     async def replies_since(self, app_id: str, cursor: int, limit: int) -> list[ReplyView]:
         """An account's replies after `cursor`, oldest first."""
         rows = await self._rows(

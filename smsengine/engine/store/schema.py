@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS messages (
     submitted_at REAL,
     final_at REAL,
     cursor INTEGER,
-    tlvs TEXT  -- the send's vendor-specific TLVs: hex of their wire form (NULL: none)
+    tlvs TEXT,  -- the send's vendor-specific TLVs: hex of their wire form (NULL: none)
+    callback_url TEXT NOT NULL DEFAULT ''  -- where its status report goes ('' = the account's receipt_url)
 );
 -- status reports are the final messages in cursor order; the index only holds final rows
 CREATE INDEX IF NOT EXISTS messages_final ON messages (app_id, cursor) WHERE cursor IS NOT NULL;
@@ -132,4 +133,13 @@ COLUMNS_ADDED = [
     ("templates", "name", "TEXT NOT NULL DEFAULT ''"),
     ("templates", "note", "TEXT NOT NULL DEFAULT ''"),
     ("messages", "tlvs", "TEXT"),
+    ("messages", "callback_url", "TEXT NOT NULL DEFAULT ''"),
 ]
+
+# Run once, right after a column above is added to an older file: (table, column) -> statement.
+# Before per-message callback URLs, an account without a receipt URL had nothing to push: its
+# push cursor starts at the newest report instead of reading the whole history back at start.
+AFTER_COLUMN_ADDED = {
+    ("messages", "callback_url"):
+        "UPDATE accounts SET pushed_cursor=(SELECT COALESCE(MAX(cursor), 0) FROM messages) WHERE receipt_url=''",
+}

@@ -26,9 +26,9 @@ _CHARGE = "UPDATE accounts SET balance = balance - ? WHERE app_id=?"
 # vendor TLVs go as hex (null without), stored as that TEXT (SQLite 3.40 has no unhex()).
 _BATCH_INSERT_MESSAGES = (
     "INSERT OR IGNORE INTO messages (id, app_id, phone, content, type, chars, segments, data_coding,"
-    " status, context, template_id, created_at, scheduled_at, tlvs) SELECT value->>0, value->>1, value->>2,"
-    " value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10,"
-    " value->>11, value->>12, value->>13 FROM json_each(?)"
+    " status, context, template_id, created_at, scheduled_at, tlvs, callback_url) SELECT value->>0, value->>1,"
+    " value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10,"
+    " value->>11, value->>12, value->>13, value->>14 FROM json_each(?)"
 )
 _BATCH_INSERT_SEGMENTS = (
     "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at, stat, err,"
@@ -160,6 +160,7 @@ class GroupCommitWriter:
                 r.created_at,
                 r.scheduled_at,
                 r.tlvs and r.tlvs.hex(),
+                r.callback_url,
             )
             for r in records
         )
