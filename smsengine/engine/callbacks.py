@@ -297,10 +297,12 @@ class CallbackPusher:
 
     async def start(self) -> None:
         # public addresses only, checked at every connect (a URL's name may be re-pointed later);
-        # keep-alive connections, `concurrency` of them per endpoint
+        # kept-alive connections: at most 100 in all (README "Open files"), 2 per POST in flight to
+        # one endpoint (a slow one cannot take them all)
         s = self.settings
-        connector = (aiohttp.TCPConnector(limit=0, limit_per_host=s.concurrency * 2) if self.allow_private else
-                     aiohttp.TCPConnector(limit=0, limit_per_host=s.concurrency * 2, resolver=PublicResolver()))
+        limits = {"limit": 100, "limit_per_host": min(100, s.concurrency * 2)}
+        connector = (aiohttp.TCPConnector(**limits) if self.allow_private else
+                     aiohttp.TCPConnector(**limits, resolver=PublicResolver()))
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout_s), connector=connector)
         for app_id in list(self.accounts.accounts):
             for stream in self.streams.values():
