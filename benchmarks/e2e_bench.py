@@ -91,9 +91,10 @@ async def wait_up(url: str, timeout: float = 20.0) -> None:
 
 
 class Load:
-    def __init__(self, url: str, batch: int) -> None:
+    def __init__(self, url: str, batch: int, numbers: int = 0) -> None:
         self.url = url
         self.batch = batch
+        self.numbers = numbers  # distinct numbers, reused in turn (0: every message to a new one)
         self.accepted = 0
         self.rejected = 0
         self.requests = 0
@@ -123,8 +124,12 @@ class Load:
 
     async def run(self, start: int, total: int, concurrency: int, rate: float | None) -> float:
         """Post `total` messages to distinct numbers; `rate` (messages/s) paces an open loop."""
-        batches = [[f"+86{130 + (n // 100_000_000) % 10}{n % 100_000_000:08d}"
-                    for n in range(i, min(i + self.batch, start + total))]
+        def phone(n: int) -> str:
+            if self.numbers:
+                n %= self.numbers
+            return f"+86{130 + (n // 100_000_000) % 10}{n % 100_000_000:08d}"
+
+        batches = [[phone(n) for n in range(i, min(i + self.batch, start + total))]
                    for i in range(start, start + total, self.batch)]
         queue: asyncio.Queue = asyncio.Queue()
         for b in batches:
@@ -347,6 +352,9 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--binds", type=int, default=2)
     parser.add_argument("--window", type=int, default=512)
+    parser.add_argument("--numbers", type=int, default=0,
+                        help="distinct numbers, reused in turn (0: a new number per message); per-number state"
+                             " (rate limits, reply attribution) grows with distinct numbers by design")
     parser.add_argument("--no-sink", action="store_true", help="no callback sink: end to end = stored")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                         help="the sink verifies each POST's signature")
@@ -374,7 +382,7 @@ async def main() -> None:
     try:
         await wait_up(url)
         sink = SinkClient(f"http://127.0.0.1:{sink_port}", sink_proc.pid) if sink_proc else None
-        load = Load(url, args.batch)
+        load = Load(url, args.batch, args.numbers)
         progress("warm-up: 2,000 messages")
         await load.run(900_000_000, 2_000, 2, None)
         while db_progress(tmp / "engine.db")[1] < 2_000 or (sink and (await sink.stats())["unique"] < 2_000):
@@ -403,7 +411,8 @@ async def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "processes": "load client, engine, simulator" + ("" if args.no_sink else " and callback sink")
                      + " as separate processes (2 cores shared)",
-        "setup": {"batch_numbers_per_request": args.batch, "concurrency": args.concurrency, "binds": args.binds,
+        "setup": {"batch_numbers_per_request": args.batch, "distinct_numbers": args.numbers or "all",
+                  "concurrency": args.concurrency, "binds": args.binds,
                   "window": args.window, "durable_accept": "SQLite WAL, group commit before the HTTP answer",
                   "carrier": "simulator, instant delivery, one receipt per segment",
                   "callbacks": "none" if args.no_sink else "account receipt_url → sink process"
