@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench chaos venv clean
+.PHONY: run test bench bench-peers chaos venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ bench: $(STAMP)
 	$(PY) benchmarks/smpp_bench.py
 	$(PY) benchmarks/carrier_bench.py
 	$(PY) benchmarks/e2e_bench.py
+
+# the engine against Debian's Kannel, end to end until the callback sink (benchmarks/peer_bench.py);
+# installs kannel when missing, with a policy-rc.d for the install so the package starts no service
+# (and stops one that started anyway: a stray bearerbox would share the two cores)
+bench-peers: $(STAMP)
+	@command -v bearerbox >/dev/null || { \
+		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; fi; \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y kannel); rc=$$?; \
+		if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+		if [ -e /var/run/kannel/kannel_bearerbox.pid ]; then /etc/init.d/kannel stop; fi; \
+		exit $$rc; }
+	$(PY) benchmarks/peer_bench.py
 
 # the evidence campaigns of README "Delivery guarantees", long versions (~15 min; loopback only)
 chaos: $(STAMP)
