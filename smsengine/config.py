@@ -61,6 +61,21 @@ class CallbacksConfig(msgspec.Struct, forbid_unknown_fields=True):
     poll_s: float = 1.0  # how often a feed with nothing in memory looks at the store (replies, catch-up)
 
 
+class TasksConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Bulk tasks (README "Bulk tasks"): their bounds, and how they are fed through intake."""
+
+    max_rows: int = 100_000  # recipients in one task (rows of its file or list)
+    max_bytes: int = 3 * 1024 * 1024  # a task's file must be smaller than this
+    chunk_rows: int = 2_000  # rows taken through intake per commit while a task imports
+    check_every_s: float = 0.2  # how often scheduled tasks are looked at (they start within this of their time)
+
+
+class RecordsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    # numbers in list views, CSV-free API pages and logs shown as 138****8000; the store and the
+    # CSV exports keep them whole
+    mask_numbers: bool = False
+
+
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
     path: str = "var/smsengine.db"
     batch_max_rows: int = 5000
@@ -248,6 +263,8 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     callbacks: CallbacksConfig = msgspec.field(default_factory=CallbacksConfig)
+    tasks: TasksConfig = msgspec.field(default_factory=TasksConfig)
+    records: RecordsConfig = msgspec.field(default_factory=RecordsConfig)
     simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)
@@ -338,6 +355,9 @@ def _check(config: EngineConfig, path: Path) -> None:
                           " max_connections must be > 0")
     if config.store.batch_max_rows < 1:
         raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")
+    t = config.tasks
+    if min(t.max_rows, t.max_bytes, t.chunk_rows) < 1 or t.check_every_s <= 0:
+        raise ConfigError(f"{path}: tasks: max_rows, max_bytes, chunk_rows and check_every_s must be > 0")
     cb = config.callbacks
     if min(cb.batch, cb.concurrency, cb.memory_rows) < 1 or min(cb.timeout_s, cb.max_backoff_s, cb.cursor_every_s,
                                                                  cb.poll_s) <= 0:

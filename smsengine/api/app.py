@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
+import math
 import time
+from datetime import datetime
+from email import policy as email_policy
+from email.parser import BytesParser
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +31,9 @@ from smsengine.domain.auth import (
 )
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
-from smsengine.domain.numbers import normalise
+from smsengine.domain.numbers import mask_number, normalise
+from smsengine.domain.task_csv import json_rows, parse_csv
+from smsengine.domain.text import Scheme, compose
 from smsengine.domain.shortlinks import ShortLink, is_code, short_url
 from smsengine.domain.signatures import (
     approve_signature,
@@ -46,7 +54,9 @@ from smsengine.domain.templates import (
     edit_template as domain_edit_template,
 )
 from smsengine.engine.destinations import private_target
+from smsengine.engine.records import MessageFilter, MessageRow, TaskRecord
 from smsengine.engine.store import StoreError
+from smsengine.engine.tasks import STATES_OF_STATUS, STATUS_OF_STATE
 
 if TYPE_CHECKING:
     from smsengine.engine.services import Engine
@@ -73,6 +83,8 @@ _HTTP_STATUS = {
     ErrorCode.SOURCE_RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 503,
     ErrorCode.TEMPLATE_IMMUTABLE: 409,
+    ErrorCode.NOT_CANCELLABLE: 409,
+    ErrorCode.TASK_TOO_LARGE: 413,
 }
 
 
@@ -541,6 +553,257 @@ async def check_numbers(request: web.Request) -> web.Response:
     return respond(await engine.screening.check(body.phone_numbers))
 
 
+# -- bulk tasks -----------------------------------------------------------------------------------------
+_TASK_FIELDS = ("app_id", "name", "type", "sign", "template_id", "schedule_at", "context", "callback_url")
+
+
+def _schedule_time(value: float | str | None) -> float | None:
+    """Unix seconds, or ISO 8601 with an offset: an instant, never a wall clock of some zone."""
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        if not math.isfinite(seconds) or abs(seconds) > 1e11:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, "schedule_at: out of range")
+        return seconds
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"schedule_at: not unix seconds or ISO 8601: {value!r}") from None
+    if moment.tzinfo is None:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, "schedule_at: an ISO 8601 time needs an offset (+08:00, Z)")
+    return moment.timestamp()
+
+
+def _csv_upload(request: web.Request, body: bytes) -> tuple[dict[str, str], bytes]:
+    """The task's fields and its file: from a multipart form (the file in `file`) or a raw CSV
+    body with the fields in the query string."""
+    if request.content_type == "multipart/form-data":
+        head = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode()
+        form = BytesParser(policy=email_policy.HTTP).parsebytes(head + body)
+        fields: dict[str, str] = {}
+        data = None
+        for part in form.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if name == "file":
+                data = payload
+            elif name in _TASK_FIELDS:
+                fields[str(name)] = payload.decode("utf-8", "replace")
+        if data is None:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, "the form has no `file` part")
+        return fields, data
+    return {k: v for k, v in request.query.items() if k in _TASK_FIELDS}, body
+
+
+async def create_task(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    limits = engine.config.tasks
+    body = await request.read()
+    if request.content_type == "application/json":
+        spec = await decode_body(request, s.TaskCreate)
+        app_id = require_account(request, spec.app_id or None)
+        account = engine.accounts.get(app_id)
+        template = account.templates.get(spec.template_id)
+        params = template.compiled.param_count if template is not None else 0
+        rows = spec.rows or [[n, *spec.params] for n in spec.numbers]
+        file = json_rows(rows, params, engine.config.default_region, max_rows=limits.max_rows)
+    else:
+        fields, data = _csv_upload(request, body)
+        try:
+            spec = msgspec.convert(fields, s.TaskCreate, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, str(exc)) from None
+        app_id = require_account(request, spec.app_id or None)
+        template = engine.accounts.get(app_id).templates.get(spec.template_id)
+        params = template.compiled.param_count if template is not None else 0
+        file = parse_csv(data, params, engine.config.default_region, max_rows=limits.max_rows,
+                         max_bytes=limits.max_bytes)
+    check_callback_url(request, spec.callback_url, "callback_url")
+    task = TaskRecord(id=0, app_id=app_id, name=spec.name, type=spec.type, sign=spec.sign,
+                      template_id=spec.template_id, template_text="", context=spec.context,
+                      callback_url=spec.callback_url, created_at=0.0, schedule_at=_schedule_time(spec.schedule_at),
+                      state="", recipients=0)
+    task = await engine.tasks.create(task, file)
+    return respond(await _task_view(engine, task, detail=True), 201)
+
+
+async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool) -> s.TaskView:
+    by_status = await engine.store.task_counts(task.id)
+    counts = s.TaskCounts(delivered=by_status.get("delivered", 0), failed=by_status.get("failed", 0),
+                          expired=by_status.get("expired", 0), cancelled=by_status.get("cancelled", 0),
+                          pending=by_status.get("accepted", 0))
+    template = engine.accounts.accounts[task.app_id].templates.get(task.template_id) \
+        if task.app_id in engine.accounts.accounts else None
+    problems = await engine.store.task_problems(task.id, 0, 1000) if detail else []
+    return s.TaskView(
+        id=task.id, app_id=task.app_id, name=task.name, type=task.type, sign=task.sign, template_id=task.template_id,
+        template_name=template.name if template is not None else "", template_text=task.template_text,
+        status=STATUS_OF_STATE[task.state], recipients=task.recipients,
+        rows_rejected=await engine.store.task_problem_count(task.id), rows_merged=task.rows_merged,
+        created_at=task.created_at, schedule_at=task.schedule_at, started_at=task.started_at,
+        completed_at=task.completed_at, cancelled_at=task.cancelled_at, counts=counts,
+        segments_charged=await engine.store.task_segments_charged(task.id),
+        problems=[s.RowProblemView(p.line, _masked(engine, p.value), p.code, p.reason) for p in problems])
+
+
+async def _owned_task(request: web.Request) -> tuple[Engine, TaskRecord]:
+    engine = engine_of(request)
+    task_id = path_id(request, "task_id")
+    caller = None if is_operator(request) else require_account(request)
+    task = await engine.store.task(task_id)
+    # another account's task answers like a missing one
+    if task is None or (caller is not None and task.app_id != caller):
+        raise SmsError(ErrorCode.NOT_FOUND, f"no task {task_id}")
+    return engine, task
+
+
+async def get_task(request: web.Request) -> web.Response:
+    engine, task = await _owned_task(request)
+    return respond(await _task_view(engine, task, detail=True))
+
+
+async def cancel_task(request: web.Request) -> web.Response:
+    engine, task = await _owned_task(request)
+    return respond(await _task_view(engine, await engine.tasks.cancel(task.id, task.app_id), detail=True))
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    app_id = None if is_operator(request) and not request.query.get("app_id") else require_account(request)
+    status = request.query.get("status")
+    if status is not None and status not in STATES_OF_STATUS:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"status: one of {', '.join(STATES_OF_STATUS)}")
+    kind = request.query.get("type")
+    if kind is not None and kind not in ("regular", "marketing"):
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, "type: regular or marketing")
+    before = _query_int(request, "before", 0) or _STORED_INT_MAX
+    limit = max(1, min(100, _query_int(request, "limit", 20)))
+    tasks = await engine.store.tasks(app_id, before=before, limit=limit,
+                                     states=STATES_OF_STATUS[status] if status else (),
+                                     since=_query_time(request, "since"), until=_query_time(request, "until"),
+                                     type=kind)
+    views = [await _task_view(engine, t, detail=False) for t in tasks]
+    return respond(s.TaskPage(0, "OK", views, tasks[-1].id if len(tasks) == limit else 0))
+
+
+async def task_messages(request: web.Request) -> web.Response:
+    engine, task = await _owned_task(request)
+    where = MessageFilter(task_id=task.id, app_id=task.app_id)
+    if request.query.get("format") == "csv":
+        return await _export(request, engine, where, f"task-{task.id}.csv")
+    after = _query_int(request, "after", 0)
+    limit = max(1, min(1000, _query_int(request, "limit", 100)))
+    rows = await engine.store.message_rows(where, after=after, limit=limit)
+    return respond(s.MessagePage(0, "OK", _masked_rows(engine, rows), int(rows[-1].message_id) if len(rows) == limit else 0))
+
+
+async def cancel_message(request: web.Request) -> web.Response:
+    """A scheduled single message called off before its time: final `cancelled`, not charged."""
+    engine = engine_of(request)
+    mid = path_id(request, "message_id")
+    caller = None if is_operator(request) else require_account(request)
+    message = await engine.store.message_view(mid)
+    if message is None or (caller is not None and message.app_id != caller):
+        raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
+    if not engine.dispatcher.cancel(mid, message.app_id):
+        raise SmsError(ErrorCode.NOT_CANCELLABLE, f"message {mid} is not waiting for its scheduled time")
+    await engine.store.flush()
+    return respond(await engine.store.message_view(mid))
+
+
+# -- records ----------------------------------------------------------------------------------------------
+_STATUS_FILTER = {"pending": ("accepted",), "delivered": ("delivered",), "failed": ("failed",),
+                  "expired": ("expired",), "cancelled": ("cancelled",)}
+
+
+def _query_time(request: web.Request, name: str) -> float | None:
+    value = request.query.get(name)
+    return _schedule_time(value) if value else None
+
+
+def _masked(engine: Engine, phone: str) -> str:
+    return mask_number(phone) if engine.config.records.mask_numbers else phone
+
+
+def _masked_rows(engine: Engine, rows: list) -> list:
+    if engine.config.records.mask_numbers:
+        for row in rows:
+            row.phone = mask_number(row.phone)
+    return rows
+
+
+async def _records_filter(request: web.Request, engine: Engine) -> MessageFilter:
+    q = request.query
+    app_id = None if is_operator(request) and not q.get("app_id") else require_account(request)
+    where = MessageFilter(app_id=app_id)
+    if q.get("phone"):
+        where.phone = normalise(q["phone"], engine.config.default_region) or q["phone"]
+    if q.get("status"):
+        if q["status"] not in _STATUS_FILTER:
+            raise SmsError(ErrorCode.REQUEST_MALFORMED, f"status: one of {', '.join(_STATUS_FILTER)}")
+        where.statuses = _STATUS_FILTER[q["status"]]
+    for name in ("task_id", "template_id"):
+        if q.get(name):
+            setattr(where, name, _query_int(request, name, 0))
+    if q.get("carrier"):
+        where.carrier = q["carrier"]
+    if q.get("sign"):
+        sign = q["sign"]
+        where.content_prefixes = (compose("", sign, Scheme.DOMESTIC), compose("", sign, Scheme.GSM))
+    since, until = _query_time(request, "since"), _query_time(request, "until")
+    if since is not None:
+        where.first_id = await engine.store.first_message_since(since) or _STORED_INT_MAX
+    if until is not None:
+        first_after = await engine.store.first_message_since(until)
+        if first_after is not None:
+            where.last_id = first_after - 1
+    return where
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    where = await _records_filter(request, engine)
+    if request.query.get("format") == "csv":
+        return await _export(request, engine, where, "messages.csv")
+    before = _query_int(request, "before", 0) or _STORED_INT_MAX
+    limit = max(1, min(1000, _query_int(request, "limit", 100)))
+    rows = await engine.store.message_rows(where, before=before, limit=limit)
+    return respond(s.MessagePage(0, "OK", _masked_rows(engine, rows), int(rows[-1].message_id) if len(rows) == limit else 0))
+
+
+_CSV_COLUMNS = MessageRow.__struct_fields__
+
+
+async def _export(request: web.Request, engine: Engine, where: MessageFilter, filename: str) -> web.StreamResponse:
+    """Every record of the query as CSV, streamed in pages (memory flat whatever the size); numbers
+    whole (exports are for the account's own systems)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
+                                           "Content-Disposition": f'attachment; filename="{filename}"'})
+    await response.prepare(request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(_CSV_COLUMNS)
+    after = 0
+    while True:
+        rows = await engine.store.message_rows(where, after=after, limit=_EXPORT_PAGE)
+        writer.writerows(msgspec.structs.astuple(r) for r in rows)
+        await response.write(out.getvalue().encode())
+        out.seek(0)
+        out.truncate()
+        if len(rows) < _EXPORT_PAGE:
+            break
+        after = int(rows[-1].message_id)
+    await response.write_eof()
+    return response
+
+
+_EXPORT_PAGE = 5000
+
+
 # -- operations -----------------------------------------------------------------------------------------
 async def metrics(request: web.Request) -> web.Response:
     body, content_type = engine_of(request).metrics.render()
@@ -572,6 +835,13 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r = app.router
     r.add_post("/v1/sms/send", send)
     r.add_get("/v1/messages/{message_id}", get_message)
+    r.add_delete("/v1/messages/{message_id}", cancel_message)
+    r.add_get("/v1/messages", list_messages)
+    r.add_post("/v1/tasks", create_task)
+    r.add_get("/v1/tasks", list_tasks)
+    r.add_get("/v1/tasks/{task_id}", get_task)
+    r.add_delete("/v1/tasks/{task_id}", cancel_task)
+    r.add_get("/v1/tasks/{task_id}/messages", task_messages)
     r.add_get("/v1/receipts", receipts)
     r.add_get("/v1/replies", replies)
     r.add_get("/v1/replies/unattributed", unattributed_replies)

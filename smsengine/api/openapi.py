@@ -165,6 +165,54 @@ def _describe(components: dict) -> None:
     components["AccountPatch"]["properties"]["auth_scheme"]["description"] += " (operator only)"
 
 
+_TIME = {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 64}]}
+_TASK_ID = _param("task_id", "path", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "the task (any other text is 404)")
+_STATUS_OF_TASK = _param("status", "query", {"type": "string", "enum": ["scheduled", "running", "completed", "cancelled"]},
+                         "only tasks in this status")
+_TYPE = _param("type", "query", {"type": "string", "enum": ["regular", "marketing"]}, "only tasks of this type")
+_FROM = _param("since", "query", _TIME, "created at or after: unix seconds or ISO 8601 with an offset")
+_TO = _param("until", "query", _TIME, "created before: unix seconds or ISO 8601 with an offset")
+_BEFORE = _param("before", "query", _INT64, "cursor: the `next` of the previous page (newest first)")
+_AFTER = _param("after", "query", _INT64, "cursor: the `next` of the previous page (oldest first)")
+_TASK_LIMIT = _param("limit", "query", _INT64, "page size, default 20, clamped to 1..100")
+_FORMAT = _param("format", "query", {"type": "string", "enum": ["json", "csv"]}, "csv: the whole query as a CSV file")
+_PHONE = _param("phone", "query", {"type": "string", "maxLength": 32}, "one number (any usual form)")
+_TASK_QUERY_ID = _param("task_id", "query", _ID, "messages of this task")
+_MESSAGE_STATUS = _param("status", "query", {"type": "string",
+                                             "enum": ["pending", "delivered", "failed", "expired", "cancelled"]},
+                         "pending: accepted or submitted, not final yet")
+_SIGN = _param("sign", "query", {"type": "string", "maxLength": MAX_NAME}, "sent under this signature")
+_TEMPLATE_QUERY = _param("template_id", "query", _ID, "rendered from this template")
+_CARRIER = _param("carrier", "query", {"type": "string", "maxLength": MAX_NAME}, "final at this carrier")
+# a CSV task gives the TaskCreate fields as query parameters
+_TASK_QUERY = [_param(name, "query", schema, f"CSV uploads (text/csv): the task's `{name}`") for name, schema in (
+    ("template_id", _ID), ("name", {"type": "string", "maxLength": MAX_NAME}),
+    ("type", {"type": "string", "enum": ["regular", "marketing"]}), ("sign", {"type": "string", "maxLength": MAX_NAME}),
+    ("schedule_at", _TIME), ("context", {"type": "string", "maxLength": 256}),
+    ("callback_url", {"type": "string", "maxLength": 2048}), ("app_id", {"type": "string", "maxLength": MAX_NAME}))]
+
+
+def _task_upload(operation: dict) -> dict:
+    """A task comes as JSON, as a raw CSV body, or as a form with the CSV in `file`."""
+    operation["requestBody"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    operation["requestBody"]["content"]["multipart/form-data"] = {"schema": {
+        "type": "object", "required": ["file", "template_id"],
+        "properties": {"file": {"type": "string", "format": "binary"}, "template_id": {"type": "string"},
+                       **{n: {"type": "string"} for n in ("name", "type", "sign", "schedule_at", "context",
+                                                        "callback_url", "app_id")}}}}
+    operation["description"] = (
+        "CSV: UTF-8 with or without a BOM, CRLF or LF, quoted fields; the number first, then one column per template "
+        "parameter; a first line without digits in its first cell is a header. At most tasks.max_rows (100,000) rows "
+        "and a file smaller than tasks.max_bytes (3 MB), else 1055 (413). Rows equal in number and parameters are "
+        "sent once; rows that cannot be sent are listed in `problems` by line and reason and do not stop the task.")
+    return operation
+
+
+def _csv_too(operation: dict) -> dict:
+    operation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return operation
+
+
 @cache
 def openapi_document() -> dict:
     types = [
@@ -173,7 +221,7 @@ def openapi_document() -> dict:
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
         s.AccountLimits, s.LimitsPatch, s.TemplateEdit, s.SignatureEdit,
         s.LinkCreate, s.LinkView, s.LinkPage, s.LinkStats,
-        s.NumbersCheck, s.ScreeningResponse,
+        s.NumbersCheck, s.ScreeningResponse, s.TaskCreate, s.TaskView, s.TaskPage, s.MessagePage,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     _describe(components)
@@ -240,9 +288,13 @@ def openapi_document() -> dict:
                 "send", "Send one message to up to 200 numbers (signed: Authorization header, or sig in the body)",
                 "SendResponse", body="SendRequest", security=_SEND_AUTH, refusals=_CREDENTIALS_REFUSALS,
                 description=_SEND_DESCRIPTION)},
-            "/v1/messages/{message_id}": {"get": op(
-                "get_message", "A message's status", "MessageView", params=[_MESSAGE_ID], security=_ACCOUNT_AUTH,
-                refusals=_CREDENTIALS_REFUSALS)},
+            "/v1/messages/{message_id}": {
+                "get": op("get_message", "A message's status", "MessageView", params=[_MESSAGE_ID],
+                          security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
+                "delete": op("cancel_message", "Cancel a scheduled message before its time (1056 otherwise): it ends "
+                             "`cancelled` (1057), nothing charged", "MessageView", params=[_MESSAGE_ID],
+                             security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
+            },
             "/v1/receipts": {"get": op(
                 "receipts", "Status reports after a cursor", "ReceiptPage",
                 params=[_SINCE, _LIMIT, _APP_ID_QUERY], **account_read)},
@@ -313,6 +365,29 @@ def openapi_document() -> dict:
                 "check_numbers", f"Check up to {MAX_CHECK_NUMBERS:,} numbers at their carriers' lookup endpoints: ok, "
                 "empty, powered_off or unknown each (invalid: not a number; 1054 beyond the bound)", "ScreeningResponse",
                 body="NumbersCheck", **account)},
+            "/v1/tasks": {
+                "post": _task_upload(op("create_task", "Create a bulk task from a CSV file or a JSON list (starts now, or at"
+                                        " schedule_at)", "TaskView", body="TaskCreate", status="201",
+                                        params=_TASK_QUERY, **account)),
+                "get": op("list_tasks", "The account's tasks, newest first, filtered by status, type and creation time",
+                          "TaskPage", params=[_STATUS_OF_TASK, _TYPE, _FROM, _TO, _BEFORE, _TASK_LIMIT, _APP_ID_QUERY],
+                          **account_read),
+            },
+            "/v1/tasks/{task_id}": {
+                "get": op("get_task", "A task: status, counts by final state, segments charged, rows not sent",
+                          "TaskView", params=[_TASK_ID], security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
+                "delete": op("cancel_task", "Cancel a task that has not started (1056 once it has): nothing charged",
+                             "TaskView", params=[_TASK_ID], security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
+            },
+            "/v1/tasks/{task_id}/messages": {"get": _csv_too(op(
+                "task_messages", "A task's messages, oldest first: number, exact content, characters | segments, "
+                "sent and receipt times, status, remark (format=csv: all of them as CSV)", "MessagePage",
+                params=[_TASK_ID, _AFTER, _LIMIT, _FORMAT], security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS))},
+            "/v1/messages": {"get": _csv_too(op(
+                "list_messages", "Records, newest first, filtered by phone, time, task, status, signature, template, "
+                "carrier (format=csv: every match as CSV)", "MessagePage",
+                params=[_PHONE, _FROM, _TO, _TASK_QUERY_ID, _MESSAGE_STATUS, _SIGN, _TEMPLATE_QUERY, _CARRIER, _BEFORE,
+                        _LIMIT, _FORMAT, _APP_ID_QUERY], **account_read))},
             "/s/{code}": {"get": follow_link},
             "/metrics": {"get": plain("metrics", "Prometheus metrics", {
                 "200": {"description": "Prometheus text format",

@@ -268,3 +268,85 @@ class NumbersCheck(msgspec.Struct, forbid_unknown_fields=True):
 NumberCheck = screening.NumberCheck
 ScreeningCounts = screening.ScreeningCounts
 ScreeningResponse = screening.ScreeningResponse
+
+
+# -- bulk tasks (README "Bulk tasks") -------------------------------------------------------------------
+# A row of a JSON task: the number, then the template's parameters in order
+TaskRow = Annotated[list[Annotated[str, msgspec.Meta(max_length=1000)]], msgspec.Meta(min_length=1, max_length=64)]
+
+
+class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A task from JSON: `rows` ([number, param, ...] each), or `numbers` sharing `params`. A CSV
+    upload gives the same fields as query parameters (raw text/csv body) or form fields
+    (multipart/form-data, the file in `file`)."""
+
+    template_id: TemplateId
+    app_id: Name = ""  # the operator names the account; an account's own credentials imply it
+    name: Name = ""
+    type: Literal["regular", "marketing"] = "regular"
+    sign: Name = ""
+    rows: Annotated[list[TaskRow], msgspec.Meta(max_length=100_000)] = []
+    numbers: Annotated[list[Phone], msgspec.Meta(max_length=100_000)] = []
+    params: Annotated[list[Annotated[str, msgspec.Meta(max_length=1000)]], msgspec.Meta(max_length=64)] = []
+    # unix seconds, or ISO 8601 with an offset ("2026-12-01T09:00:00+08:00"); absent or past: now
+    schedule_at: float | str | None = None
+    context: requests.Context = ""
+    callback_url: Url = ""
+
+
+class TaskCounts(msgspec.Struct):
+    delivered: int = 0
+    failed: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    pending: int = 0  # accepted or submitted, not final yet
+
+
+class RowProblemView(msgspec.Struct):
+    line: int
+    value: str
+    code: int
+    reason: str
+
+
+class TaskView(msgspec.Struct):
+    id: int
+    app_id: str
+    name: str
+    type: str
+    sign: str
+    template_id: int
+    template_name: str
+    template_text: str
+    status: Literal["scheduled", "running", "completed", "cancelled"]
+    recipients: int  # rows to send after merging equal ones
+    rows_rejected: int  # rows not sent: unreadable, invalid number, refused by a rule
+    rows_merged: int
+    created_at: float
+    schedule_at: float | None
+    started_at: float | None
+    completed_at: float | None
+    cancelled_at: float | None
+    counts: TaskCounts
+    segments_charged: int
+    problems: list[RowProblemView] = []  # the first 1,000 rows not sent, by line (detail view only)
+
+
+class TaskPage(msgspec.Struct):
+    code: int
+    message: str
+    tasks: list[TaskView]
+    next_before: int  # give as ?before= for the next (older) page; 0: none
+
+
+MessageRow = records.MessageRow
+
+
+class MessagePage(msgspec.Struct):
+    """A page of records; `next` is the cursor of the next page (?after= for a task's messages,
+    oldest first; ?before= for the records list, newest first); 0: no more."""
+
+    code: int
+    message: str
+    messages: list[MessageRow]
+    next: int

@@ -52,6 +52,9 @@ class ErrorCode(enum.IntEnum):
     ENGINE_BUSY = 1052
     LINK_LIMIT = 1053
     TOO_MANY_NUMBERS_TO_CHECK = 1054
+    TASK_TOO_LARGE = 1055
+    NOT_CANCELLABLE = 1056
+    CANCELLED = 1057
     # carrier side: dispatch and delivery outcomes recorded on messages
     CARRIER_REJECTED = 60001
     CARRIER_UNDELIVERED = 60002
@@ -106,6 +109,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.ENGINE_BUSY: "too many messages are waiting for carriers, retry later",
     ErrorCode.LINK_LIMIT: "too many short links for this account",
     ErrorCode.TOO_MANY_NUMBERS_TO_CHECK: "more than 100,000 numbers in one check",
+    ErrorCode.TASK_TOO_LARGE: "the task's file or number list is too large",
+    ErrorCode.NOT_CANCELLABLE: "only a task or message that has not started can be cancelled",
+    ErrorCode.CANCELLED: "cancelled by the sender before it was sent",
     ErrorCode.CARRIER_REJECTED: "rejected by the carrier",
     ErrorCode.CARRIER_UNDELIVERED: "the carrier could not deliver the message",
     ErrorCode.CARRIER_EXPIRED: "the message expired before delivery",

@@ -251,3 +251,11 @@ def dedupe_rows(
             seen.add(row)
             kept.append(row)
     return TaskRows(rows=kept, duplicates=duplicates, invalid=invalid)
+
+
+def mask_number(phone: str) -> str:
+    """A number for list views and logs: four digits before the last four hidden, as the seeds
+    show them ("+8613800138000" → "+86138****8000"); short numbers keep only their last two."""
+    if len(phone) < 9:
+        return "*" * max(0, len(phone) - 2) + phone[-2:]
+    return phone[:-8] + "****" + phone[-4:]

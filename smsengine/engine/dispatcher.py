@@ -351,6 +351,16 @@ class Dispatcher:
         status, code, remark = combine([results[s] for s in sorted(results)])
         self._finish(flight, status, code, remark, at)
 
+    def cancel(self, message_id: int, app_id: str | None = None) -> bool:
+        """Call off a scheduled message before it is due (of `app_id`, when given): it ends
+        `cancelled`, its reserved segments go back to the balance, nothing is charged. False when
+        it is not waiting for its time (unknown, another account's, already due or final)."""
+        flight = self.scheduled.get(message_id)
+        if flight is None or flight.final or (app_id is not None and flight.record.app_id != app_id):
+            return False
+        self._fail(flight, ErrorCode.CANCELLED, MessageStatus.CANCELLED, MESSAGES[ErrorCode.CANCELLED])
+        return True
+
     def _fail(self, flight: InFlight, code: ErrorCode, status: MessageStatus, remark: str) -> None:
         if flight.final:
             return
@@ -374,6 +384,7 @@ class Dispatcher:
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),
             remark=remark, submitted_at=flight.submitted_at, final_at=at, context=record.context,
             carrier=flight.carrier if flight.submitted else "", callback_url=record.callback_url,
+            task_id=record.task_id,
         )
         cursor = self.store.message_final(final)
         if self.on_final is not None:

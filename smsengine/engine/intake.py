@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable
+from typing import NamedTuple
 
 import structlog
 
@@ -12,17 +13,19 @@ from smsengine.domain.accounts import AccountType
 from smsengine.domain.content import SensitiveWords
 from smsengine.domain.auth import SignedRequest
 from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
-from smsengine.domain.limits import RateLimiter, SourceRateLimit
+from smsengine.domain.limits import RateLimiter, Reservation, SourceRateLimit
 from smsengine.domain.numbers import Region, dedupe, region_of
 from smsengine.domain.signatures import check_signature_use
 from smsengine.domain.templates import MessageType, check_template_use, render
 from smsengine.domain.text import Scheme, Segmentation, compose, segment
 from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.authentication import Authenticator
-from smsengine.engine.records import MessageRecord
+from smsengine.domain.task_csv import RowProblem
+from smsengine.engine.records import MessageRecord, TaskRecord
 from smsengine.engine.requests import SendRequest, SendResponse, SendResult
 from smsengine.engine.stats import IntakeStats
 from smsengine.engine.store import Store
+from smsengine.engine.store.writer import Statement
 from smsengine.smpp.vendor_tlvs import encode_vendor_tlvs
 
 log = structlog.get_logger("smsengine.intake")
@@ -35,6 +38,16 @@ _SCHEME = {Region.MAINLAND: Scheme.DOMESTIC, Region.INTERNATIONAL: Scheme.GSM}
 # accepted messages that share one text, segmented once; `done` (recovery only): segments a
 # carrier already accepted, by message id
 Dispatch = Callable[[list[MessageRecord], Segmentation, "dict[int, dict[int, tuple[str, str]]] | None"], None]
+
+
+class _Admission(NamedTuple):
+    """The per-number rules' verdict on a batch: a code per number (0 = admitted), the limiter's
+    reservation, which of its items were kept (paid for), and the segments reserved."""
+
+    codes: list[int]
+    reservation: Reservation | None
+    kept: list[int]
+    reserved: int
 
 
 class MessageIds:
@@ -186,35 +199,14 @@ class Intake:
         content_key = zlib.crc32(text.encode())
 
         results: list[SendResult] = []
-        unsubscribed = account.unsubscribed
-        candidates: list[str] = []
-        for phone in numbers:
-            if phone in unsubscribed:
-                results.append(self._reject(raw_of[phone], ErrorCode.UNSUBSCRIBED))
-            else:
-                candidates.append(phone)
-        if not candidates:
-            return results
-        reservation = self.limiter.reserve(
-            account.app_id, [(p, content_key) for p in candidates], now,
-            international=region is Region.INTERNATIONAL,
-        )
+        admitted = self._admit(account, numbers, [content_key] * len(numbers), [segments] * len(numbers),
+                               region, now)
         accepted: list[str] = []
-        unpaid: list[int] = []
-        limited = self.on_limited
-        for i, (phone, code) in enumerate(zip(candidates, reservation.codes)):
+        for phone, code in zip(numbers, admitted.codes):
             if code:
                 results.append(self._reject(raw_of[phone], ErrorCode(code)))
-                if limited is not None:
-                    limited(account.app_id, phone, code, now)
-            elif account.available < segments:
-                unpaid.append(i)
-                results.append(self._reject(raw_of[phone], ErrorCode.BALANCE_EXHAUSTED))
             else:
-                account.available -= segments
                 accepted.append(phone)
-        if unpaid:
-            self.limiter.release(reservation, unpaid)
         if not accepted:
             return results
 
@@ -230,13 +222,7 @@ class Intake:
             )
             for mid, phone in zip(ids, accepted)
         ]
-        try:
-            await self.store.accept(records)
-        except Exception:
-            # not durable, so not accepted: give back balance and limits, fail the request
-            account.available += segments * len(records)
-            self.limiter.release(reservation, [i for i, c in enumerate(reservation.codes) if c == 0])
-            raise SmsError(ErrorCode.INTERNAL, "store unavailable") from None
+        await self._store(account, records, admitted)
         self.dispatch(records, seg, None)
         for mid, phone in zip(ids, accepted):
             results.append(
@@ -244,6 +230,138 @@ class Intake:
                            chars=seg.chars, segments=segments, fee=segments)
             )
         return results
+
+    def _admit(self, account: Account, phones: list[str], content_keys: list[int], segments: list[int],
+               region: Region, now: float) -> _Admission:
+        """The per-number rules, in order: unsubscribed, rate limits, balance (each admitted number
+        reserves its segments). codes[i] == 0: admitted; a refused number consumes nothing."""
+        codes = [0] * len(phones)
+        unsubscribed = account.unsubscribed
+        candidates: list[int] = []
+        for i, phone in enumerate(phones):
+            if phone in unsubscribed:
+                codes[i] = ErrorCode.UNSUBSCRIBED
+            else:
+                candidates.append(i)
+        if not candidates:
+            return _Admission(codes, None, [], 0)
+        reservation = self.limiter.reserve(
+            account.app_id, [(phones[i], content_keys[i]) for i in candidates], now,
+            international=region is Region.INTERNATIONAL,
+        )
+        unpaid: list[int] = []
+        kept: list[int] = []
+        reserved = 0
+        limited = self.on_limited
+        for j, (i, code) in enumerate(zip(candidates, reservation.codes)):
+            if code:
+                codes[i] = code
+                if limited is not None:
+                    limited(account.app_id, phones[i], code, now)
+            elif account.available < segments[i]:
+                unpaid.append(j)
+                codes[i] = ErrorCode.BALANCE_EXHAUSTED
+            else:
+                account.available -= segments[i]
+                reserved += segments[i]
+                kept.append(j)
+        if unpaid:
+            self.limiter.release(reservation, unpaid)
+        return _Admission(codes, reservation, kept, reserved)
+
+    async def _store(self, account: Account, records: list[MessageRecord], *admissions: _Admission,
+                     together: tuple[Statement, ...] = ()) -> None:
+        """Accept durably; if the store fails, nothing is accepted: balance and limits go back."""
+        try:
+            await self.store.accept(records, together)
+        except Exception:
+            for admitted in admissions:
+                account.available += admitted.reserved
+                if admitted.reservation is not None:
+                    self.limiter.release(admitted.reservation, admitted.kept)
+            raise SmsError(ErrorCode.INTERNAL, "store unavailable") from None
+
+    async def accept_rows(self, account: Account, task: TaskRecord, rows: list[tuple[int, str, tuple[str, ...]]],
+                          done: bool) -> int:
+        """A chunk of a bulk task's rows (line, E.164, params) through the rules of a send: each row
+        rendered with its own parameters, then unsubscribe, limits and balance per number. The rows
+        refused are recorded with their line and reason, together with the messages and the task's
+        progress (`done`: this is the last chunk), in one commit. Returns how many were accepted."""
+        now = self.clock()
+        problems: list[RowProblem] = []
+        template = account.templates.get(task.template_id)
+        signature = account.signatures.get(task.sign) if task.sign else None
+        refusal = self._task_refusal(account, template, signature, task)
+        by_region: dict[Region, list[tuple[int, str, tuple[str, ...]]]] = {}
+        for row in rows:
+            if refusal is not None:
+                problems.append(RowProblem(row[0], row[1], int(refusal.code), refusal.message))
+            else:
+                by_region.setdefault(region_of(row[1]), []).append(row)
+        records: list[MessageRecord] = []
+        admissions: list[_Admission] = []
+        groups: dict[str, tuple[Segmentation, list[MessageRecord]]] = {}
+        for region, group in by_region.items():
+            try:
+                check_template_use(template, MessageType(task.type), region, account.type)
+                check_signature_use(signature, region)
+            except SmsError as exc:
+                problems.extend(RowProblem(line, phone, int(exc.code), exc.message) for line, phone, _ in group)
+                continue
+            scheme = _SCHEME[region]
+            rendered: list[tuple[int, str, str, Segmentation]] = []
+            texts: dict[tuple[str, ...], tuple[str, Segmentation] | SmsError] = {}
+            for line, phone, params in group:
+                made = texts.get(params)
+                if made is None:
+                    try:
+                        body = render(template.compiled, list(params), account_type=account.type)
+                        text = compose(body, signature.name if signature else None, scheme)
+                        self.sensitive.check(text)
+                        made = (text, segment(text, scheme, max_chars=self.max_chars))
+                    except SmsError as exc:
+                        made = exc
+                    texts[params] = made
+                if isinstance(made, SmsError):
+                    problems.append(RowProblem(line, phone, int(made.code), made.message))
+                else:
+                    rendered.append((line, phone, *made))
+            admitted = self._admit(account, [r[1] for r in rendered], [zlib.crc32(r[2].encode()) for r in rendered],
+                                   [r[3].segments for r in rendered], region, now)
+            admissions.append(admitted)
+            accepted = [r for r, code in zip(rendered, admitted.codes) if not code]
+            problems.extend(RowProblem(line, phone, code, MESSAGES[ErrorCode(code)])
+                            for (line, phone, _, _), code in zip(rendered, admitted.codes) if code)
+            for mid, (line, phone, text, seg) in zip(self.ids.take(len(accepted)), accepted):
+                record = MessageRecord(
+                    id=mid, app_id=account.app_id, phone=phone, content=text, type=task.type, chars=seg.chars,
+                    segments=seg.segments, data_coding=seg.data_coding, created_at=now, context=task.context,
+                    template_id=task.template_id, callback_url=task.callback_url, task_id=task.id)
+                records.append(record)
+                key = f"{scheme.name}:{text}"
+                if key not in groups:
+                    groups[key] = (seg, [])
+                groups[key][1].append(record)
+        problems.sort(key=lambda p: p.line)
+        last_line = rows[-1][0] if rows else task.imported_line
+        await self._store(account, records, *admissions,
+                          together=self.store.task_import_statements(task.id, last_line, done, problems))
+        for seg, same in groups.values():
+            self.dispatch(same, seg, None)
+        return len(records)
+
+    def _task_refusal(self, account: Account, template, signature, task: TaskRecord) -> SmsError | None:
+        """What stops every row of a task at once: the account's state, a template or signature
+        gone (or no longer approved) since the task was created."""
+        if account.state == "suspended":
+            return SmsError(ErrorCode.SUSPENDED_ARREARS)
+        if account.state != "active":
+            return SmsError(ErrorCode.APP_DISABLED)
+        if template is None:
+            return SmsError(ErrorCode.TEMPLATE_MISMATCH, f"no template {task.template_id}")
+        if task.sign and signature is None:
+            return SmsError(ErrorCode.SIGNATURE_NOT_APPROVED, f"unknown signature {task.sign!r}")
+        return None
 
     def resume(self, pending: list[tuple[MessageRecord, dict[int, tuple[str, str]]]]) -> int:
         """Dispatch messages accepted before a restart and not final: each distinct text is

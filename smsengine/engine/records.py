@@ -19,9 +19,11 @@ class MessageStatus(enum.StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # a scheduled message its sender called off before it was due
 
 
-FINAL_STATUSES = frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED})
+FINAL_STATUSES = frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED,
+                            MessageStatus.CANCELLED})
 
 
 class MessageRecord(msgspec.Struct, gc=False):
@@ -44,6 +46,7 @@ class MessageRecord(msgspec.Struct, gc=False):
     # one object shared by the request's messages
     tlvs: bytes | None = None
     callback_url: str = ""  # where this message's status report goes ("" = the account's receipt_url)
+    task_id: int | None = None  # the bulk task it came from
 
 
 class MessageFinal(msgspec.Struct, gc=False):
@@ -60,6 +63,7 @@ class MessageFinal(msgspec.Struct, gc=False):
     context: str = ""
     carrier: str = ""
     callback_url: str = ""
+    task_id: int | None = None
 
 
 class ReceiptView(msgspec.Struct):
@@ -146,3 +150,60 @@ class ReplyView(msgspec.Struct):
     carrier: str
     received_at: float
     complete: bool = True  # False: a long reply whose missing parts never came (this is what did)
+
+
+class TaskRecord(msgspec.Struct):
+    """A bulk task as stored (store/schema.py `tasks`); its public status is derived from `state`."""
+
+    id: int
+    app_id: str
+    name: str
+    type: str
+    sign: str
+    template_id: int
+    template_text: str
+    context: str
+    callback_url: str
+    created_at: float
+    schedule_at: float | None
+    state: str
+    recipients: int
+    rows_merged: int = 0
+    imported_line: int = 0
+    started_at: float | None = None
+    completed_at: float | None = None
+    cancelled_at: float | None = None
+
+
+class MessageRow(msgspec.Struct):
+    """A message in a list (records, a task's detail) and in CSV exports: what was sent, to whom,
+    when, and how it ended. `status` is accepted, submitted, or final; `phone` may be masked."""
+
+    message_id: str
+    phone: str
+    content: str
+    chars: int
+    segments: int
+    created_at: float
+    submitted_at: float | None
+    final_at: float | None
+    status: str
+    code: int
+    remark: str
+    carrier: str
+    template_id: int | None
+    task_id: int | None
+
+
+class MessageFilter(msgspec.Struct, kw_only=True):
+    """What a records query selects; every field is optional (None: any)."""
+
+    app_id: str | None = None
+    task_id: int | None = None
+    phone: str | None = None  # E.164
+    statuses: tuple[str, ...] = ()  # stored statuses: accepted (not final), delivered, failed, expired, cancelled
+    template_id: int | None = None
+    carrier: str | None = None
+    content_prefixes: tuple[str, ...] = ()  # a signature, as composed at the start of the text (any of these)
+    first_id: int | None = None  # from a time range: ids grow with creation time
+    last_id: int | None = None

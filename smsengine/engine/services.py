@@ -27,7 +27,9 @@ from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
 from smsengine.engine.screening import NumberScreening
 from smsengine.engine.shortlinks import ShortLinks
+from smsengine.engine.records import MessageFinal
 from smsengine.engine.store import Store
+from smsengine.engine.tasks import TaskRunner
 from smsengine.smpp.concatenation import ReferenceRotor
 
 log = structlog.get_logger("smsengine")
@@ -55,7 +57,7 @@ class Engine:
         self.screening = NumberScreening(config.carriers, self.router.preference, config.screening,
                                          config.default_region)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
-                                     settings=config.dispatch, on_final=self.callbacks.on_final)
+                                     settings=config.dispatch, on_final=self._on_final)
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
         for carrier in config.carriers:
             pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
@@ -71,6 +73,9 @@ class Engine:
             sensitive=sensitive,
             on_limited=lambda app_id, phone, code, now: self.notices.stopped(app_id, phone, code, now),
         )
+        self.tasks = TaskRunner(self.store, self.accounts, self.intake, config.tasks,
+                                open_messages=lambda: self.dispatcher.stats.open,
+                                max_open=config.dispatch.max_open_messages)
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days,
                                          accounts=self.accounts, arrears_grace_s=config.billing.arrears_grace_s)
         self.metrics = EngineMetrics(Sources(
@@ -88,6 +93,11 @@ class Engine:
         if url:
             self.callbacks.alarm(url, {"event": "daily_threshold", "app_id": app_id, "accepted_today": count,
                                        "time": time.time()})
+
+    def _on_final(self, final: MessageFinal, cursor: int) -> None:
+        self.callbacks.on_final(final, cursor)
+        if final.task_id is not None:
+            self.tasks.on_final(final)
 
     async def create_account(self, cfg: AccountConfig) -> Account:
         """A new account, durable and in force at once (its limits apply to the next send)."""
@@ -114,6 +124,7 @@ class Engine:
         self.dispatcher.start()
         for pool in self.pools.values():
             pool.start()
+        await self.tasks.start()
         await self._recover()
         await self.callbacks.start()
         await self.screening.start()
@@ -145,6 +156,7 @@ class Engine:
         """Drain queues and windows, stop the background work, unbind, then flush and close the
         store (late receipts and answers still reach it until the binds are gone)."""
         self.draining = True
+        await self.tasks.stop()
         await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))
         await cancel_tasks(self._reconcile)
         self.notices.close()

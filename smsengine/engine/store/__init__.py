@@ -17,12 +17,13 @@ from smsengine.engine.store.messages import MessageQueries
 from smsengine.engine.store.replay_window import ReplayWindowQueries
 from smsengine.engine.store.replies import ReplyQueries
 from smsengine.engine.store.shortlinks import ShortLinkQueries
+from smsengine.engine.store.tasks import TaskQueries
 from smsengine.engine.store.unsubscribes import UnsubscribeQueries
 from smsengine.engine.store.writer import StoreError
 
 
 class Store(AccountQueries, CatalogueQueries, UnsubscribeQueries, MessageQueries, ReplyQueries,
-            ReplayWindowQueries, ShortLinkQueries):
+            ReplayWindowQueries, ShortLinkQueries, TaskQueries):
     """Everything the engine keeps on disk. Its public methods are the whole interface, the seam
     for another backend (PostgreSQL, for several engine nodes): SQL, the writer thread and the
     json_each batching stay in this package."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from smsengine.engine.store.schema import AFTER_COLUMN_ADDED, COLUMNS_ADDED, SCHEMA
+from smsengine.engine.store.schema import AFTER_COLUMN_ADDED, COLUMNS_ADDED, INDEXES_AFTER_COLUMNS, SCHEMA
 from smsengine.engine.store.writer import GroupCommitWriter
 
 
@@ -39,6 +39,7 @@ class Database(GroupCommitWriter):
                 await self._reader.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                 if (table, column) in AFTER_COLUMN_ADDED:
                     await self._reader.execute(AFTER_COLUMN_ADDED[(table, column)])
+        await self._reader.executescript(INDEXES_AFTER_COLUMNS)
         # status report cursors continue from the last one handed out
         self.next_cursor = await self._scalar("SELECT COALESCE(MAX(cursor), 0) FROM messages") + 1
         await self._start_writer(self.path)

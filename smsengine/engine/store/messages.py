@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smsengine.engine.records import MessageRecord, MessageStatus, MessageView, ReceiptView
+from smsengine.engine.records import MessageFilter, MessageRecord, MessageRow, MessageStatus, MessageView, ReceiptView
 from smsengine.engine.store.database import Database
 
 # columns named after the structs' fields, in their order: a row unpacks straight into one
@@ -135,3 +135,56 @@ class MessageQueries(Database):
             (f"DELETE FROM messages WHERE id IN ({_EXPIRED})", (horizon, batch)),
         )
         return outcome.changed
+
+    async def message_rows(self, where: MessageFilter, *, after: int = 0, before: int | None = None,
+                           limit: int = 100) -> list[MessageRow]:
+        """Records for lists and exports, keyset-paged by id: oldest first after `after`, or
+        newest first below `before`, so pages stay stable while messages are added. A message not
+        final shows `submitted` (with its first segment's time) once a carrier accepted a part."""
+        clauses, params = _filter_sql(where)
+        if before is not None:
+            clauses.append("m.id < ?")
+            params.append(before)
+            order = "DESC"
+        else:
+            clauses.append("m.id > ?")
+            params.append(after)
+            order = "ASC"
+        rows = await self._rows(
+            "SELECT m.id, m.phone, m.content, m.chars, m.segments, m.created_at,"
+            " CASE WHEN m.status = 'accepted' THEN (SELECT MIN(s.submitted_at) FROM segments s WHERE s.message_id = m.id)"
+            " ELSE m.submitted_at END AS submitted, m.final_at,"
+            " m.status, m.code, m.remark, m.carrier, m.template_id, m.task_id"
+            f" FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?", (*params, limit))
+        out = []
+        for mid, phone, content, chars, segs, created, submitted, final, status, code, remark, carrier, tpl, task in rows:
+            if status == "accepted" and submitted is not None:
+                status = "submitted"
+            out.append(MessageRow(str(mid), phone, content, chars, segs, created, submitted, final, status, code,
+                                  remark, carrier, tpl, task))
+        return out
+
+
+def _filter_sql(where: MessageFilter) -> tuple[list[str], list]:
+    """WHERE clauses over `messages m` for a filter (column names are fixed here, values bound)."""
+    clauses: list[str] = ["1"]
+    params: list = []
+    for column, value in (("app_id", where.app_id), ("task_id", where.task_id), ("phone", where.phone),
+                          ("template_id", where.template_id), ("carrier", where.carrier)):
+        if value is not None:
+            clauses.append(f"m.{column} = ?")
+            params.append(value)
+    if where.statuses:
+        clauses.append(f"m.status IN ({', '.join('?' * len(where.statuses))})")
+        params.extend(where.statuses)
+    if where.content_prefixes:
+        clauses.append("(" + " OR ".join(["substr(m.content, 1, ?) = ?"] * len(where.content_prefixes)) + ")")
+        for prefix in where.content_prefixes:
+            params.extend((len(prefix), prefix))
+    if where.first_id is not None:
+        clauses.append("m.id >= ?")
+        params.append(where.first_id)
+    if where.last_id is not None:
+        clauses.append("m.id <= ?")
+        params.append(where.last_id)
+    return clauses, params

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS messages (
     final_at REAL,
     cursor INTEGER,
     tlvs TEXT,  -- the send's vendor-specific TLVs: hex of their wire form (NULL: none)
-    callback_url TEXT NOT NULL DEFAULT ''  -- where its status report goes ('' = the account's receipt_url)
+    callback_url TEXT NOT NULL DEFAULT '',  -- where its status report goes ('' = the account's receipt_url)
+    task_id INTEGER  -- the bulk task it came from (NULL: an API send)
 );
 -- status reports are the final messages in cursor order; the index only holds final rows
 CREATE INDEX IF NOT EXISTS messages_final ON messages (app_id, cursor) WHERE cursor IS NOT NULL;
@@ -120,6 +121,45 @@ CREATE TABLE IF NOT EXISTS link_clicks (
     user_agent TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS link_clicks_code ON link_clicks (code, at);
+-- bulk tasks (issue 11, SPEC §8): the task, its rows waiting to go through intake (deleted once
+-- imported), and every row that was not sent, with its line and reason. `imported_line` is the
+-- last row taken into messages, committed with them: a restart resumes after it, exactly once.
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    sign TEXT NOT NULL,
+    template_id INTEGER NOT NULL,
+    template_text TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT '',
+    callback_url TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    schedule_at REAL,
+    state TEXT NOT NULL,  -- scheduled | importing | imported | completed | cancelled
+    recipients INTEGER NOT NULL,
+    rows_merged INTEGER NOT NULL DEFAULT 0,
+    imported_line INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    completed_at REAL,  -- every message of it final (and every row imported)
+    cancelled_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_app ON tasks (app_id, id);
+CREATE TABLE IF NOT EXISTS task_rows (
+    task_id INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    phone TEXT NOT NULL,
+    params TEXT NOT NULL,  -- JSON array of strings
+    PRIMARY KEY (task_id, line)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_problems (
+    task_id INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    code INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_problems_task ON task_problems (task_id, line);
 """
 
 # Columns added after a table first shipped: (table, column, declaration). CREATE TABLE IF NOT
@@ -134,7 +174,13 @@ COLUMNS_ADDED = [
     ("templates", "note", "TEXT NOT NULL DEFAULT ''"),
     ("messages", "tlvs", "TEXT"),
     ("messages", "callback_url", "TEXT NOT NULL DEFAULT ''"),
+    ("messages", "task_id", "INTEGER"),
 ]
+
+# Indexes on columns added above: created after the columns exist (an older file gets them too).
+INDEXES_AFTER_COLUMNS = """
+CREATE INDEX IF NOT EXISTS messages_task ON messages (task_id, id) WHERE task_id IS NOT NULL;
+"""
 
 # Run once, right after a column above is added to an older file: (table, column) -> statement.
 # Before per-message callback URLs, an account without a receipt URL had nothing to push: its

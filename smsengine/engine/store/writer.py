@@ -26,9 +26,9 @@ _CHARGE = "UPDATE accounts SET balance = balance - ? WHERE app_id=?"
 # vendor TLVs go as hex (null without), stored as that TEXT (SQLite 3.40 has no unhex()).
 _BATCH_INSERT_MESSAGES = (
     "INSERT OR IGNORE INTO messages (id, app_id, phone, content, type, chars, segments, data_coding,"
-    " status, context, template_id, created_at, scheduled_at, tlvs, callback_url) SELECT value->>0, value->>1,"
-    " value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10,"
-    " value->>11, value->>12, value->>13, value->>14 FROM json_each(?)"
+    " status, context, template_id, created_at, scheduled_at, tlvs, callback_url, task_id) SELECT value->>0,"
+    " value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9,"
+    " value->>10, value->>11, value->>12, value->>13, value->>14, value->>15 FROM json_each(?)"
 )
 _BATCH_INSERT_SEGMENTS = (
     "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at, stat, err,"
@@ -90,6 +90,8 @@ class GroupCommitWriter:
         self._writer_db: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._messages: list[tuple] = []
+        # statements that stand or fall with the accepts of the same commit (a task's progress)
+        self._with_accepts: list[Statement] = []
         # segment rows waiting for the next commit, by (message id, seq): a receipt that comes
         # before the commit is folded into the insert, so the row is written once
         self._segments: dict[tuple[int, int], list] = {}
@@ -142,8 +144,11 @@ class GroupCommitWriter:
         self._pending_rows += rows
         self._wake.set()
 
-    async def accept(self, records: list[MessageRecord]) -> None:
-        """Returns once the records are committed: the API answers only after this."""
+    async def accept(self, records: list[MessageRecord], together: tuple[Statement, ...] = ()) -> None:
+        """Returns once the records are committed: the API answers only after this. `together`:
+        statements committed in the same transaction, and like the records never retried behind
+        the caller's back if it fails (a bulk task's progress: exactly once across a crash)."""
+        self._with_accepts.extend(together)
         self._messages.extend(
             (
                 r.id,
@@ -161,10 +166,11 @@ class GroupCommitWriter:
                 r.scheduled_at,
                 r.tlvs and r.tlvs.hex(),
                 r.callback_url,
+                r.task_id,
             )
             for r in records
         )
-        self._queued(len(records))
+        self._queued(len(records) + len(together))
         await self.flush()
 
     def segment_submitted(self, message_id: int, seq: int, carrier: str, carrier_message_id: str,
@@ -256,6 +262,7 @@ class GroupCommitWriter:
                 await asyncio.sleep(self.max_delay)
             self._wake.clear()
             messages, self._messages = self._messages, []
+            with_accepts, self._with_accepts = self._with_accepts, []
             segments, self._segments = self._segments, {}
             results, self._results = self._results, []
             finals, self._finals = self._finals, []
@@ -269,7 +276,7 @@ class GroupCommitWriter:
             try:
                 outcomes = await loop.run_in_executor(
                     self._executor, self._commit_sync, messages, segments, results, finals, charges, writes,
-                    appended,
+                    appended, with_accepts,
                 )
             except asyncio.CancelledError:
                 raise
@@ -323,7 +330,7 @@ class GroupCommitWriter:
         self._pending_rows += len(segments) + len(results) + len(finals) + len(writes)
         self._wake.set()
 
-    def _commit_sync(self, messages, segments, results, finals, charges, writes, appended) -> list:
+    def _commit_sync(self, messages, segments, results, finals, charges, writes, appended, with_accepts=()) -> list:
         """One transaction, run on the writer thread. A rare write that fails, whatever the error
         (a constraint, an int too large for SQLite to bind), is rolled back alone inside a
         savepoint and the error goes to its caller: one bad request must not fail everybody's
@@ -336,6 +343,8 @@ class GroupCommitWriter:
         try:
             if messages:
                 db.execute(_BATCH_INSERT_MESSAGES, (_json.encode(messages),))
+            for sql, params in with_accepts:
+                db.execute(sql, params)
             if segments:
                 db.execute(_BATCH_INSERT_SEGMENTS, (_json.encode(list(segments.values())),))
             if results:
