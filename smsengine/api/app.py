@@ -7,7 +7,7 @@ import hmac
 import io
 import math
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from email import policy as email_policy
 from email.parser import BytesParser
 from collections.abc import Sequence
@@ -31,7 +31,7 @@ from smsengine.domain.auth import (
 )
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
-from smsengine.domain.numbers import mask_number, normalise
+from smsengine.domain.numbers import country_of, mask_number, normalise
 from smsengine.domain.task_csv import json_rows, parse_csv
 from smsengine.domain.text import Scheme, compose
 from smsengine.domain.shortlinks import ShortLink, is_code, short_url
@@ -54,7 +54,7 @@ from smsengine.domain.templates import (
     edit_template as domain_edit_template,
 )
 from smsengine.engine.destinations import private_target
-from smsengine.engine.records import MessageFilter, MessageRow, TaskRecord
+from smsengine.engine.records import DayStats, MessageFilter, MessageRow, TaskRecord
 from smsengine.engine.store import StoreError
 from smsengine.engine.tasks import STATES_OF_STATUS, STATUS_OF_STATE
 
@@ -775,6 +775,40 @@ async def list_messages(request: web.Request) -> web.Response:
     return respond(s.MessagePage(0, "OK", _masked_rows(engine, rows), int(rows[-1].message_id) if len(rows) == limit else 0))
 
 
+async def stats(request: web.Request) -> web.Response:
+    """?day=YYYY-MM-DD (default: today) in the account's timezone."""
+    engine = engine_of(request)
+    app_id = require_account(request)
+    account = engine.accounts.get(app_id)
+    zone = timezone(timedelta(minutes=account.utc_offset_minutes))
+    given = request.query.get("day")
+    try:
+        day = date.fromisoformat(given) if given else datetime.now(zone).date()
+    except ValueError:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"day: YYYY-MM-DD, got {given!r}") from None
+    start = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+    first = await engine.store.first_message_since(start)
+    end = await engine.store.first_message_since(start + 86400)
+    counts = DayStats() if first is None else await engine.store.day_stats(
+        app_id, first, (end - 1) if end is not None else _STORED_INT_MAX)
+    by = counts.by_status
+    countries: dict[str, int] = {}
+    for prefix, n in counts.prefixes.items():
+        country = country_of(prefix)
+        countries[country] = countries.get(country, 0) + n
+    return respond(s.StatsView(
+        code=0, message="OK", app_id=app_id, day=day.isoformat(), utc_offset_minutes=account.utc_offset_minutes,
+        requests=counts.requests, messages=counts.messages, segments_charged=counts.segments_charged,
+        delivered=by.get("delivered", 0), failed=by.get("failed", 0), expired=by.get("expired", 0),
+        cancelled=by.get("cancelled", 0), pending=by.get("accepted", 0),
+        failure_reasons=sorted((s.FailureReason(code, remark or "", n) for code, (remark, n) in counts.reasons.items()),
+                               key=lambda r: -r.messages),
+        carriers=[s.CarrierDay(name, sum(per.values()), per.get("delivered", 0), per.get("failed", 0),
+                               per.get("expired", 0)) for name, per in sorted(counts.carriers.items())],
+        countries=[s.CountryDay(c, n) for c, n in sorted(countries.items(), key=lambda item: -item[1])],
+    ))
+
+
 _CSV_COLUMNS = MessageRow.__struct_fields__
 
 
@@ -837,6 +871,7 @@ def build_app(engine: Engine, *, middlewares: Sequence[Middleware] = ()) -> web.
     r.add_get("/v1/messages/{message_id}", get_message)
     r.add_delete("/v1/messages/{message_id}", cancel_message)
     r.add_get("/v1/messages", list_messages)
+    r.add_get("/v1/stats", stats)
     r.add_post("/v1/tasks", create_task)
     r.add_get("/v1/tasks", list_tasks)
     r.add_get("/v1/tasks/{task_id}", get_task)

@@ -165,6 +165,8 @@ def _describe(components: dict) -> None:
     components["AccountPatch"]["properties"]["auth_scheme"]["description"] += " (operator only)"
 
 
+_DAY = _param("day", "query", {"type": "string", "maxLength": 10}, "YYYY-MM-DD in the account's timezone "
+               "(default: today)")
 _TIME = {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 64}]}
 _TASK_ID = _param("task_id", "path", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "the task (any other text is 404)")
 _STATUS_OF_TASK = _param("status", "query", {"type": "string", "enum": ["scheduled", "running", "completed", "cancelled"]},
@@ -221,7 +223,7 @@ def openapi_document() -> dict:
         s.TemplateCreate, s.TemplateView, s.ReviewDecision, s.UnsubscribeChange, s.UnsubscribeList, s.Health,
         s.AccountLimits, s.LimitsPatch, s.TemplateEdit, s.SignatureEdit,
         s.LinkCreate, s.LinkView, s.LinkPage, s.LinkStats,
-        s.NumbersCheck, s.ScreeningResponse, s.TaskCreate, s.TaskView, s.TaskPage, s.MessagePage,
+        s.NumbersCheck, s.ScreeningResponse, s.TaskCreate, s.TaskView, s.TaskPage, s.MessagePage, s.StatsView,
     ]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     _describe(components)
@@ -388,6 +390,9 @@ def openapi_document() -> dict:
                 "carrier (format=csv: every match as CSV)", "MessagePage",
                 params=[_PHONE, _FROM, _TO, _TASK_QUERY_ID, _MESSAGE_STATUS, _SIGN, _TEMPLATE_QUERY, _CARRIER, _BEFORE,
                         _LIMIT, _FORMAT, _APP_ID_QUERY], **account_read))},
+            "/v1/stats": {"get": op(
+                "stats", "An account's day in its timezone: requests, messages, segments charged, final states, "
+                "failure reasons, carriers, countries", "StatsView", params=[_DAY, _APP_ID_QUERY], **account_read)},
             "/s/{code}": {"get": follow_link},
             "/metrics": {"get": plain("metrics", "Prometheus metrics", {
                 "200": {"description": "Prometheus text format",

@@ -350,3 +350,44 @@ class MessagePage(msgspec.Struct):
     message: str
     messages: list[MessageRow]
     next: int
+
+
+# -- statistics ----------------------------------------------------------------------------------------
+class FailureReason(msgspec.Struct):
+    code: int
+    remark: str  # one of the remarks under this code, as an example
+    messages: int
+
+
+class CarrierDay(msgspec.Struct):
+    carrier: str
+    messages: int
+    delivered: int
+    failed: int
+    expired: int
+
+
+class CountryDay(msgspec.Struct):
+    country: str  # ISO region of the number's country code ("" unknown)
+    messages: int
+
+
+class StatsView(msgspec.Struct):
+    """One account's day in its own timezone: what was accepted that day and where it stands now."""
+
+    code: int
+    message: str
+    app_id: str
+    day: str
+    utc_offset_minutes: int
+    requests: int  # sends (API requests and task chunks) that accepted at least one message
+    messages: int
+    segments_charged: int
+    delivered: int
+    failed: int
+    expired: int
+    cancelled: int
+    pending: int
+    failure_reasons: list[FailureReason]
+    carriers: list[CarrierDay]
+    countries: list[CountryDay]

@@ -259,3 +259,14 @@ def mask_number(phone: str) -> str:
     if len(phone) < 9:
         return "*" * max(0, len(phone) - 2) + phone[-2:]
     return phone[:-8] + "****" + phone[-4:]
+
+
+def country_of(e164: str) -> str:
+    """The ISO region of a number's country code ("CN" for +86…), "" when none matches; for a
+    code shared by several regions (+1), the main one."""
+    digits = e164.lstrip("+")
+    for length in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length])) if digits[:length].isdigit() else None
+        if regions:
+            return regions[0]
+    return ""

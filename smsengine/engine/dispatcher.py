@@ -379,6 +379,9 @@ class Dispatcher:
             self._release(flight)
         stats = self.stats
         stats.finals[status] = stats.finals.get(status, 0) + 1
+        by_app = stats.finals_by_app
+        key = (record.app_id, status)
+        by_app[key] = by_app.get(key, 0) + 1
         stats.final_latency(at - record.created_at)
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),

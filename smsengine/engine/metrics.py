@@ -69,6 +69,13 @@ class _EngineCollector:
         for status, n in sorted(d.finals.items()):
             finals.add_metric([str(status)], n)
         yield finals
+        by_app = d.finals_by_app
+        if len({app for app, _ in by_app}) <= MAX_APP_SERIES:
+            per_app = CounterMetricFamily("smsengine_account_messages_final", "messages reaching a final state,"
+                                          " per account", labels=["app", "status"])
+            for (app, status), n in sorted(by_app.items()):
+                per_app.add_metric([app, str(status)], n)
+            yield per_app
         yield GaugeMetricFamily("smsengine_messages_open", "messages accepted and not final", value=d.open)
         yield _counter("smsengine_segments_submitted", "segments accepted by carriers", d.segments_submitted)
         yield _counter("smsengine_submit_retries", "segment resends after transient errors", d.retries)
@@ -120,6 +127,10 @@ class _EngineCollector:
         yield _counter("smsengine_replies_incomplete", "long replies stored with only the parts that came",
                        src.replies.incomplete)
         yield _counter("smsengine_limit_alarms", "accounts over their alarm threshold", src.intake.alarms)
+
+
+# per-account series only while there are at most this many accounts with traffic (cardinality)
+MAX_APP_SERIES = 1000
 
 
 class BatchHistogram:

@@ -207,3 +207,15 @@ class MessageFilter(msgspec.Struct, kw_only=True):
     content_prefixes: tuple[str, ...] = ()  # a signature, as composed at the start of the text (any of these)
     first_id: int | None = None  # from a time range: ids grow with creation time
     last_id: int | None = None
+
+
+class DayStats(msgspec.Struct):
+    """One account's day, as the store counts it (api turns it into the stats view)."""
+
+    requests: int = 0  # distinct accept times: API sends and task chunks that accepted something
+    messages: int = 0
+    segments_charged: int = 0
+    by_status: dict[str, int] = {}
+    reasons: dict[int, list] = {}  # failure code -> [a remark, messages]
+    carriers: dict[str, dict[str, int]] = {}  # carrier -> status -> messages
+    prefixes: dict[str, int] = {}  # the first 5 characters of the E.164 number -> messages

@@ -9,7 +9,7 @@ class DispatchStats:
     """Messages and segments through the dispatcher. Latencies are collected in lists and taken
     in batches by the metrics (one bisect per value at scrape time, nothing per message here)."""
 
-    __slots__ = ("segments_submitted", "finals", "submit_errors", "retries", "failovers", "expired", "held",
+    __slots__ = ("segments_submitted", "finals", "finals_by_app", "submit_errors", "retries", "failovers", "expired", "held",
                  "adopted", "_inflight", "_scheduled", "_latency_submit", "_latency_final")
 
     def __init__(self, inflight: Sized, scheduled: Sized = ()) -> None:
@@ -21,6 +21,7 @@ class DispatchStats:
         self.adopted = 0  # parts found accepted before a crash by their receipt (not sent again)
         self.segments_submitted = 0
         self.finals: dict[str, int] = {}  # status → messages
+        self.finals_by_app: dict[tuple[str, str], int] = {}  # (app id, status) → messages
         self.submit_errors: dict[int, int] = {}  # command_status → answers
         self.retries = 0
         self.failovers = 0

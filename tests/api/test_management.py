@@ -410,6 +410,7 @@ async def test_metrics_count_requests_and_final_messages(rig):
     assert "smsengine_requests" in text and "smsengine_messages_final" in text
     assert metric(text, "smsengine_requests_total") == 2
     assert metric(text, "smsengine_messages_final_total", '{status="delivered"}') == 2
+    assert metric(text, "smsengine_account_messages_final_total", '{app="demo",status="delivered"}') == 2
 
 
 async def test_templates_created_together_get_their_own_ids(rig):

@@ -140,3 +140,16 @@ async def test_records_are_filtered_paged_and_exported(rig):
         text = await resp.text()
     lines = text.strip().splitlines()
     assert lines[0].startswith("message_id,phone,content") and len(lines) == 6
+
+
+async def test_stats_count_the_accounts_day(rig):
+    ids = await rig.client.accepted(["+8613800000201", "+8613800000202"])
+    ids += await rig.client.accepted(["+14155550123"], template_id=2, params=["1234", "5"])
+    await rig.client.wait_final(ids)
+    day = await get(rig, "/v1/stats")
+    assert (day["messages"], day["delivered"], day["segments_charged"], day["pending"]) == (3, 3, 3, 0)
+    assert day["requests"] == 2 and day["utc_offset_minutes"] == 480
+    assert {c["country"]: c["messages"] for c in day["countries"]} == {"CN": 2, "US": 1}
+    assert [(c["carrier"], c["delivered"]) for c in day["carriers"]] == [("ideal", 3)]
+    empty = await get(rig, "/v1/stats", day="2020-01-01")
+    assert empty["messages"] == 0 and empty["day"] == "2020-01-01"
