@@ -1,5 +1,5 @@
-"""Periodic upkeep: expired rate-limit state, accounts in arrears, and records past their
-retention period."""
+"""Periodic upkeep: expired rate-limit state, accounts in arrears, and records (messages,
+segments, replies, link clicks, bulk tasks) past their retention period."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ class Housekeeping:
         for kind in ("replies", "link_clicks"):
             while await self.store.purge_records_before(kind, horizon, self.purge_batch):
                 pass
+        while await self.store.purge_tasks_before(horizon):  # bulk tasks, a hundred at a time
+            pass
         if total:
             self.purged += total
             log.info("housekeeping.purged", messages=total, older_than_days=self.retention_days)

@@ -60,3 +60,34 @@ async def test_replies_and_link_clicks_past_retention_are_purged_in_batches(tmp_
         assert clicks == (2, recent)
     finally:
         await store.close()
+
+
+async def test_finished_tasks_past_retention_are_purged_with_their_rows(tmp_path):
+    from smsengine.domain.task_csv import RowProblem
+    from smsengine.engine.records import TaskRecord
+
+    store = Store(tmp_path / "h.db")
+    await store.open()
+    try:
+        now = time.time()
+        old, recent = now - 200 * 86400, now - 10 * 86400
+
+        def task(created_at: float, state: str) -> TaskRecord:
+            return TaskRecord(id=0, app_id="a", name="t", type="regular", sign="", template_id=1, template_text="x",
+                              context="", callback_url="", created_at=created_at, schedule_at=None, state=state,
+                              recipients=1)
+
+        problem = [RowProblem(2, "x", 1016, "not a valid phone number")]
+        done_old = await store.create_task(task(old, "completed"), [], problem)
+        scheduled_old = await store.create_task(task(old, "scheduled"), [(1, "+8613800000001", ())], problem)
+        done_recent = await store.create_task(task(recent, "cancelled"), [], problem)
+        await Housekeeping(store, RateLimiter(), retention_days=180).purge(now)
+        with sqlite3.connect(store.path) as conn:
+            tasks = [row[0] for row in conn.execute("SELECT id FROM tasks ORDER BY id")]
+            problems = [row[0] for row in conn.execute("SELECT task_id FROM task_problems ORDER BY task_id")]
+            rows = [row[0] for row in conn.execute("SELECT task_id FROM task_rows")]
+        # an old task still waiting for its time is not finished: it stays, with its rows
+        assert tasks == problems == [scheduled_old, done_recent] and rows == [scheduled_old]
+        assert done_old not in tasks
+    finally:
+        await store.close()

@@ -125,3 +125,15 @@ class TaskQueries(Database):
         return dict(await self._rows(
             f"SELECT task_id, COUNT(*) FROM messages WHERE task_id IN ({marks}) AND status IN ('accepted', 'submitted')"
             " GROUP BY task_id", tuple(task_ids)))
+
+    async def purge_tasks_before(self, horizon: float, batch: int = 100) -> int:
+        """Delete up to `batch` finished tasks (completed or cancelled) created before `horizon`,
+        with the rows they kept; their messages go by their own age (purge_before)."""
+        ids = ("SELECT id FROM tasks WHERE state IN ('completed', 'cancelled') AND created_at < ?1"
+               " ORDER BY id LIMIT ?2")
+        outcome = await self._write(
+            (f"DELETE FROM task_problems WHERE task_id IN ({ids})", (horizon, batch)),
+            (f"DELETE FROM task_rows WHERE task_id IN ({ids})", (horizon, batch)),
+            (f"DELETE FROM tasks WHERE id IN ({ids})", (horizon, batch)),
+        )
+        return outcome.changed
