@@ -554,7 +554,7 @@ async def check_numbers(request: web.Request) -> web.Response:
 
 
 # -- bulk tasks -----------------------------------------------------------------------------------------
-_TASK_FIELDS = ("app_id", "name", "type", "sign", "template_id", "schedule_at", "context", "callback_url")
+_TASK_FIELDS = ("app_id", "name", "type", "sign", "template_id", "schedule_at", "context", "callback_url", "screen")
 
 
 def _schedule_time(value: float | str | None) -> float | None:
@@ -626,7 +626,7 @@ async def create_task(request: web.Request) -> web.Response:
     task = TaskRecord(id=0, app_id=app_id, name=spec.name, type=spec.type, sign=spec.sign,
                       template_id=spec.template_id, template_text="", context=spec.context,
                       callback_url=spec.callback_url, created_at=0.0, schedule_at=_schedule_time(spec.schedule_at),
-                      state="", recipients=0)
+                      state="", recipients=0, screen=spec.screen)
     task = await engine.tasks.create(task, file)
     return respond(await _task_view(engine, task, detail=True), 201)
 
@@ -639,11 +639,13 @@ async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool) -> s.Tas
     template = engine.accounts.accounts[task.app_id].templates.get(task.template_id) \
         if task.app_id in engine.accounts.accounts else None
     problems = await engine.store.task_problems(task.id, 0, 1000) if detail else []
+    codes = await engine.store.task_problem_codes(task.id)
     return s.TaskView(
         id=task.id, app_id=task.app_id, name=task.name, type=task.type, sign=task.sign, template_id=task.template_id,
         template_name=template.name if template is not None else "", template_text=task.template_text,
         status=STATUS_OF_STATE[task.state], recipients=task.recipients,
-        rows_rejected=await engine.store.task_problem_count(task.id), rows_merged=task.rows_merged,
+        rows_rejected=sum(codes.values()), rows_merged=task.rows_merged, screen=task.screen,
+        screened_empty=codes.get(ErrorCode.EMPTY_NUMBER, 0),
         created_at=task.created_at, schedule_at=task.schedule_at, started_at=task.started_at,
         completed_at=task.completed_at, cancelled_at=task.cancelled_at, counts=counts,
         segments_charged=await engine.store.task_segments_charged(task.id),

@@ -191,7 +191,8 @@ _TASK_QUERY = [_param(name, "query", schema, f"CSV uploads (text/csv): the task'
     ("template_id", _ID), ("name", {"type": "string", "maxLength": MAX_NAME}),
     ("type", {"type": "string", "enum": ["regular", "marketing"]}), ("sign", {"type": "string", "maxLength": MAX_NAME}),
     ("schedule_at", _TIME), ("context", {"type": "string", "maxLength": 256}),
-    ("callback_url", {"type": "string", "maxLength": 2048}), ("app_id", {"type": "string", "maxLength": MAX_NAME}))]
+    ("callback_url", {"type": "string", "maxLength": 2048}), ("app_id", {"type": "string", "maxLength": MAX_NAME}),
+    ("screen", {"type": "boolean"}))]
 
 
 def _task_upload(operation: dict) -> dict:
@@ -201,7 +202,7 @@ def _task_upload(operation: dict) -> dict:
         "type": "object", "required": ["file", "template_id"],
         "properties": {"file": {"type": "string", "format": "binary"}, "template_id": {"type": "string"},
                        **{n: {"type": "string"} for n in ("name", "type", "sign", "schedule_at", "context",
-                                                        "callback_url", "app_id")}}}}
+                                                        "callback_url", "app_id", "screen")}}}}
     operation["description"] = (
         "CSV: UTF-8 with or without a BOM, CRLF or LF, quoted fields; the number first, then one column per template "
         "parameter; a first line without digits in its first cell is a header. At most tasks.max_rows (100,000) rows "

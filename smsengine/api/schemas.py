@@ -292,6 +292,9 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
     schedule_at: float | str | None = None
     context: requests.Context = ""
     callback_url: Url = ""
+    # check each number at its carrier's lookup endpoint when the task starts and drop the empty
+    # ones (reported as rows not sent, 1058; `screened_empty` counts them)
+    screen: bool = False
 
 
 class TaskCounts(msgspec.Struct):
@@ -322,6 +325,8 @@ class TaskView(msgspec.Struct):
     recipients: int  # rows to send after merging equal ones
     rows_rejected: int  # rows not sent: unreadable, invalid number, refused by a rule
     rows_merged: int
+    screen: bool
+    screened_empty: int  # rows dropped because their number was empty (screen: true)
     created_at: float
     schedule_at: float | None
     started_at: float | None

@@ -55,6 +55,7 @@ class ErrorCode(enum.IntEnum):
     TASK_TOO_LARGE = 1055
     NOT_CANCELLABLE = 1056
     CANCELLED = 1057
+    EMPTY_NUMBER = 1058
     # carrier side: dispatch and delivery outcomes recorded on messages
     CARRIER_REJECTED = 60001
     CARRIER_UNDELIVERED = 60002
@@ -112,6 +113,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TASK_TOO_LARGE: "the task's file or number list is too large",
     ErrorCode.NOT_CANCELLABLE: "only a task or message that has not started can be cancelled",
     ErrorCode.CANCELLED: "cancelled by the sender before it was sent",
+    ErrorCode.EMPTY_NUMBER: "the number is empty (screened at its carrier before the task sent it)",
     ErrorCode.CARRIER_REJECTED: "rejected by the carrier",
     ErrorCode.CARRIER_UNDELIVERED: "the carrier could not deliver the message",
     ErrorCode.CARRIER_EXPIRED: "the message expired before delivery",

@@ -282,13 +282,14 @@ class Intake:
             raise SmsError(ErrorCode.INTERNAL, "store unavailable") from None
 
     async def accept_rows(self, account: Account, task: TaskRecord, rows: list[tuple[int, str, tuple[str, ...]]],
-                          done: bool) -> int:
+                          last_line: int, done: bool, dropped: list[RowProblem] | None = None) -> int:
         """A chunk of a bulk task's rows (line, E.164, params) through the rules of a send: each row
         rendered with its own parameters, then unsubscribe, limits and balance per number. The rows
         refused are recorded with their line and reason, together with the messages and the task's
-        progress (`done`: this is the last chunk), in one commit. Returns how many were accepted."""
+        progress (up to `last_line`; `done`: this is the last chunk) and the rows the caller `dropped`,
+        in one commit. Returns how many were accepted."""
         now = self.clock()
-        problems: list[RowProblem] = []
+        problems: list[RowProblem] = list(dropped or ())
         template = account.templates.get(task.template_id)
         signature = account.signatures.get(task.sign) if task.sign else None
         refusal = self._task_refusal(account, template, signature, task)
@@ -343,7 +344,6 @@ class Intake:
                     groups[key] = (seg, [])
                 groups[key][1].append(record)
         problems.sort(key=lambda p: p.line)
-        last_line = rows[-1][0] if rows else task.imported_line
         await self._store(account, records, *admissions,
                           together=self.store.task_import_statements(task.id, last_line, done, problems))
         for seg, same in groups.values():

@@ -169,6 +169,7 @@ class TaskRecord(msgspec.Struct):
     state: str
     recipients: int
     rows_merged: int = 0
+    screen: bool = False
     imported_line: int = 0
     started_at: float | None = None
     completed_at: float | None = None

@@ -25,7 +25,7 @@ from smsengine.engine.notices import OverLimitNotices
 from smsengine.engine.pool import CarrierPool
 from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
-from smsengine.engine.screening import NumberScreening
+from smsengine.engine.screening import NumberScreening, NumberState
 from smsengine.engine.shortlinks import ShortLinks
 from smsengine.engine.records import MessageFinal
 from smsengine.engine.store import Store
@@ -75,7 +75,7 @@ class Engine:
         )
         self.tasks = TaskRunner(self.store, self.accounts, self.intake, config.tasks,
                                 open_messages=lambda: self.dispatcher.stats.open,
-                                max_open=config.dispatch.max_open_messages)
+                                max_open=config.dispatch.max_open_messages, screen=self._empty_numbers)
         self.housekeeping = Housekeeping(self.store, self.limiter, config.store.retention_days,
                                          accounts=self.accounts, arrears_grace_s=config.billing.arrears_grace_s)
         self.metrics = EngineMetrics(Sources(
@@ -93,6 +93,11 @@ class Engine:
         if url:
             self.callbacks.alarm(url, {"event": "daily_threshold", "app_id": app_id, "accepted_today": count,
                                        "time": time.time()})
+
+    async def _empty_numbers(self, numbers: list[str]) -> set[str]:
+        """Of these E.164 numbers, the ones their carrier's lookup says are empty (a task's screen)."""
+        checked = await self.screening.check(numbers)
+        return {r.number for r in checked.results if r.status is NumberState.EMPTY}
 
     def _on_final(self, final: MessageFinal, cursor: int) -> None:
         self.callbacks.on_final(final, cursor)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
 from smsengine.config import TasksConfig
-from smsengine.domain.errors import ErrorCode, SmsError
-from smsengine.domain.task_csv import TaskFile
+from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
+from smsengine.domain.task_csv import RowProblem, TaskFile
 from smsengine.engine.accounts import AccountRegistry
 from smsengine.engine.intake import MAX_SCHEDULE_AHEAD, Intake
 from smsengine.engine.lifecycle import cancel_tasks, wait_event
@@ -37,13 +37,16 @@ STATES_OF_STATUS = {"scheduled": ("scheduled",), "running": ("importing", "impor
 
 class TaskRunner:
     def __init__(self, store: Store, accounts: AccountRegistry, intake: Intake, settings: TasksConfig, *,
-                 open_messages: Callable[[], int], max_open: int, clock: Callable[[], float] = time.time) -> None:
+                 open_messages: Callable[[], int], max_open: int,
+                 screen: Callable[[list[str]], Awaitable[set[str]]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.accounts = accounts
         self.intake = intake
         self.settings = settings
         self.open_messages = open_messages  # the dispatcher's open messages: imports wait below max_open
         self.max_open = max_open
+        self.screen = screen  # numbers -> the empty ones, for tasks that ask to drop them (SPEC §8a)
         self.clock = clock
         self.scheduled: dict[int, TaskRecord] = {}
         self.pending: dict[int, int] = {}  # task id -> its imported messages not final yet
@@ -149,10 +152,16 @@ class TaskRunner:
                 if account is None:
                     log.warning("tasks.account_gone", task_id=task.id)
                     return
+                last_line = rows[-1][0] if rows else line
+                dropped: list[RowProblem] = []
+                if task.screen and rows and self.screen is not None:
+                    empty = await self.screen([phone for _, phone, _ in rows])
+                    dropped = [RowProblem(ln, phone, int(ErrorCode.EMPTY_NUMBER), MESSAGES[ErrorCode.EMPTY_NUMBER])
+                               for ln, phone, _ in rows if phone in empty]
+                    rows = [row for row in rows if row[1] not in empty]
                 self.pending[task.id] = self.pending.get(task.id, 0) + await self.intake.accept_rows(
-                    account, task, rows, done)
-                if rows:
-                    line = task.imported_line = rows[-1][0]
+                    account, task, rows, last_line, done, dropped)
+                line = task.imported_line = last_line
                 if done:
                     break
         except SmsError as exc:  # the store failed: nothing of the chunk was accepted; retry later

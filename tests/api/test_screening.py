@@ -306,3 +306,27 @@ async def test_a_check_needs_an_accounts_credentials(rig):
                "Content-Type": "application/json"}
     async with rig.http.post(PATH, data=body, headers=headers) as resp:
         assert resp.status == 200 and (await resp.json())["counts"]["powered_off"] == 1
+
+
+async def test_a_task_can_drop_empty_numbers_before_it_starts(tmp_path):
+    """SPEC §8a (issue 9): a task with `screen: true` checks its numbers when it starts; the empty
+    ones are not sent (nor charged) and are reported as rows not sent with 1058."""
+    rig = await start(tmp_path, [fast_profile("ideal", admin_port=0, seed=5, rules=RULES)])
+    try:
+        numbers = [forced_number("empty", 0), forced_number("delivered", 1), forced_number("out_of_service", 2),
+                   forced_number("inbox_full", 3)]
+        body = {"template_id": 1, "sign": "smsengine", "numbers": numbers, "params": ["1", "2"], "screen": True}
+        async with rig.http.post("/v1/tasks", json=body, headers=DEMO) as resp:
+            view = await resp.json()
+            assert resp.status == 201, view
+        deadline = time.monotonic() + 20
+        while view["status"] != "completed":
+            assert time.monotonic() < deadline, view
+            await asyncio.sleep(0.1)
+            async with rig.http.get(f"/v1/tasks/{view['id']}", headers=DEMO) as resp:
+                view = await resp.json()
+        assert view["screen"] is True and view["screened_empty"] == 2 and view["rows_rejected"] == 2
+        assert sorted((p["line"], p["code"]) for p in view["problems"]) == [(1, 1058), (3, 1058)]
+        assert view["counts"]["delivered"] + view["counts"]["failed"] == 2 and view["segments_charged"] == 2
+    finally:
+        await stop_rig(rig)

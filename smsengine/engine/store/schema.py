@@ -139,6 +139,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     state TEXT NOT NULL,  -- scheduled | importing | imported | completed | cancelled
     recipients INTEGER NOT NULL,
     rows_merged INTEGER NOT NULL DEFAULT 0,
+    screen INTEGER NOT NULL DEFAULT 0,  -- drop numbers its carrier's lookup says are empty (SPEC §8a)
     imported_line INTEGER NOT NULL DEFAULT 0,
     started_at REAL,
     completed_at REAL,  -- every message of it final (and every row imported)

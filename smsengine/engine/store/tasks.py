@@ -13,6 +13,12 @@ _TASK_COLUMNS = ", ".join(TaskRecord.__struct_fields__)
 _encode = msgspec.json.Encoder().encode
 _PROBLEM = ("INSERT INTO task_problems (task_id, line, value, code, reason)"
             " SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?)")
+def _task(row: tuple) -> TaskRecord:
+    task = TaskRecord(*row)
+    task.screen = bool(task.screen)  # stored as 0/1
+    return task
+
+
 # states a task's public status is derived from (engine/tasks.py)
 OPEN_STATES = ("scheduled", "importing", "imported")
 
@@ -40,7 +46,7 @@ class TaskQueries(Database):
 
     async def task(self, task_id: int) -> TaskRecord | None:
         row = await self._row(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
-        return TaskRecord(*row) if row else None
+        return _task(row) if row else None
 
     async def tasks(self, app_id: str | None, *, before: int, limit: int, states: tuple[str, ...] = (),
                     since: float | None = None, until: float | None = None, type: str | None = None) -> list[TaskRecord]:
@@ -63,12 +69,12 @@ class TaskQueries(Database):
             params.append(type)
         rows = await self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)}"
                                 " ORDER BY id DESC LIMIT ?", (*params, limit))
-        return [TaskRecord(*r) for r in rows]
+        return [_task(r) for r in rows]
 
     async def open_tasks(self) -> list[TaskRecord]:
         """Tasks a restart must carry on: waiting for their time, importing, or with messages open."""
         rows = await self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE state IN {OPEN_STATES} ORDER BY id")
-        return [TaskRecord(*r) for r in rows]
+        return [_task(r) for r in rows]
 
     async def task_rows_after(self, task_id: int, line: int, limit: int) -> list[tuple[int, str, tuple[str, ...]]]:
         rows = await self._rows("SELECT line, phone, params FROM task_rows WHERE task_id=? AND line>?"
@@ -116,8 +122,10 @@ class TaskQueries(Database):
                                 " ORDER BY line LIMIT ?", (task_id, after_line, limit))
         return [RowProblem(*r) for r in rows]
 
-    async def task_problem_count(self, task_id: int) -> int:
-        return await self._scalar("SELECT COUNT(*) FROM task_problems WHERE task_id=?", (task_id,))
+    async def task_problem_codes(self, task_id: int) -> dict[int, int]:
+        """Rows not sent, by code."""
+        return dict(await self._rows("SELECT code, COUNT(*) FROM task_problems WHERE task_id=? GROUP BY code",
+                                     (task_id,)))
 
     async def open_task_messages(self, task_ids: list[int]) -> dict[int, int]:
         """Per task, its messages not final yet (what a restart waits for before completing it)."""
