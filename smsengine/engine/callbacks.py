@@ -156,7 +156,12 @@ class Feed:
         self.queue.extend(rows)
         if rows:
             self.high = rows[-1].cursor
-        if len(rows) < limit and self.stream.in_memory and not self.overflowed:
+            self.ready.set()  # the feed's other senders take from these too
+        # caught up: memory takes over, unless what it would hold is more than memory_rows (then
+        # offer would spill the rows just read, and the next read would read them again, forever);
+        # the tail left out is durable, so the next read finds it
+        caught_up = len(rows) < limit and self.stream.in_memory and not self.overflowed
+        if caught_up and len(self.queue) + len(tail or ()) <= self.pusher.settings.memory_rows:
             self.from_store = False
             self.offer(tail or [])
 
@@ -283,7 +288,8 @@ class CallbackPusher:
                               store.set_reply_cursor, store.reset_reply_cursor, store.max_reply_id, False),
         }
         self.feeds: dict[tuple[str, str], Feed] = {}
-        self._started = False
+        self._started = False  # every account has its feeds: one without is an account created since
+        self._stopped = False
         self._sealing: list[tuple[MessageFinal, int]] = []
 
     async def _receipts_since(self, app_id: str, cursor: int, limit: int) -> list[Report]:
@@ -319,6 +325,7 @@ class CallbackPusher:
 
     async def stop(self) -> None:
         self._started = False
+        self._stopped = True
         await cancel_tasks(*self._alarms)
         for feed in self.feeds.values():
             await feed.stop()
@@ -329,8 +336,8 @@ class CallbackPusher:
     # -- finals from the dispatcher ------------------------------------------------------------------
     def on_final(self, final: MessageFinal, cursor: int) -> None:
         """A final state was queued for the store under `cursor`: it is pushed once durable."""
-        if not self._started:
-            return  # the feeds read it from the store when they start
+        if self._stopped:
+            return  # the feeds read it from the store at the next start
         if not self._sealing:
             asyncio.get_running_loop().call_soon(self._seal)
         self._sealing.append((final, cursor))
@@ -341,7 +348,10 @@ class CallbackPusher:
         self.store.when_durable(lambda: self._durable(batch))
 
     def _durable(self, batch: list[tuple[MessageFinal, int]]) -> None:
-        if not self._started:
+        """Finals come before and while start() makes the feeds, too (the dispatcher runs first): one
+        taken only once started could be committed after its feed's first read had caught up, and be
+        in neither."""
+        if self._stopped:
             return
         by_app: dict[str, list[Report]] = {}
         for f, cursor in batch:
@@ -355,7 +365,10 @@ class CallbackPusher:
         stream = self.streams["receipts"]
         for app_id, reports in by_app.items():
             feed = self.feeds.get(("receipts", app_id))
-            if feed is None:  # an account created since the start: everything it has is new
+            if feed is None:
+                if not self._started:
+                    continue  # its feed, made by start(), reads it from the store
+                # an account created since the start: everything it has is new
                 feed = self.feeds[("receipts", app_id)] = Feed(self, stream, app_id, 0, from_store=False)
                 feed.start()
             feed.offer(reports)

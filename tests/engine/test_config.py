@@ -67,3 +67,22 @@ def test_bad_environment_value_is_reported():
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load(tmp_path / "absent.toml", environ={})
+
+
+@pytest.mark.parametrize("field, value", [("batch", "0"), ("concurrency", "0"), ("memory_rows", "-5"),
+                                          ("timeout_s", "0.0"), ("max_backoff_s", "-1.0"),
+                                          ("cursor_every_s", "0"), ("poll_s", "0.0")])
+def test_callbacks_values_must_be_positive(tmp_path, field, value):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[callbacks]\n{field} = {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, environ={})
+    assert "callbacks" in str(err.value) and field in str(err.value)
+
+
+def test_callbacks_settings_are_read(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text("[callbacks]\nbatch = 50\nconcurrency = 2\nmemory_rows = 500\ncursor_every_s = 0.25\n")
+    cb = load(path, environ={"SMSENGINE_CALLBACKS__TIMEOUT_S": "2.5"}).callbacks
+    assert (cb.batch, cb.concurrency, cb.memory_rows, cb.cursor_every_s, cb.timeout_s) == (50, 2, 500, 0.25, 2.5)
+    assert (cb.max_backoff_s, cb.poll_s) == (60.0, 1.0)  # the defaults for what is not given

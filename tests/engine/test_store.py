@@ -270,6 +270,56 @@ async def test_push_cursor_starts_at_zero_and_only_moves_forward(store):
 
 
 # -- signatures and templates -----------------------------------------------------------------------------
+async def test_a_push_cursor_can_be_set_back_and_reports_carry_their_callback_url(store):
+    await store.insert_account(account("a"), 0.0)
+    recs = [record(1), msgspec.structs.replace(record(2), callback_url="https://example.com/own"), record(3)]
+    await store.accept(recs)
+    for rec in recs:
+        store.message_final(final(rec, 50.0))
+    await store.set_pushed_cursor("a", 3)
+    await store.reset_pushed_cursor("a", 1)  # a backlog asked for again
+    assert await store.pushed_cursor("a") == 1
+    pushed = await store.receipts_to_push("a", 1, 10)
+    assert [(url, view.message_id, view.cursor) for url, view in pushed] == [
+        ("https://example.com/own", "2", 2), ("", "3", 3)]
+    assert [view.message_id for _, view in await store.receipts_to_push("a", 0, 1)] == ["1"]
+
+
+async def test_an_older_file_gaining_callback_urls_starts_accounts_without_a_receipt_url_from_now(tmp_path):
+    """Before per-message URLs, an account without a receipt_url had nothing to push: when the
+    column arrives, its cursor moves to the newest report instead of pushing its whole history
+    at the next start; an account with a URL keeps its backlog. Once, at that open only."""
+    path = tmp_path / "s.db"
+    store = Store(path)
+    await store.open()
+    await store.insert_account(account("plain"), 0.0)
+    await store.insert_account(account("hooked", receipt_url="https://example.com/receipts"), 0.0)
+    recs = [record(i, app_id="plain" if i % 2 else "hooked") for i in range(1, 7)]
+    await store.accept(recs)
+    for rec in recs:
+        store.message_final(final(rec, 50.0))
+    await store.set_pushed_cursor("hooked", 2)
+    await store.close()
+    with sqlite3.connect(path) as conn:  # the messages table as it was before callback_url
+        conn.execute("ALTER TABLE messages DROP COLUMN callback_url")
+    store = Store(path)
+    await store.open()
+    try:
+        assert await store.pushed_cursor("plain") == 6
+        assert await store.pushed_cursor("hooked") == 2
+        assert [(url, v.message_id) for url, v in await store.receipts_to_push("hooked", 2, 10)] == [
+            ("", "4"), ("", "6")]
+        await store.reset_pushed_cursor("plain", 1)
+    finally:
+        await store.close()
+    store = Store(path)
+    await store.open()
+    try:
+        assert await store.pushed_cursor("plain") == 1  # the column is there: nothing moves it again
+    finally:
+        await store.close()
+
+
 async def test_signatures_get_their_own_ids_and_a_taken_name_none(store):
     ids = await asyncio.gather(*(store.insert_signature("a", f"Name{i}", ReviewStatus.PENDING, 0.0) for i in range(10)))
     assert len(set(ids)) == 10

@@ -107,9 +107,28 @@ class Client:
         async with self.http.post("/v1/sms/send", json=self.body(numbers, **fields)) as resp:
             return resp.status, await resp.json()
 
+    async def accepted(self, numbers: list[str], **fields: Any) -> list[str]:
+        """Send; every number must be accepted. Returns the message ids."""
+        status, body = await self.send(numbers, **fields)
+        assert status == 200 and [r["code"] for r in body["results"]] == [0] * len(numbers), body
+        return [r["message_id"] for r in body["results"]]
+
     @property
     def auth(self) -> dict:
         return {"X-App-Id": self.app_id, "X-App-Key": self.key}
+
+    async def account(self) -> dict:
+        return await self._account("GET")
+
+    async def patch_account(self, **fields: Any) -> dict:
+        """Change the account's own settings (receipt_url, receipt_since, ...); returns its view."""
+        return await self._account("PATCH", fields)
+
+    async def _account(self, method: str, body: dict | None = None) -> dict:
+        async with self.http.request(method, f"/v1/accounts/{self.app_id}", json=body, headers=self.auth) as resp:
+            view = await resp.json()
+            assert resp.status == 200, view
+            return view
 
     async def message(self, message_id: str) -> dict:
         async with self.http.get(f"/v1/messages/{message_id}", headers=self.auth) as resp:
