@@ -281,8 +281,11 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 ENV_PREFIX = "SMSENGINE_"
-# SMSENGINE_* variables that are not config keys: SMSENGINE_PROFILE=FILE writes a cProfile of serve
-NOT_CONFIG = frozenset({"SMSENGINE_CONFIG", "SMSENGINE_PROFILE"})
+# SMSENGINE_* variables that are not config keys: SMSENGINE_PROFILE=FILE writes a cProfile of serve;
+# the command line's client commands find the engine and the account in the others (README
+# "Command line"), so a shell that exports them can still `serve`
+NOT_CONFIG = frozenset({"SMSENGINE_CONFIG", "SMSENGINE_PROFILE", "SMSENGINE_URL", "SMSENGINE_APP_ID",
+                        "SMSENGINE_APP_KEY", "SMSENGINE_ADMIN_TOKEN"})
 
 
 def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:
