@@ -825,14 +825,14 @@ async def _export(request: web.Request, engine: Engine, where: MessageFilter, fi
     writer.writerow(_CSV_COLUMNS)
     after = 0
     while True:
-        rows = await engine.store.message_rows(where, after=after, limit=_EXPORT_PAGE)
-        writer.writerows(msgspec.structs.astuple(r) for r in rows)
+        rows = await engine.store.message_tuples(where, after, None, _EXPORT_PAGE)
+        writer.writerows(rows)
         await response.write(out.getvalue().encode())
         out.seek(0)
         out.truncate()
         if len(rows) < _EXPORT_PAGE:
             break
-        after = int(rows[-1].message_id)
+        after = rows[-1][0]
     await response.write_eof()
     return response
 

@@ -81,6 +81,7 @@ class Intake:
         max_open: int = 500_000,
         sensitive: SensitiveWords | None = None,
         on_limited: Callable[[str, str, int, float], None] | None = None,
+        dispatch_texts: Callable[[list[tuple[list[MessageRecord], Segmentation]]], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.accounts = accounts
@@ -98,6 +99,8 @@ class Intake:
         self.max_open = max_open
         self.sensitive = sensitive or SensitiveWords([])
         self.on_limited = on_limited  # (app_id, number, code, now) of each recipient a limit refused
+        # many texts in one hand-off (a task's rows); by default one dispatch per text
+        self.dispatch_texts = dispatch_texts or (lambda groups: [dispatch(r, seg, None) for r, seg in groups])
         self.clock = clock
         self.stats = IntakeStats()
 
@@ -301,7 +304,7 @@ class Intake:
                 by_region.setdefault(region_of(row[1]), []).append(row)
         records: list[MessageRecord] = []
         admissions: list[_Admission] = []
-        groups: dict[str, tuple[Segmentation, list[MessageRecord]]] = {}
+        groups: dict[str, tuple[list[MessageRecord], Segmentation]] = {}
         for region, group in by_region.items():
             try:
                 check_template_use(template, MessageType(task.type), region, account.type)
@@ -341,13 +344,12 @@ class Intake:
                 records.append(record)
                 key = f"{scheme.name}:{text}"
                 if key not in groups:
-                    groups[key] = (seg, [])
-                groups[key][1].append(record)
+                    groups[key] = ([], seg)
+                groups[key][0].append(record)
         problems.sort(key=lambda p: p.line)
         await self._store(account, records, *admissions,
                           together=self.store.task_import_statements(task.id, last_line, done, problems))
-        for seg, same in groups.values():
-            self.dispatch(same, seg, None)
+        self.dispatch_texts(list(groups.values()))
         return len(records)
 
     def _task_refusal(self, account: Account, template, signature, task: TaskRecord) -> SmsError | None:

@@ -72,6 +72,7 @@ class Engine:
             open_messages=lambda: self.dispatcher.stats.open, max_open=config.dispatch.max_open_messages,
             sensitive=sensitive,
             on_limited=lambda app_id, phone, code, now: self.notices.stopped(app_id, phone, code, now),
+            dispatch_texts=self.dispatcher.enqueue_texts,
         )
         self.tasks = TaskRunner(self.store, self.accounts, self.intake, config.tasks,
                                 open_messages=lambda: self.dispatcher.stats.open,

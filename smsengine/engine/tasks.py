@@ -159,8 +159,9 @@ class TaskRunner:
                     dropped = [RowProblem(ln, phone, int(ErrorCode.EMPTY_NUMBER), MESSAGES[ErrorCode.EMPTY_NUMBER])
                                for ln, phone, _ in rows if phone in empty]
                     rows = [row for row in rows if row[1] not in empty]
-                self.pending[task.id] = self.pending.get(task.id, 0) + await self.intake.accept_rows(
-                    account, task, rows, last_line, done, dropped)
+                accepted = await self.intake.accept_rows(account, task, rows, last_line, done, dropped)
+                # read after the await: finals of earlier chunks came in meanwhile
+                self.pending[task.id] = self.pending.get(task.id, 0) + accepted
                 line = task.imported_line = last_line
                 if done:
                     break

@@ -138,9 +138,15 @@ class MessageQueries(Database):
 
     async def message_rows(self, where: MessageFilter, *, after: int = 0, before: int | None = None,
                            limit: int = 100) -> list[MessageRow]:
-        """Records for lists and exports, keyset-paged by id: oldest first after `after`, or
-        newest first below `before`, so pages stay stable while messages are added. A message not
-        final shows `submitted` (with its first segment's time) once a carrier accepted a part."""
+        """Records for lists, keyset-paged by id: oldest first after `after`, or newest first
+        below `before`, so pages stay stable while messages are added."""
+        return [MessageRow(str(row[0]), *row[1:]) for row in await self.message_tuples(where, after, before, limit)]
+
+    async def message_tuples(self, where: MessageFilter, after: int = 0, before: int | None = None,
+                             limit: int = 100) -> list[tuple]:
+        """The same rows as plain tuples in MessageRow's field order (the CSV export writes them
+        as they come: no struct per row). A message not final shows `submitted`, with its first
+        segment's time, once a carrier accepted a part of it."""
         clauses, params = _filter_sql(where)
         if before is not None:
             clauses.append("m.id < ?")
@@ -150,20 +156,12 @@ class MessageQueries(Database):
             clauses.append("m.id > ?")
             params.append(after)
             order = "ASC"
-        rows = await self._rows(
-            "SELECT m.id, m.phone, m.content, m.chars, m.segments, m.created_at,"
-            " CASE WHEN m.status = 'accepted' THEN (SELECT MIN(s.submitted_at) FROM segments s WHERE s.message_id = m.id)"
-            " ELSE m.submitted_at END AS submitted, m.final_at,"
-            " m.status, m.code, m.remark, m.carrier, m.template_id, m.task_id"
-            f" FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?", (*params, limit))
-        out = []
-        for mid, phone, content, chars, segs, created, submitted, final, status, code, remark, carrier, tpl, task in rows:
-            if status == "accepted" and submitted is not None:
-                status = "submitted"
-            out.append(MessageRow(str(mid), phone, content, chars, segs, created, submitted, final, status, code,
-                                  remark, carrier, tpl, task))
-        return out
-
+        return await self._rows(
+            "SELECT id, phone, content, chars, segments, created_at, CASE WHEN sub IS NULL THEN submitted_at"
+            " ELSE sub END, final_at, CASE WHEN sub IS NULL THEN status ELSE 'submitted' END, code, remark, carrier,"
+            " template_id, task_id FROM (SELECT m.*, CASE WHEN m.status = 'accepted' THEN"
+            " (SELECT MIN(s.submitted_at) FROM segments s WHERE s.message_id = m.id) END AS sub"
+            f" FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?)", (*params, limit))
 
     async def day_stats(self, app_id: str, first_id: int, last_id: int) -> DayStats:
         """An account's messages with ids in [first_id, last_id] (one day of its traffic, found by

@@ -115,7 +115,7 @@ class TaskQueries(Database):
 
     async def task_segments_charged(self, task_id: int) -> int:
         return await self._scalar(
-            "SELECT COUNT(*) FROM segments s JOIN messages m ON m.id = s.message_id WHERE m.task_id=?", (task_id,))
+            "SELECT COUNT(*) FROM segments WHERE message_id IN (SELECT id FROM messages WHERE task_id=?)", (task_id,))
 
     async def task_problems(self, task_id: int, after_line: int, limit: int) -> list[RowProblem]:
         rows = await self._rows("SELECT line, value, code, reason FROM task_problems WHERE task_id=? AND line>?"
