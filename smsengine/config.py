@@ -59,6 +59,11 @@ class CallbacksConfig(msgspec.Struct, forbid_unknown_fields=True):
     memory_rows: int = 100_000  # reports waiting in memory per account and stream; beyond, read back from the store
     cursor_every_s: float = 0.5  # how often the acknowledged position is written: the re-push window after a crash
     poll_s: float = 1.0  # how often a feed with nothing in memory looks at the store (replies, catch-up)
+    # a send's own callback_url is given up after this many failed POSTs (about 8 minutes with
+    # the backoff): one dead URL of one send must not hold its account's reports for ever; the
+    # account's receipt_url is never given up (its backlog waits in the store)
+    message_url_attempts: int = 14
+    max_connections: int = 100  # callback connections in all; `concurrency` at most to one endpoint
 
 
 class TasksConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -362,10 +367,10 @@ def _check(config: EngineConfig, path: Path) -> None:
     if min(t.max_rows, t.max_bytes, t.chunk_rows) < 1 or t.check_every_s <= 0:
         raise ConfigError(f"{path}: tasks: max_rows, max_bytes, chunk_rows and check_every_s must be > 0")
     cb = config.callbacks
-    if min(cb.batch, cb.concurrency, cb.memory_rows) < 1 or min(cb.timeout_s, cb.max_backoff_s, cb.cursor_every_s,
+    if min(cb.batch, cb.concurrency, cb.memory_rows, cb.message_url_attempts, cb.max_connections) < 1 or min(cb.timeout_s, cb.max_backoff_s, cb.cursor_every_s,
                                                                  cb.poll_s) <= 0:
-        raise ConfigError(f"{path}: callbacks: batch, concurrency, memory_rows, timeout_s, max_backoff_s,"
-                          " cursor_every_s and poll_s must be > 0")
+        raise ConfigError(f"{path}: callbacks: batch, concurrency, memory_rows, message_url_attempts,"
+                          " max_connections, timeout_s, max_backoff_s, cursor_every_s and poll_s must be > 0")
     links = config.links
     if not links.public_base_url.startswith(("http://", "https://")) or links.max_per_account < 0:
         raise ConfigError(f"{path}: links: public_base_url must be an http(s) URL and max_per_account >= 0")

@@ -32,11 +32,12 @@ import msgspec
 import structlog
 
 from smsengine.config import CallbacksConfig
+from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.engine.accounts import Account, AccountRegistry
 from smsengine.engine.destinations import PublicResolver
 from smsengine.engine.lifecycle import cancel_tasks, wait_event
 from smsengine.engine.records import MessageFinal, ReceiptView
-from smsengine.engine.store import Store
+from smsengine.engine.store import Store, StoreError
 
 log = structlog.get_logger("smsengine.callbacks")
 
@@ -108,6 +109,9 @@ class Feed:
         self.ready = asyncio.Event()
         self.retry_now = asyncio.Event()
         self.failures: dict[str, int] = {}  # URL -> consecutive failed POSTs
+        # reports at or before this cursor with no URL of their own go nowhere: the account had no
+        # URL then (a first URL pushes from now on, without touching what sends' own URLs are owed)
+        self.account_from = 0
         self.tasks: list[asyncio.Task] = []
         self._saver: asyncio.Task | None = None
 
@@ -148,6 +152,10 @@ class Feed:
         limit = self.pusher.settings.batch * 4
         try:
             rows = await self.stream.since(self.app_id, self.taken, limit)
+        except StoreError as exc:  # the store will answer again: this sender tries after poll_s
+            log.warning("callbacks.read_failed", app_id=self.app_id, stream=self.stream.name, error=repr(exc))
+            await asyncio.sleep(self.pusher.settings.poll_s)
+            return
         finally:
             self.reading = False
             tail, self.tail = self.tail, None
@@ -181,8 +189,10 @@ class Feed:
             items = [queue.popleft() for _ in range(min(settings.batch, len(queue)))]
             self.taken = items[-1].cursor
             groups: dict[str, list] = {}
+            account_from = self.account_from
             for item in items:
-                groups.setdefault(item.url, []).append(item.view)
+                if item.url or item.cursor > account_from:
+                    groups.setdefault(item.url, []).append(item.view)
             entry = [items[-1].cursor, len(groups)]
             self.window.append(entry)
             generation = self.generation
@@ -208,6 +218,11 @@ class Feed:
             except _ENDPOINT_FAILURES as exc:  # the customer's endpoint failed: back off, try again
                 n = self.failures[url] = self.failures.get(url, 0) + 1
                 pusher.failed_posts += 1
+                if own_url and n >= pusher.settings.message_url_attempts:
+                    pusher.abandoned += len(views)
+                    log.warning("callbacks.abandoned", app_id=self.app_id, url=url, reports=len(views),
+                                attempts=n, error=repr(exc))
+                    return
                 delay = min(pusher.settings.max_backoff_s, 0.5 * 2 ** (n - 1))
                 log.warning("callbacks.failed", app_id=self.app_id, stream=self.stream.name, url=url, attempt=n,
                             retry_in=delay, error=repr(exc))
@@ -235,10 +250,11 @@ class Feed:
             self._settle()
 
     async def save(self) -> None:
-        acked = self.acked
+        acked, generation = self.acked, self.generation
         if acked > self.saved:
             await self.stream.advance(self.app_id, acked)
-            self.saved = acked
+            if generation == self.generation:  # not set back meanwhile (restart_at)
+                self.saved = acked
 
     # -- control ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -279,6 +295,7 @@ class CallbackPusher:
         self._session: aiohttp.ClientSession | None = None
         self.pushed: dict[str, int] = {}  # stream name -> reports their endpoints acknowledged
         self.failed_posts = 0
+        self.abandoned = 0  # reports for a send's own URL given up after message_url_attempts
         self.alarms_sent = 0
         self._alarms: set[asyncio.Task] = set()
         self.streams = {
@@ -306,10 +323,15 @@ class CallbackPusher:
         # kept-alive connections: at most 100 in all (README "Open files"), 2 per POST in flight to
         # one endpoint (a slow one cannot take them all)
         s = self.settings
-        limits = {"limit": 100, "limit_per_host": min(100, s.concurrency * 2)}
+        limits = {"limit": s.max_connections, "limit_per_host": min(s.max_connections, s.concurrency)}
         connector = (aiohttp.TCPConnector(**limits) if self.allow_private else
                      aiohttp.TCPConnector(**limits, resolver=PublicResolver()))
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout_s), connector=connector)
+        # timeout_s bounds connecting and each read of the answer, not the wait for a free
+        # connection (slow endpoints elsewhere must not time out a healthy one); that wait has its
+        # own bound
+        timeout = aiohttp.ClientTimeout(total=None, connect=max(60.0, s.timeout_s), sock_connect=s.timeout_s,
+                                        sock_read=s.timeout_s)
+        self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         for app_id in list(self.accounts.accounts):
             for stream in self.streams.values():
                 await self._feed(stream, app_id, from_store=True)
@@ -319,6 +341,8 @@ class CallbackPusher:
         feed = self.feeds.get((stream.name, app_id))
         if feed is None:
             feed = Feed(self, stream, app_id, await stream.cursor(app_id), from_store=from_store)
+            if stream.name == "receipts":
+                feed.account_from = await self.store.receipt_from(app_id)
             self.feeds[(stream.name, app_id)] = feed
             feed.start()
         return feed
@@ -380,13 +404,26 @@ class CallbackPusher:
         Returns the cursor pushing continues after."""
         stream = self.streams[stream_name]
         feed = await self._feed(stream, app_id, from_store=True)
+        newest = await stream.newest()
         if since is not None:
+            if since > newest:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{stream_name} cursor {since} is ahead of the newest,"
+                                                            f" {newest}")
+            if stream.in_memory and feed.account_from > since:  # the backlog asked for goes to the URL
+                feed.account_from = since
+                await self.store.set_receipt_from(app_id, since)
             await feed.restart_at(since, from_store=True)
+        elif not had_url and stream.in_memory:
+            # from now on: reports up to now with no URL of their own go nowhere; what sends' own
+            # URLs are still owed is not touched
+            feed.account_from = newest
+            await self.store.set_receipt_from(app_id, newest)
+            feed.wake()
         elif not had_url:
-            await feed.restart_at(await stream.newest(), from_store=not stream.in_memory)
+            await feed.restart_at(newest, from_store=True)
         else:
             feed.wake()
-        return feed.acked
+        return self.position(app_id, stream_name)
 
     async def account_added(self, app_id: str) -> None:
         """A new account: its feeds start now (it has nothing from before to push)."""
@@ -397,7 +434,7 @@ class CallbackPusher:
     def position(self, app_id: str, stream_name: str) -> int:
         """The cursor pushing continues after (0 before the pusher started)."""
         feed = self.feeds.get((stream_name, app_id))
-        return feed.acked if feed is not None else 0
+        return max(feed.acked, feed.account_from) if feed is not None else 0
 
     def backlog(self) -> int:
         """Reports waiting in memory or in flight (not those left in the store to read back)."""

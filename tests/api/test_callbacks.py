@@ -219,8 +219,6 @@ async def test_a_callback_url_needs_no_account_url(rig):
         await own.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="pusher bug: a first receipt_url moves the feed to the newest cursor"
-                   " (url_set -> Feed.restart_at), abandoning batches still owed to a send's own callback_url")
 async def test_setting_a_first_account_url_keeps_what_is_owed_to_a_sends_own_url(tmp_path):
     rig = await start_rig(tmp_path, [fast_profile("ideal")], callbacks=CallbacksConfig(max_backoff_s=0.3))
     own = await ReceiptReceiver().start()
@@ -233,6 +231,9 @@ async def test_setting_a_first_account_url_keeps_what_is_owed_to_a_sends_own_url
         await set_receipt_url(rig, account.url)  # "from now on" is about the account's own reports
         await own.start(port=own.port)
         await own.wait_for(mine, timeout=3)
+        later = await rig.client.accepted(["+8613800000067"])
+        await account.wait_for(later)
+        assert account.acknowledged_ids() == later  # nothing from before the URL was set
     finally:
         await stop_rig(rig)
         await own.stop()
@@ -258,3 +259,27 @@ async def test_a_private_callback_url_is_refused_unless_private_callbacks_are_al
             assert "callback_url: " in body["message"], body
     finally:
         await stop_rig(rig)
+
+
+async def test_a_dead_callback_url_of_one_send_is_given_up_and_the_account_flows_on(tmp_path):
+    rig = await start_rig(tmp_path, [fast_profile("ideal")],
+                          callbacks=CallbacksConfig(concurrency=1, max_backoff_s=0.05, message_url_attempts=3))
+    dead = await ReceiptReceiver().start()
+    await dead.stop()
+    account = await ReceiptReceiver().start()
+    try:
+        await set_receipt_url(rig, account.url)
+        lost = await rig.client.accepted(["+8613800000091"], callback_url=dead.url)
+        later = await rig.client.accepted(["+8613800000092"])
+        await account.wait_for(later)  # one sender, and it was not held by the dead URL for good
+        assert rig.engine.callbacks.abandoned == len(lost)
+        assert rig.engine.callbacks.failed_posts == 3
+    finally:
+        await stop_rig(rig)
+        await account.stop()
+
+
+async def test_a_backlog_cursor_ahead_of_the_newest_is_refused(rig):
+    async with rig.http.patch("/v1/accounts/demo", json={"receipt_since": 10**9}, headers=rig.client.auth) as resp:
+        body = await resp.json()
+    assert (resp.status, body["code"]) == (400, 1004) and "ahead of the newest" in body["message"]

@@ -135,6 +135,14 @@ class AccountQueries(Database):
             "UPDATE accounts SET pushed_cursor=? WHERE app_id=? AND pushed_cursor<?", (cursor, app_id, cursor)
         ))
 
+    async def receipt_from(self, app_id: str) -> int:
+        """Reports at or before this cursor with no URL of their own go nowhere: the account had no
+        receipt URL until then (a first URL pushes from now on)."""
+        return await self._scalar("SELECT receipt_from FROM accounts WHERE app_id=?", (app_id,)) or 0
+
+    async def set_receipt_from(self, app_id: str, cursor: int) -> None:
+        await self._write(("UPDATE accounts SET receipt_from=? WHERE app_id=?", (cursor, app_id)))
+
     async def reset_pushed_cursor(self, app_id: str, cursor: int) -> None:
         """Set the push cursor, back or forward (a URL set with a backlog, or from now)."""
         await self._write(("UPDATE accounts SET pushed_cursor=? WHERE app_id=?", (cursor, app_id)))

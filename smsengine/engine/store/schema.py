@@ -176,6 +176,7 @@ COLUMNS_ADDED = [
     ("messages", "tlvs", "TEXT"),
     ("messages", "callback_url", "TEXT NOT NULL DEFAULT ''"),
     ("messages", "task_id", "INTEGER"),
+    ("accounts", "receipt_from", "INTEGER NOT NULL DEFAULT 0"),
 ]
 
 # Indexes on columns added above: created after the columns exist (an older file gets them too).
