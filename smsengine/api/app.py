@@ -623,7 +623,8 @@ async def create_task(request: web.Request) -> web.Response:
         file = parse_csv(data, params, engine.config.default_region, max_rows=limits.max_rows,
                          max_bytes=limits.max_bytes)
     check_callback_url(request, spec.callback_url, "callback_url")
-    task = TaskRecord(id=0, app_id=app_id, name=spec.name, type=spec.type, sign=spec.sign,
+    kind = spec.type or (str(template.type) if template is not None else "regular")
+    task = TaskRecord(id=0, app_id=app_id, name=spec.name, type=kind, sign=spec.sign,
                       template_id=spec.template_id, template_text="", context=spec.context,
                       callback_url=spec.callback_url, created_at=0.0, schedule_at=_schedule_time(spec.schedule_at),
                       state="", recipients=0, screen=spec.screen)
@@ -631,14 +632,14 @@ async def create_task(request: web.Request) -> web.Response:
     return respond(await _task_view(engine, task, detail=True), 201)
 
 
-async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool) -> s.TaskView:
+async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool, problems: int = 1000) -> s.TaskView:
     by_status = await engine.store.task_counts(task.id)
     counts = s.TaskCounts(delivered=by_status.get("delivered", 0), failed=by_status.get("failed", 0),
                           expired=by_status.get("expired", 0), cancelled=by_status.get("cancelled", 0),
                           pending=by_status.get("accepted", 0))
     template = engine.accounts.accounts[task.app_id].templates.get(task.template_id) \
         if task.app_id in engine.accounts.accounts else None
-    problems = await engine.store.task_problems(task.id, 0, 1000) if detail else []
+    shown = await engine.store.task_problems(task.id, 0, problems) if detail and problems else []
     codes = await engine.store.task_problem_codes(task.id)
     return s.TaskView(
         id=task.id, app_id=task.app_id, name=task.name, type=task.type, sign=task.sign, template_id=task.template_id,
@@ -649,7 +650,7 @@ async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool) -> s.Tas
         created_at=task.created_at, schedule_at=task.schedule_at, started_at=task.started_at,
         completed_at=task.completed_at, cancelled_at=task.cancelled_at, counts=counts,
         segments_charged=await engine.store.task_segments_charged(task.id),
-        problems=[s.RowProblemView(p.line, _masked(engine, p.value), p.code, p.reason) for p in problems])
+        problems=[s.RowProblemView(p.line, _masked(engine, p.value), p.code, p.reason) for p in shown])
 
 
 async def _owned_task(request: web.Request) -> tuple[Engine, TaskRecord]:
@@ -664,8 +665,10 @@ async def _owned_task(request: web.Request) -> tuple[Engine, TaskRecord]:
 
 
 async def get_task(request: web.Request) -> web.Response:
+    """?problems=N: at most N of the rows not sent (default and most 1,000; 0 for a light poll)."""
     engine, task = await _owned_task(request)
-    return respond(await _task_view(engine, task, detail=True))
+    return respond(await _task_view(engine, task, detail=True,
+                                    problems=max(0, min(1000, _query_int(request, "problems", 1000)))))
 
 
 async def cancel_task(request: web.Request) -> web.Response:

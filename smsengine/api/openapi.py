@@ -176,6 +176,7 @@ _FROM = _param("since", "query", _TIME, "created at or after: unix seconds or IS
 _TO = _param("until", "query", _TIME, "created before: unix seconds or ISO 8601 with an offset")
 _BEFORE = _param("before", "query", _INT64, "cursor: the `next` of the previous page (newest first)")
 _AFTER = _param("after", "query", _INT64, "cursor: the `next` of the previous page (oldest first)")
+_PROBLEMS = _param("problems", "query", _INT64, "rows not sent to list, 0..1000 (default 1000)")
 _TASK_LIMIT = _param("limit", "query", _INT64, "page size, default 20, clamped to 1..100")
 _FORMAT = _param("format", "query", {"type": "string", "enum": ["json", "csv"]}, "csv: the whole query as a CSV file")
 _PHONE = _param("phone", "query", {"type": "string", "maxLength": 32}, "one number (any usual form)")
@@ -378,7 +379,8 @@ def openapi_document() -> dict:
             },
             "/v1/tasks/{task_id}": {
                 "get": op("get_task", "A task: status, counts by final state, segments charged, rows not sent",
-                          "TaskView", params=[_TASK_ID], security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
+                          "TaskView", params=[_TASK_ID, _PROBLEMS], security=_ACCOUNT_AUTH,
+                          refusals=_CREDENTIALS_REFUSALS),
                 "delete": op("cancel_task", "Cancel a task that has not started (1056 once it has): nothing charged",
                              "TaskView", params=[_TASK_ID], security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
             },

@@ -283,7 +283,7 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
     template_id: TemplateId
     app_id: Name = ""  # the operator names the account; an account's own credentials imply it
     name: Name = ""
-    type: Literal["regular", "marketing"] = "regular"
+    type: Literal["regular", "marketing"] | None = None  # default: the template's
     sign: Name = ""
     rows: Annotated[list[TaskRow], msgspec.Meta(max_length=100_000)] = []
     numbers: Annotated[list[Phone], msgspec.Meta(max_length=100_000)] = []
