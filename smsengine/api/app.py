@@ -244,7 +244,7 @@ async def send(request: web.Request) -> web.Response:
     return respond(response)
 
 
-async def get_message(request: web.Request) -> web.Response:
+async def _owned_message(request: web.Request) -> tuple[Engine, s.MessageView]:
     engine = engine_of(request)
     mid = path_id(request, "message_id")
     caller = None if is_operator(request) else require_account(request)
@@ -252,7 +252,11 @@ async def get_message(request: web.Request) -> web.Response:
     # another account's message answers like a missing one: ids must not reveal other traffic
     if message is None or (caller is not None and message.app_id != caller):
         raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
-    return respond(message)
+    return engine, message
+
+
+async def get_message(request: web.Request) -> web.Response:
+    return respond((await _owned_message(request))[1])
 
 
 async def receipts(request: web.Request) -> web.Response:
@@ -708,12 +712,8 @@ async def task_messages(request: web.Request) -> web.Response:
 
 async def cancel_message(request: web.Request) -> web.Response:
     """A scheduled single message called off before its time: final `cancelled`, not charged."""
-    engine = engine_of(request)
-    mid = path_id(request, "message_id")
-    caller = None if is_operator(request) else require_account(request)
-    message = await engine.store.message_view(mid)
-    if message is None or (caller is not None and message.app_id != caller):
-        raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
+    engine, message = await _owned_message(request)
+    mid = int(message.message_id)
     if not engine.dispatcher.cancel(mid, message.app_id):
         raise SmsError(ErrorCode.NOT_CANCELLABLE, f"message {mid} is not waiting for its scheduled time")
     await engine.store.flush()
