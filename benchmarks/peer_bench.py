@@ -612,7 +612,7 @@ def kannel_version() -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=60_000, help="messages per gateway per run")
-    parser.add_argument("--repeat", type=int, default=1, help="run the pair this many times (alternating order)")
+    parser.add_argument("--repeat", type=int, default=3, help="run the pair this many times (alternating order)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (both gateways)")
     parser.add_argument("--batch", type=int, default=200, help="numbers per request (both gateways)")
     parser.add_argument("--binds", type=int, default=2, help="the engine's SMPP binds (e2e_bench's default)")
@@ -677,8 +677,9 @@ async def main() -> None:
         "setup": {
             "messages_per_gateway_per_run": args.n,
             "order": "alternating per run (kannel first on odd runs); before each measured run the script waits"
-                     f" up to {args.quiet_wait:.0f} s for the machine to be idle (other processes: see"
-                     " machine_busy_cores_before and other_processes_cpu_seconds per run)",
+                     f" up to {args.quiet_wait:.0f} s for the machine to be idle, and a run during which other"
+                     f" processes took more than {args.max_noise} cores is done again (up to {args.retries} times;"
+                     " see other_processes_cores and discarded_attempts per run)",
             "load": {"numbers_per_request": args.batch, "concurrency": args.concurrency,
                      "numbers": "distinct mainland numbers, one message each, one segment (UCS-2 text of 62 chars)"},
             "carrier": "python -m carriers, e2e_bench's instant-delivery profile (time_scale 0, no delays,"
