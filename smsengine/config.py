@@ -71,7 +71,7 @@ class TasksConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     max_rows: int = 100_000  # recipients in one task (rows of its file or list)
     max_bytes: int = 3 * 1024 * 1024  # a task's file must be smaller than this
-    chunk_rows: int = 2_000  # rows taken through intake per commit while a task imports
+    chunk_rows: int = 5_000  # rows taken through intake per commit while a task imports
     check_every_s: float = 0.2  # how often scheduled tasks are looked at (they start within this of their time)
 
 

@@ -141,18 +141,22 @@ class TaskRunner:
     async def _import(self, task: TaskRecord) -> None:
         chunk = self.settings.chunk_rows
         line = task.imported_line
+        # the next chunk's rows are read while this one commits (the rows never change)
+        upcoming = asyncio.ensure_future(self.store.task_rows_after(task.id, line, chunk))
         try:
             while True:
                 # memory stays bounded: wait while the carriers have as much as they may hold
                 while self.open_messages() + chunk > self.max_open:
                     await asyncio.sleep(0.1)
-                rows = await self.store.task_rows_after(task.id, line, chunk)
+                rows = await upcoming
                 done = len(rows) < chunk
+                last_line = rows[-1][0] if rows else line
+                if not done:
+                    upcoming = asyncio.ensure_future(self.store.task_rows_after(task.id, last_line, chunk))
                 account = self.accounts.accounts.get(task.app_id)
                 if account is None:
                     log.warning("tasks.account_gone", task_id=task.id)
                     return
-                last_line = rows[-1][0] if rows else line
                 dropped: list[RowProblem] = []
                 if task.screen and rows and self.screen is not None:
                     empty = await self.screen([phone for _, phone, _ in rows])
@@ -171,6 +175,9 @@ class TaskRunner:
             await asyncio.sleep(1.0)
             self._import_later(task)
             return
+        finally:
+            if not upcoming.done():  # stopped, failed, or the account went away
+                upcoming.cancel()
         task.state = "imported"
         self.importing.pop(task.id, None)
         await self.store.drop_task_rows(task.id)

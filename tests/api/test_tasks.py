@@ -153,3 +153,25 @@ async def test_stats_count_the_accounts_day(rig):
     assert [(c["carrier"], c["delivered"]) for c in day["carriers"]] == [("ideal", 3)]
     empty = await get(rig, "/v1/stats", day="2020-01-01")
     assert empty["messages"] == 0 and empty["day"] == "2020-01-01"
+
+
+async def test_the_csv_export_quotes_text_and_reads_back_as_the_list(rig):
+    import csv
+    import io
+
+    # content with a comma, a quote and Chinese; a task so both exports can be compared
+    status, view = await post_csv(rig, '+8613800000301,"a ""quoted"", word",5\n+8613800000302,验证,5\n'.encode())
+    assert status == 201, view
+    await wait_completed(rig, view["id"])
+    listed = (await get(rig, f"/v1/tasks/{view['id']}/messages"))["messages"]
+    async with rig.http.get(f"/v1/tasks/{view['id']}/messages", params={"format": "csv"},
+                            headers=rig.client.auth) as resp:
+        assert resp.headers["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert [r["message_id"] for r in rows] == [m["message_id"] for m in listed]
+    for row, item in zip(rows, listed):
+        assert row["content"] == item["content"] and row["remark"] == item["remark"]
+        assert row["phone"] == item["phone"] and row["status"] == item["status"] == "delivered"
+        assert float(row["final_at"]) == pytest.approx(item["final_at"], abs=1e-3)
+        assert int(row["task_id"]) == view["id"] and row["carrier"] == "ideal"
+    assert 'a "quoted", word' in rows[0]["content"] and "验证" in rows[1]["content"]

@@ -144,24 +144,15 @@ class MessageQueries(Database):
 
     async def message_tuples(self, where: MessageFilter, after: int = 0, before: int | None = None,
                              limit: int = 100) -> list[tuple]:
-        """The same rows as plain tuples in MessageRow's field order (the CSV export writes them
-        as they come: no struct per row). A message not final shows `submitted`, with its first
-        segment's time, once a carrier accepted a part of it."""
-        clauses, params = _filter_sql(where)
-        if before is not None:
-            clauses.append("m.id < ?")
-            params.append(before)
-            order = "DESC"
-        else:
-            clauses.append("m.id > ?")
-            params.append(after)
-            order = "ASC"
-        return await self._rows(
-            "SELECT id, phone, content, chars, segments, created_at, CASE WHEN sub IS NULL THEN submitted_at"
-            " ELSE sub END, final_at, CASE WHEN sub IS NULL THEN status ELSE 'submitted' END, code, remark, carrier,"
-            " template_id, task_id FROM (SELECT m.*, CASE WHEN m.status = 'accepted' THEN"
-            " (SELECT MIN(s.submitted_at) FROM segments s WHERE s.message_id = m.id) END AS sub"
-            f" FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?)", (*params, limit))
+        """The same rows as plain tuples in MessageRow's field order. A message not final shows
+        `submitted`, with its first segment's time, once a carrier accepted a part of it."""
+        return await self._rows(*_page_sql(_ROW_COLUMNS, where, after, before, limit))
+
+    async def message_csv(self, where: MessageFilter, after: int, limit: int) -> list[tuple[int, str]]:
+        """(id, CSV line) of the same rows, oldest first after `after`: the line is built by SQLite,
+        so an export costs Python one string per row, not fourteen values and a csv writer
+        (measured: about twice the rows per second)."""
+        return await self._rows(*_page_sql(_CSV_LINE, where, after, None, limit))
 
     async def day_stats(self, app_id: str, first_id: int, last_id: int) -> DayStats:
         """An account's messages with ids in [first_id, last_id] (one day of its traffic, found by
@@ -212,3 +203,37 @@ def _filter_sql(where: MessageFilter) -> tuple[list[str], list]:
         clauses.append("m.id <= ?")
         params.append(where.last_id)
     return clauses, params
+
+
+# a records page: every column a list shows, over the filtered, keyset-paged messages (`sub`: the
+# first segment's time of a message not final, NULL when no part was accepted yet)
+_ROW_COLUMNS = ("id, phone, content, chars, segments, created_at, CASE WHEN sub IS NULL THEN submitted_at ELSE sub END,"
+                " final_at, CASE WHEN sub IS NULL THEN status ELSE 'submitted' END, code, remark, carrier, template_id,"
+                " task_id")
+
+
+def _quoted(column: str) -> str:
+    return f"""'"' || replace({column}, '"', '""') || '"'"""
+
+
+# the same columns as one CSV line (RFC 4180 quoting for the text ones; numbers as SQLite prints them)
+_CSV_LINE = "id, " + " || ',' || ".join((
+    "id", "phone", _quoted("content"), "chars", "segments", "created_at",
+    "ifnull(CASE WHEN sub IS NULL THEN submitted_at ELSE sub END, '')", "ifnull(final_at, '')",
+    "CASE WHEN sub IS NULL THEN status ELSE 'submitted' END", "code", _quoted("remark"), _quoted("carrier"),
+    "ifnull(template_id, '')", "ifnull(task_id, '')"))
+
+
+def _page_sql(columns: str, where: MessageFilter, after: int, before: int | None, limit: int) -> tuple[str, tuple]:
+    clauses, params = _filter_sql(where)
+    if before is not None:
+        clauses.append("m.id < ?")
+        params.append(before)
+        order = "DESC"
+    else:
+        clauses.append("m.id > ?")
+        params.append(after)
+        order = "ASC"
+    return (f"SELECT {columns} FROM (SELECT m.*, CASE WHEN m.status = 'accepted' THEN"
+            " (SELECT MIN(s.submitted_at) FROM segments s WHERE s.message_id = m.id) END AS sub"
+            f" FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?)", (*params, limit))
