@@ -24,7 +24,15 @@ $(INTEROP): tests/interop/package.json
 		cd tests/interop && npm install --no-audit --no-fund --silent && touch node_modules/.installed; \
 	else echo "npm not found: the foreign-SMSC interop test will be skipped"; fi
 
-test: $(STAMP) $(INTEROP)
+# headless Chromium for the experiment report's browser test (tests/lab/test_report_browser.py):
+# Debian's package, which playwright drives as the system browser (it never downloads one); apt's
+# lists are updated once, before the first install
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "chromium could not be installed: the report's browser test will be skipped"
+
+test: $(STAMP) $(INTEROP) $(CHROMIUM)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m smsengine serve|send|task|messages|export|stats ...`."""
+"""Command line: `python -m smsengine serve|send|task|messages|export|stats|experiment ...`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from smsengine.cli import daemon, records, send, stats, tasks
+from smsengine.cli import daemon, experiment, records, send, stats, tasks
 from smsengine.cli.connection import CommandError
 
 app = typer.Typer(name="smsengine", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -18,6 +18,7 @@ app.add_typer(tasks.app, name="task")
 app.add_typer(records.messages, name="messages")
 app.add_typer(records.export, name="export")
 app.command("stats")(stats.stats)
+app.add_typer(experiment.app, name="experiment")
 
 
 def _quiet_stdout() -> None:
