@@ -102,7 +102,7 @@ def run(
                       str(figures["latency_ms"]["accept_to_final"]["p50"]), f"{cost['segments_charged']:,}",
                       f"{cost['charged_undelivered']:,}", f"{s['retries']:,}", f"{s['failovers']:,}",
                       Text("exact" if ok else "MISMATCH", style="green" if ok else "bold red"))
-    out_console = Console()
+    out_console = Console(width=None if sys.stdout.isatty() else 160)
     out_console.print(table)
     out_console.print(f"report: {directory / 'report.html'}")
     for line in failed:

@@ -63,7 +63,13 @@ def base_profile(name: str) -> dict[str, Any]:
     return {k: v for k, v in profile.items() if k not in _RUNNER_KEYS}
 
 
-def carriers_table(scenario: Scenario, ports: Ports) -> dict[str, Any]:
+def submit_log(directory: Path, carrier: str) -> Path:
+    """Where a simulator writes one JSON line per submit it accepted (carriers/submit_log.py): the
+    carrier's own word, reconciled against the engine's store."""
+    return directory / f"submits-{carrier}.jsonl"
+
+
+def carriers_table(scenario: Scenario, ports: Ports, directory: Path) -> dict[str, Any]:
     """The simulators' config: per carrier its base profile, the population's fates and TD
     replies, the scenario's seed and time scale, then the scenario's own overrides."""
     population = scenario.population
@@ -75,6 +81,7 @@ def carriers_table(scenario: Scenario, ports: Ports) -> dict[str, Any]:
             "seed": scenario.seed, "time_scale": scenario.time_scale,
             "fates": {k: v for k, v in population.fates.items() if v},
             "mo": {"share": population.td_share, "delay": list(population.td_delay), "mix": {"TD": 1.0}},
+            "submit_log": str(submit_log(directory, name)),
         }
         if carrier.behaviour:
             profile["behaviour"] = carrier.behaviour
@@ -115,6 +122,6 @@ def engine_table(scenario: Scenario, ports: Ports, store: Path) -> dict[str, Any
 def write(scenario: Scenario, ports: Ports, directory: Path) -> tuple[Path, Path]:
     """Both files in `directory`: (carriers.toml, engine.toml)."""
     carriers, engine = directory / "carriers.toml", directory / "engine.toml"
-    carriers.write_text(toml_text(carriers_table(scenario, ports)))
+    carriers.write_text(toml_text(carriers_table(scenario, ports, directory)))
     engine.write_text(toml_text(engine_table(scenario, ports, directory / "engine.db")))
     return carriers, engine

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smsengine.lab import charts
-from smsengine.lab.accounting import REASONS
+from smsengine.lab.accounting import PER_RECIPIENT, REASONS
 from smsengine.lab.processes import ROOT
 from smsengine.lab.scenario import ScenarioFile
 
@@ -90,7 +90,8 @@ def build(file: ScenarioFile, variants: dict[str, dict[str, Any]], *, quick: boo
         "command": command,
         "code_version": code_version(),
         "machine": machine(),
-        "variants": {name: {k: v for k, v in figures.items() if k != "outcomes"} for name, figures in variants.items()},
+        "variants": {name: {k: v for k, v in figures.items() if k not in PER_RECIPIENT}
+                     for name, figures in variants.items()},
     }
 
 
@@ -119,7 +120,9 @@ def variants_table(variants: dict[str, dict[str, Any]]) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     rows = []
     reasons = [r for r in REASONS if any(v["final_states"].get(r) for v in variants.values())]
-    table_rows = [*TABLE_ROWS, *((f"final: {r}", ("final_states", r)) for r in reasons)]
+    carriers = list(dict.fromkeys(c for v in variants.values() for c in v["carriers"]))
+    table_rows = [*TABLE_ROWS, *((f"final: {r}", ("final_states", r)) for r in reasons),
+                  *((f"messages via {c}", ("carriers", c, "messages")) for c in carriers)]
     for label, path in table_rows:
         values = [_get(variants[n], path) for n in names]
         if path[0] == "final_states":

@@ -71,7 +71,9 @@ class Observation(msgspec.Struct):
     screened: dict[str, str]  # number -> what the check said, when traffic.screen
     answers: list[Answer]
     messages: list[dict[str, str]]  # the engine's CSV export, row by row
-    segments: list[tuple[int, int, str, float, str, str, float | None]]  # message, seq, carrier, at, stat, err, done
+    segments: list[tuple[int, int, str, float, str, str, float | None, str]]  # message, seq, carrier, at,
+    # stat, err, done, carrier message id
+    carrier_submits: list[tuple[str, str, str]]  # (carrier, message id, destination) of every submit accepted
     balance_start: int
     balance_end: int
     samples: list[Sample]
@@ -212,11 +214,24 @@ async def _wait_started(lab: Lab, names: list[str], processes: list) -> None:
         await asyncio.sleep(0.1)
 
 
-def read_store(db: Path) -> list[tuple[int, int, str, float, str, str, float | None]]:
+def read_store(db: Path) -> list[tuple[int, int, str, float, str, str, float | None, str]]:
     """Every segment a carrier accepted, read from the engine's SQLite file (read-only, after it stopped)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return [tuple(row) for row in conn.execute(  # type: ignore[misc]
-            "SELECT message_id, seq, carrier, submitted_at, stat, err, done_at FROM segments ORDER BY submitted_at")]
+            "SELECT message_id, seq, carrier, submitted_at, stat, err, done_at, carrier_message_id FROM segments"
+            " ORDER BY submitted_at")]
+
+
+def read_submit_logs(directory: Path, carriers: list[str]) -> list[tuple[str, str, str]]:
+    """(carrier, message id, destination) of every submit the simulators accepted (read after they stopped)."""
+    out = []
+    for name in carriers:
+        path = configs.submit_log(directory, name)
+        if path.exists():
+            for line in path.read_bytes().splitlines():
+                row = msgspec.json.decode(line)
+                out.append((row["carrier"], row["message_id"], row["destination"]))
+    return out
 
 
 OnSample = Callable[[Sample], None]
@@ -257,9 +272,11 @@ async def run_variant(scenario: Scenario, directory: Path | None = None, on_samp
     finally:
         for process in reversed(processes):
             process.stop()
+    carrier_submits = read_submit_logs(directory, names)
     samples, answers, started_at, traffic_s, finished_s, complete = observed
-    return Observation(scenario, population, requests, screened, answers, messages, segments, balance_start,
-                       balance_end, samples, counters, fates, started_at, traffic_s, finished_s, complete, engine_exit)
+    return Observation(scenario, population, requests, screened, answers, messages, segments, carrier_submits,
+                       balance_start, balance_end, samples, counters, fates, started_at, traffic_s, finished_s,
+                       complete, engine_exit)
 
 
 async def _drive(scenario: Scenario, lab: Lab, requests: list[Request], screened: dict[str, str],

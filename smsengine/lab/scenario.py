@@ -58,17 +58,17 @@ class Population(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         unknown = sorted(set(self.fates) - set(FATES))
         if unknown:
-            raise ValueError(f"unknown fate {unknown[0]!r} (known: {', '.join(FATES)}) - at `$.population.fates`")
+            raise ValueError(f"fates: unknown fate {unknown[0]!r} (known: {', '.join(FATES)})")
         if any(v < 0 for v in self.fates.values()) or sum(self.fates.values()) > 1.0 + 1e-9:
-            raise ValueError("shares must be >= 0 and sum to at most 1 - at `$.population.fates`")
+            raise ValueError("fates: shares must be >= 0 and sum to at most 1")
         if not self.prefix.startswith("+") or not self.prefix[1:].isdigit():
-            raise ValueError("a + and digits, e.g. \"+86138\" - at `$.population.prefix`")
+            raise ValueError("prefix: a + and digits, e.g. \"+86138\"")
         free = self.digits - (len(self.prefix) - 1)
         if not 6 <= self.digits <= 15 or free < 1 or 10**free < self.size:
-            raise ValueError(f"{self.digits} digits leave room for {10**max(free, 0)} numbers after the prefix,"
-                             f" fewer than size {self.size} - at `$.population.digits`")
+            raise ValueError(f"digits: {self.digits} digits leave room for {10**max(free, 0)} numbers after the"
+                             f" prefix, fewer than size {self.size}")
         if not 0 <= self.td_share <= 1:
-            raise ValueError("a share within 0..1 - at `$.population.td_share`")
+            raise ValueError("td_share: a share within 0..1")
 
 
 class Text(msgspec.Struct, forbid_unknown_fields=True):
@@ -104,16 +104,16 @@ class Traffic(msgspec.Struct, forbid_unknown_fields=True):
             self.messages = max(1, round(self.duration_s * self.rate))
         for name in ("messages", "batch", "concurrency"):
             if getattr(self, name) < 1:
-                raise ValueError(f"must be >= 1 - at `$.traffic.{name}`")
+                raise ValueError(f"{name}: must be >= 1")
         if self.batch > 200:
-            raise ValueError("at most 200 numbers per request - at `$.traffic.batch`")
+            raise ValueError("batch: at most 200 numbers per request")
         if not self.rate > 0:
-            raise ValueError("must be > 0 - at `$.traffic.rate`")
+            raise ValueError("rate: must be > 0")
         for name in ("marketing_share", "duplicate_share"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"a share within 0..1 - at `$.traffic.{name}`")
+                raise ValueError(f"{name}: a share within 0..1")
         if not self.texts or any(t.weight < 0 or t.segments < 1 for t in self.texts):
-            raise ValueError("at least one text, weights >= 0, segments >= 1 - at `$.traffic.texts`")
+            raise ValueError("texts: at least one text, weights >= 0, segments >= 1")
 
 
 class Carrier(msgspec.Struct, forbid_unknown_fields=True):
@@ -184,6 +184,7 @@ def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_FIELD = re.compile(r"^(?P<field>[a-z_]+): (?P<reason>.*)$", re.S)  # a __post_init__ names its field so
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 
 
@@ -192,10 +193,13 @@ def _one_line(exc: msgspec.ValidationError | ValueError, where: str) -> str:
     match = _AT.match(str(exc))
     reason, path = (match["reason"], match["path"] or "") if match else (str(exc), "")
     key = path.lstrip(".")
-    unknown = _UNKNOWN.match(reason)
+    unknown, field = _UNKNOWN.match(reason), _FIELD.match(reason)
     if unknown:
         key = f"{key}.{unknown['field']}" if key else unknown["field"]
         reason = "unknown key"
+    elif field:
+        key = f"{key}.{field['field']}" if key else field["field"]
+        reason = field["reason"]
     key = f"{where}{key}" if key else where.rstrip(".")
     return f"{key}: {reason}" if key else reason
 
@@ -210,7 +214,7 @@ def _check(scenario: Scenario, where: str) -> None:
         if carrier.profile and carrier.profile not in profiles:
             raise ScenarioError(f"{where}carriers.{name}.profile: no profile {carrier.profile!r} in"
                                 f" config/carriers.toml (known: {', '.join(map(str, profiles))})")
-        for key in ("name", "host", "port", "admin_port"):
+        for key in ("name", "host", "port", "admin_port", "submit_log"):
             if key in carrier.simulator or key in carrier.engine:
                 raise ScenarioError(f"{where}carriers.{name}: `{key}` is set by the runner")
         try:
@@ -254,6 +258,11 @@ def load(path: str | Path, *, quick: bool = False) -> ScenarioFile:
             data = merged(data, quick_over)
         data["variant"] = vname
         try:
+            for cname, carrier in (data.get("carriers") or {}).items() if isinstance(data.get("carriers"), dict) else ():
+                try:  # one by one: msgspec names a table's key `[...]`, the carrier's name is wanted
+                    msgspec.convert(carrier, Carrier)
+                except (msgspec.ValidationError, ValueError) as exc:
+                    raise ValueError(_one_line(exc, f"carriers.{cname}.")) from None
             scenario = msgspec.convert(data, Scenario)
         except (msgspec.ValidationError, ValueError) as exc:
             # a key set in the variant is named there; one from the base file in the base
