@@ -238,9 +238,9 @@ reproduce {escape(report['command'])}</pre>
 <p>Same seed, same numbers, same traffic; cells that differ from the first variant by more than
 {TOLERANCE:.0%} are highlighted.</p>
 {variants_table(variants)}
+{body}
 <h2>Accounting</h2>
 {_checks(variants)}
 {_fates(variants)}
-{body}
 </body></html>
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import sqlite3
 import tempfile
 import time
@@ -204,11 +205,23 @@ def _sample(t: float, sent: int, accepted: int, metrics: dict) -> Sample:
     )
 
 
+def _named(error: RunError, names: list[str]) -> RunError:
+    """The simulators' complaint about their generated file, with `$.carriers[i]` named as the
+    scenario's key (carriers.NAME.simulator)."""
+    text = re.sub(r"- at `\$\.carriers\[(\d+)\]([^`]*)`",
+                  lambda m: f"(carriers.{names[int(m[1])]}.simulator{m[2]})" if int(m[1]) < len(names) else m[0],
+                  str(error))
+    return RunError(text)
+
+
 async def _wait_started(lab: Lab, names: list[str], processes: list) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while not await lab.healthy(names):
         for process in processes:
-            process.check()
+            try:
+                process.check()
+            except RunError as exc:
+                raise _named(exc, names) from None
         if time.monotonic() > deadline:
             raise RunError(f"the engine did not bind every carrier ({', '.join(names)}) within {START_TIMEOUT_S:.0f} s")
         await asyncio.sleep(0.1)
