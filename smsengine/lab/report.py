@@ -98,9 +98,23 @@ def build(file: ScenarioFile, variants: dict[str, dict[str, Any]], *, quick: boo
 def write(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path, html_path = directory / "report.json", directory / "report.html"
-    json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    json_path.write_text(dumps(report) + "\n")
     html_path.write_text(html(report))
     return json_path, html_path
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON with one key a line, but a list of numbers or of (t, value) points on one line: a
+    report's series stay readable and the file small."""
+    if isinstance(value, dict) and value:
+        inner = indent + " "
+        items = ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {dumps(v, inner)}" for k, v in value.items())
+        return "{\n" + items + "\n" + indent + "}"
+    if isinstance(value, list) and value and not all(isinstance(v, (int, float, str, list, tuple)) and not (
+            isinstance(v, (list, tuple)) and any(isinstance(x, (dict, list)) for x in v)) for v in value):
+        inner = indent + " "
+        return "[\n" + ",\n".join(inner + dumps(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":") if isinstance(value, list) else None)
 
 
 def _cell(value: Any, share: bool = False) -> str:
