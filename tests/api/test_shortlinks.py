@@ -92,8 +92,9 @@ async def test_an_unknown_code_is_404_with_the_catalogue_json(rig, code):
     async with rig.http.get(f"/s/{code}", allow_redirects=False) as resp:
         body = await resp.json()
     assert body["code"] == 1011 and documented("/s/{code}", "GET", 404, body) == []
-    status, body = await stats(rig.http, code, OPERATOR)
-    assert (status, body["code"]) == (404, 1011)
+    if code != "%2e%2e":  # /v1/links/../stats is /v1/stats once dot segments are resolved
+        status, body = await stats(rig.http, code, OPERATOR)
+        assert (status, body["code"]) == (404, 1011)
     await rig.engine.store.flush()
     assert db_rows(rig.engine, "SELECT COUNT(*) FROM link_clicks") == [(0,)]
 
