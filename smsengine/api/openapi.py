@@ -10,6 +10,7 @@ import msgspec
 from smsengine.api import schemas as s
 from smsengine.domain.errors import MESSAGES, ErrorCode
 from smsengine.domain.shortlinks import CODE_LENGTH
+from smsengine.domain.task_csv import DEFAULT_MAX_ROWS
 from smsengine.engine.requests import MAX_NAME
 from smsengine.engine.screening import MAX_CHECK_NUMBERS
 
@@ -231,6 +232,8 @@ def openapi_document() -> dict:
     _describe(components)
     # counted by the screening, so that more is 1054 rather than the decoder's 1004
     components["NumbersCheck"]["properties"]["phone_numbers"]["maxItems"] = MAX_CHECK_NUMBERS
+    for name in ("rows", "numbers"):  # counted by the task's reading: more is 1055 (tasks.max_rows)
+        components["TaskCreate"]["properties"][name]["maxItems"] = DEFAULT_MAX_ROWS
 
     def op(operation_id: str, summary: str, ok: dict | str, *, security: list, body: str | None = None,
            params: Sequence[dict] = (), refusals: Sequence[ErrorCode] = (), status: str = "200",

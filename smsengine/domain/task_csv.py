@@ -3,6 +3,7 @@ parameter (SPEC §8); what cannot be read is reported by line, never silently dr
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 
@@ -84,17 +85,23 @@ def parse_csv(data: bytes, params: int, default_region: str, *, max_rows: int = 
     hold commas, quotes doubled, even a line break)."""
     if len(data) >= max_bytes:
         raise SmsError(ErrorCode.TASK_TOO_LARGE, f"the file must be smaller than {max_bytes:,} bytes")
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"the file is not UTF-8 (byte {exc.start})") from None
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:  # the byte's place in the file, BOM included
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"the file is not UTF-8 (byte {bom + exc.start})") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     lines: list[tuple[int, list[str]]] = []
+    start = 1  # the line a row starts on (reader.line_num is where it ends: a quoted field may span lines)
     try:
         for cells in reader:
-            lines.append((reader.line_num, cells))
-            if len(lines) > max_rows + 1:  # + a header line
-                raise SmsError(ErrorCode.TASK_TOO_LARGE, f"more than {max_rows:,} rows")
+            # blank lines are skipped here: they count towards no bound, and the header is the
+            # first line that is not blank
+            if cells and (cells[0].strip() or any(map(str.strip, cells))):
+                lines.append((start, cells))
+                if len(lines) > max_rows + 1:  # + a header line
+                    raise SmsError(ErrorCode.TASK_TOO_LARGE, f"more than {max_rows:,} rows")
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"CSV line {reader.line_num}: {exc}") from None
     return read_task_rows(lines, params, default_region, max_rows=max_rows)
