@@ -277,7 +277,9 @@ class Dispatcher:
         if transient:
             self.unanswered(carrier, job, submit_remark(status))
         else:
-            self._fail(job.inflight, ErrorCode.CARRIER_REJECTED, MessageStatus.FAILED, submit_remark(status))
+            # final at the carrier that refused it (records and stats by carrier count it there)
+            self._fail(job.inflight, ErrorCode.CARRIER_REJECTED, MessageStatus.FAILED, submit_remark(status),
+                       carrier=carrier)
 
     def unanswered(self, carrier: str, job: Job, reason: str) -> None:
         """A transient failure or a missing response: back off and resend, then give up with 60008."""
@@ -377,16 +379,18 @@ class Dispatcher:
         self._fail(flight, ErrorCode.CANCELLED, MessageStatus.CANCELLED, MESSAGES[ErrorCode.CANCELLED])
         return True
 
-    def _fail(self, flight: InFlight, code: ErrorCode, status: MessageStatus, remark: str) -> None:
+    def _fail(self, flight: InFlight, code: ErrorCode, status: MessageStatus, remark: str, *,
+              carrier: str | None = None) -> None:
         if flight.final:
             return
         # segments never charged give their reservation back: billing is per submitted segment
         if flight.unsent > 0:
             self.balances.refund(flight.record.app_id, flight.unsent)
             flight.unsent = 0
-        self._finish(flight, status, code, remark, self.clock())
+        self._finish(flight, status, code, remark, self.clock(), carrier=carrier)
 
-    def _finish(self, flight: InFlight, status: MessageStatus, code: ErrorCode, remark: str, at: float) -> None:
+    def _finish(self, flight: InFlight, status: MessageStatus, code: ErrorCode, remark: str, at: float, *,
+                carrier: str | None = None) -> None:
         flight.final = True
         record = flight.record
         if self.inflight.pop(record.id, None) is None:
@@ -402,7 +406,8 @@ class Dispatcher:
         final = MessageFinal(
             message_id=record.id, app_id=record.app_id, phone=record.phone, status=status, code=int(code),
             remark=remark, submitted_at=flight.submitted_at, final_at=at, context=record.context,
-            carrier=flight.carrier if flight.submitted else "", callback_url=record.callback_url,
+            carrier=carrier if carrier is not None else flight.carrier if flight.submitted else "",
+            callback_url=record.callback_url,
             task_id=record.task_id,
         )
         cursor = self.store.message_final(final)

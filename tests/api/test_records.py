@@ -307,9 +307,9 @@ async def test_stats_count_each_message_on_its_day_in_the_accounts_timezone(tmp_
         assert (new["delivered"], new["failed"], new["expired"], new["pending"]) == (106, 15, 0, 0)
         assert sorted((r["code"], r["messages"]) for r in new["failure_reasons"]) == [(60001, 5), (60002, 10)]
         assert new["segments_charged"] == 116  # what no carrier took is not charged
-        # the five the carrier refused at submit are recorded without a carrier: not in its row
+        # the five the carrier refused at submit are final at that carrier too (not charged)
         assert [(c["carrier"], c["messages"], c["delivered"], c["failed"]) for c in new["carriers"]] == [
-            ("ideal", 116, 106, 10)]
+            ("ideal", 121, 106, 15)]
         remarks = {r["code"]: r["remark"] for r in new["failure_reasons"]}
         assert remarks == {60002: "UNDELIV err:011 (blocked by the carrier)",
                            60001: "submit_sm_resp ESME_RINVDSTADR (0xb)"}

@@ -183,7 +183,11 @@ async def start_server(config: EngineConfig, base_dir: Path) -> Server:
 
 async def start_rig(tmp: Path, profiles: list[CarrierProfile], **config: Any):
     simulators = await SimulatorGroup(profiles).start()
-    server = await start_server(engine_config(tmp, simulators.ports, **config), tmp)
+    try:
+        server = await start_server(engine_config(tmp, simulators.ports, **config), tmp)
+    except BaseException:  # an engine that would not start must not leave the simulators running
+        await simulators.close()
+        raise
     http = aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}")
     return Rig(simulators, server, http)
 
