@@ -157,6 +157,9 @@ class ReplayGuard:
         """Raise REQUEST_REPLAYED for a second use; call after the signature was verified, so a
         forged request cannot burn a legitimate caller's nonce. Returns the time before which
         entries were just forgotten, or None when this call forgot nothing."""
+        # expiry first: a replayed request must not keep old buckets alive past their time
+        # (the next expiry's horizon also covers whatever a refused call forgot)
+        forgot = self._expire(now) if now >= self._next_expiry else None
         key = (app_id, nonce, request_time)
         bucket = request_time // self._bucket_span
         seen = self._buckets.get(bucket)
@@ -165,7 +168,7 @@ class ReplayGuard:
         elif key in seen:
             raise SmsError(ErrorCode.REQUEST_REPLAYED)
         seen.add(key)
-        return self._expire(now) if now >= self._next_expiry else None
+        return forgot
 
     def remember(self, app_id: str, nonce: str, request_time: int) -> None:
         """A request seen before (loaded at start): refused from now on."""
