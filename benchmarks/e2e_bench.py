@@ -76,6 +76,16 @@ window = {window}
     return carriers, engine
 
 
+def start_gateway(carriers_cfg: Path, engine_cfg: Path, env: dict) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """The simulators, then the engine, each a process of its own: (simulators, engine)."""
+    sims = subprocess.Popen([sys.executable, "-m", "carriers", "--config", str(carriers_cfg)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    engine = subprocess.Popen([sys.executable, "-m", "smsengine", "serve", "--config", str(engine_cfg)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sims, engine
+
+
 async def wait_up(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
@@ -371,11 +381,7 @@ async def main() -> None:
         sink_proc = subprocess.Popen(
             [sys.executable, str(ROOT / "benchmarks" / "callback_sink.py"), "--port", str(sink_port),
              *(["--key", "bench-secret"] if args.verify else [])], cwd=ROOT, env=env)
-    sims = subprocess.Popen([sys.executable, "-m", "carriers", "--config", str(carriers_cfg)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    engine = subprocess.Popen([sys.executable, "-m", "smsengine", "serve", "--config", str(engine_cfg)], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sims, engine = start_gateway(carriers_cfg, engine_cfg, env)
     url = f"http://127.0.0.1:{http_port}"
     timeline: list[dict] = []
     phases: dict[str, dict] = {}

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchenv import progress, rss_mb, cpu_seconds, write  # noqa: E402
-from e2e_bench import free_port, wait_up, write_configs  # noqa: E402
+from e2e_bench import free_port, start_gateway, wait_up, write_configs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"X-App-Id": "bench", "X-App-Key": "bench-secret"}
@@ -48,12 +48,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="smsengine-task-"))
     smpp_port, http_port = free_port(), free_port()
     carriers_cfg, engine_cfg = write_configs(tmp, smpp_port, http_port, 2, 512, "")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    sims = subprocess.Popen([sys.executable, "-m", "carriers", "--config", str(carriers_cfg)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    engine = subprocess.Popen([sys.executable, "-m", "smsengine", "serve", "--config", str(engine_cfg)], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sims, engine = start_gateway(carriers_cfg, engine_cfg, {**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{http_port}"
     data = make_csv(args.rows)
     progress(f"CSV: {args.rows:,} rows, {len(data):,} bytes")

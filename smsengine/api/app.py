@@ -9,7 +9,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from email import policy as email_policy
 from email.parser import BytesParser
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -243,15 +243,20 @@ async def send(request: web.Request) -> web.Response:
     return respond(response)
 
 
-async def _owned_message(request: web.Request) -> tuple[Engine, s.MessageView]:
+async def _owned(request: web.Request, param: str, what: str, lookup: Callable[[Engine, int], Awaitable[Any]]):
+    """The caller's own message or task named in the path (the operator's: anyone's). Another
+    account's answers like a missing one: ids must not reveal other traffic."""
     engine = engine_of(request)
-    mid = path_id(request, "message_id")
+    item_id = path_id(request, param)
     caller = None if is_operator(request) else require_account(request)
-    message = await engine.store.message_view(mid)
-    # another account's message answers like a missing one: ids must not reveal other traffic
-    if message is None or (caller is not None and message.app_id != caller):
-        raise SmsError(ErrorCode.NOT_FOUND, f"no message {mid}")
-    return engine, message
+    item = await lookup(engine, item_id)
+    if item is None or (caller is not None and item.app_id != caller):
+        raise SmsError(ErrorCode.NOT_FOUND, f"no {what} {item_id}")
+    return engine, item
+
+
+async def _owned_message(request: web.Request) -> tuple[Engine, s.MessageView]:
+    return await _owned(request, "message_id", "message", lambda engine, mid: engine.store.message_view(mid))
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -657,14 +662,7 @@ async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool, problems
 
 
 async def _owned_task(request: web.Request) -> tuple[Engine, TaskRecord]:
-    engine = engine_of(request)
-    task_id = path_id(request, "task_id")
-    caller = None if is_operator(request) else require_account(request)
-    task = await engine.store.task(task_id)
-    # another account's task answers like a missing one
-    if task is None or (caller is not None and task.app_id != caller):
-        raise SmsError(ErrorCode.NOT_FOUND, f"no task {task_id}")
-    return engine, task
+    return await _owned(request, "task_id", "task", lambda engine, task_id: engine.store.task(task_id))
 
 
 async def get_task(request: web.Request) -> web.Response:
