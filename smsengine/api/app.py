@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import hmac
 import math
 import time
@@ -267,6 +269,9 @@ async def receipts(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
     since, limit = _page_query(request)
+    if request.query.get("format") == "csv":
+        return await _export_views(request, "receipts.csv", s.ReceiptItem,
+                                   lambda after: engine.store.receipts_since(app_id, after, _EXPORT_PAGE), since)
     items = await engine.store.receipts_since(app_id, since, limit)
     page = items
     return respond(s.ReceiptPage(0, "OK", page, page[-1].cursor if page else since))
@@ -276,6 +281,9 @@ async def replies(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = require_account(request)
     since = _query_int(request, "since", 0)
+    if request.query.get("format") == "csv":
+        return await _export_views(request, "replies.csv", s.ReplyItem,
+                                   lambda after: engine.store.replies_since(app_id, after, _EXPORT_PAGE), since)
     items = await engine.store.replies_since(app_id, since, 500)
     return respond(s.ReplyPage(0, "OK", items, items[-1].cursor if items else since))
 
@@ -824,8 +832,7 @@ _CSV_COLUMNS = MessageRow.__struct_fields__
 async def _export(request: web.Request, engine: Engine, where: MessageFilter, filename: str) -> web.StreamResponse:
     """Every record of the query as CSV, streamed in pages (memory flat whatever the size); numbers
     whole (exports are for the account's own systems). The lines come from the store ready made."""
-    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
-                                           "Content-Disposition": f'attachment; filename="{filename}"'})
+    response = _csv_response(filename)
     await response.prepare(request)
     await response.write((",".join(_CSV_COLUMNS) + "\r\n").encode())
     # the next page is read (SQLite, on its own thread) while this one is sent: one page ahead at
@@ -848,6 +855,34 @@ async def _export(request: web.Request, engine: Engine, where: MessageFilter, fi
 
 
 _EXPORT_PAGE = 5000
+
+
+def _csv_response(filename: str) -> web.StreamResponse:
+    return web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
+                                       "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+async def _export_views(request: web.Request, filename: str, view: type,
+                        page: Callable[[int], Awaitable[list]], since: int) -> web.StreamResponse:
+    """Status reports or replies after `since` as CSV, page by page by their cursor (streamed,
+    memory flat): the columns are the view's fields, in order."""
+    response = _csv_response(filename)
+    await response.prepare(request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(view.__struct_fields__)
+    after = since
+    while True:
+        items = await page(after)
+        writer.writerows(msgspec.structs.astuple(item) for item in items)
+        await response.write(out.getvalue().encode())
+        out.seek(0)
+        out.truncate()
+        if len(items) < _EXPORT_PAGE:
+            break
+        after = items[-1].cursor
+    await response.write_eof()
+    return response
 
 
 # -- operations -----------------------------------------------------------------------------------------

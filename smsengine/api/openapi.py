@@ -302,12 +302,12 @@ def openapi_document() -> dict:
                              "`cancelled` (1057), nothing charged", "MessageView", params=[_MESSAGE_ID],
                              security=_ACCOUNT_AUTH, refusals=_CREDENTIALS_REFUSALS),
             },
-            "/v1/receipts": {"get": op(
-                "receipts", "Status reports after a cursor", "ReceiptPage",
-                params=[_SINCE, _LIMIT, _APP_ID_QUERY], **account_read)},
-            "/v1/replies": {"get": op(
-                "replies", "Replies (MO) after a cursor, 500 at most", "ReplyPage",
-                params=[_SINCE, _APP_ID_QUERY], **account_read)},
+            "/v1/receipts": {"get": _csv_too(op(
+                "receipts", "Status reports after a cursor (format=csv: all of them as CSV)", "ReceiptPage",
+                params=[_SINCE, _LIMIT, _FORMAT, _APP_ID_QUERY], **account_read))},
+            "/v1/replies": {"get": _csv_too(op(
+                "replies", "Replies (MO) after a cursor, 500 at most (format=csv: all of them as CSV)", "ReplyPage",
+                params=[_SINCE, _FORMAT, _APP_ID_QUERY], **account_read))},
             "/v1/replies/unattributed": {"get": op(
                 "unattributed_replies", "Replies from numbers no account sent to within the attribution window"
                 " (operator), 500 at most after a cursor", "ReplyPage", params=[_SINCE], security=_ADMIN)},

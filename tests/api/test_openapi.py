@@ -60,8 +60,11 @@ async def test_every_route_is_documented_with_its_path_parameters(rig):
 
 
 @pytest.mark.parametrize(("path", "names"), [
-    ("/v1/receipts", {"since", "limit", "app_id"}),
-    ("/v1/replies", {"since", "app_id"}),
+    ("/v1/receipts", {"since", "limit", "format", "app_id"}),
+    ("/v1/replies", {"since", "format", "app_id"}),
+    ("/v1/messages", {"phone", "since", "until", "task_id", "status", "sign", "template_id", "carrier", "before",
+                      "limit", "format", "app_id"}),
+    ("/v1/tasks", {"status", "type", "since", "until", "before", "limit", "app_id"}),
     ("/v1/signatures", {"app_id"}),
     ("/v1/templates", {"app_id"}),
     ("/v1/unsubscribes", {"app_id"}),

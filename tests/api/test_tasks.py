@@ -175,3 +175,19 @@ async def test_the_csv_export_quotes_text_and_reads_back_as_the_list(rig):
         assert float(row["final_at"]) == pytest.approx(item["final_at"], abs=1e-3)
         assert int(row["task_id"]) == view["id"] and row["carrier"] == "ideal"
     assert 'a "quoted", word' in rows[0]["content"] and "验证" in rows[1]["content"]
+
+
+async def test_receipts_and_replies_export_as_csv(rig):
+    import csv
+    import io
+
+    ids = await rig.client.accepted(["+8613800000401", "+8613800000402"])
+    await rig.client.wait_final(ids)
+    async with rig.http.get("/v1/receipts", params={"format": "csv"}, headers=rig.client.auth) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert sorted(r["message_id"] for r in rows) == sorted(ids)
+    assert all(r["status"] == "delivered" and r["cursor"] for r in rows)
+    async with rig.http.get("/v1/replies", params={"format": "csv"}, headers=rig.client.auth) as resp:
+        header = (await resp.text()).splitlines()[0]
+    assert header == "cursor,phone,text,carrier,received_at,complete"
