@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/smpp_bench.py
 	$(PY) benchmarks/carrier_bench.py
 	$(PY) benchmarks/e2e_bench.py
+	$(PY) benchmarks/task_bench.py
 
 # the engine against Debian's Kannel, end to end until the callback sink (benchmarks/peer_bench.py);
 # installs kannel when missing, with a policy-rc.d for the install so the package starts no service
