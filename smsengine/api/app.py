@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import hmac
@@ -835,21 +834,7 @@ async def _export(request: web.Request, engine: Engine, where: MessageFilter, fi
     response = _csv_response(filename)
     await response.prepare(request)
     await response.write((",".join(_CSV_COLUMNS) + "\r\n").encode())
-    # the next page is read (SQLite, on its own thread) while this one is sent: one page ahead at
-    # most, so memory stays flat
-    pending = asyncio.ensure_future(engine.store.message_csv(where, 0, _EXPORT_PAGE))
-    try:
-        while True:
-            rows = await pending
-            if len(rows) == _EXPORT_PAGE:
-                pending = asyncio.ensure_future(engine.store.message_csv(where, rows[-1][0], _EXPORT_PAGE))
-            if rows:
-                await response.write(("\r\n".join([line for _, line in rows]) + "\r\n").encode())
-            if len(rows) < _EXPORT_PAGE:
-                break
-    finally:
-        if not pending.done():  # the client went away mid-export
-            pending.cancel()
+    await engine.store.export_csv(where, response.write)
     await response.write_eof()
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,9 @@ import aiosqlite
 
 from smsengine.engine.store.schema import AFTER_COLUMN_ADDED, COLUMNS_ADDED, INDEXES_AFTER_COLUMNS, SCHEMA
 from smsengine.engine.store.writer import GroupCommitWriter
+
+
+MAX_EXPORTS = 4
 
 
 def scope(app_id: str | None, column: str = "app_id") -> tuple[str, tuple]:
@@ -23,6 +27,9 @@ class Database(GroupCommitWriter):
         super().__init__(max_rows=max_rows, max_delay=max_delay)
         self.path = Path(path)
         self._reader: aiosqlite.Connection | None = None
+        # CSV exports running at once (messages.export_csv): each holds a read connection and a
+        # thread of its own for its whole length; more wait their turn
+        self._exports = asyncio.Semaphore(MAX_EXPORTS)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
