@@ -24,7 +24,7 @@ from smsengine.engine.accounts import AccountRegistry
 from smsengine.engine.intake import MAX_SCHEDULE_AHEAD, Intake
 from smsengine.engine.lifecycle import cancel_tasks, wait_event
 from smsengine.engine.records import MessageFinal, TaskRecord
-from smsengine.engine.store import Store
+from smsengine.engine.store import Store, StoreError
 
 log = structlog.get_logger("smsengine.tasks")
 
@@ -126,7 +126,12 @@ class TaskRunner:
             now = self.clock()
             for task in [t for t in self.scheduled.values() if t.schedule_at is None or t.schedule_at <= now]:
                 # durable first: a restart after this imports it instead of waiting again
-                if not await self.store.set_task_state(task.id, "importing", now, only_from=("scheduled",)):
+                try:
+                    started = await self.store.set_task_state(task.id, "importing", now, only_from=("scheduled",))
+                except StoreError as exc:  # the store will answer again: the next tick tries again
+                    log.error("tasks.start_failed", task_id=task.id, error=repr(exc))
+                    break
+                if not started:
                     self.scheduled.pop(task.id, None)  # cancelled meanwhile
                     continue
                 self.scheduled.pop(task.id, None)
@@ -169,8 +174,8 @@ class TaskRunner:
                 line = task.imported_line = last_line
                 if done:
                     break
-        except SmsError as exc:  # the store failed: nothing of the chunk was accepted; retry later
-            log.error("tasks.import_failed", task_id=task.id, error=exc.message)
+        except (SmsError, StoreError) as exc:  # the store failed: nothing of the chunk was accepted; retry
+            log.error("tasks.import_failed", task_id=task.id, error=str(exc))
             self.importing.pop(task.id, None)
             await asyncio.sleep(1.0)
             self._import_later(task)
