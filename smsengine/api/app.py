@@ -665,7 +665,7 @@ async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool, problems
         created_at=task.created_at, schedule_at=task.schedule_at, started_at=task.started_at,
         completed_at=task.completed_at, cancelled_at=task.cancelled_at, counts=counts,
         segments_charged=await engine.store.task_segments_charged(task.id),
-        problems=[s.RowProblemView(p.line, _masked_row(engine, p.value), p.code, p.reason) for p in shown])
+        problems=[s.RowProblemView(p.line, _masked(engine, p.value), p.code, p.reason) for p in shown])
 
 
 async def _owned_task(request: web.Request) -> tuple[Engine, TaskRecord]:
@@ -736,13 +736,6 @@ def _query_time(request: web.Request, name: str) -> float | None:
 
 def _masked(engine: Engine, phone: str) -> str:
     return mask_number(phone) if engine.config.records.mask_numbers else phone
-
-
-def _masked_row(engine: Engine, value: str) -> str:
-    """A row not sent: its number, or the whole row (number first, as a wrong parameter count
-    gives it): the number masked like a list shows it, not the row as one string."""
-    number, comma, rest = value.partition(",")
-    return _masked(engine, number) + comma + rest
 
 
 def _masked_rows(engine: Engine, rows: list) -> list:

@@ -22,7 +22,7 @@ class RowProblem(msgspec.Struct, frozen=True):
     """A row that will not be sent: its line in the file (1 = the first), what it held, why."""
 
     line: int
-    value: str
+    value: str  # the row's number as given
     code: int
     reason: str
 
@@ -56,7 +56,7 @@ def read_task_rows(lines: list[tuple[int, list[str]]], params: int, default_regi
         if not cells:
             continue
         if len(cells) - 1 != params:
-            problems.append(RowProblem(line, ",".join(cells)[:100], int(ErrorCode.TEMPLATE_MISMATCH),
+            problems.append(RowProblem(line, strip(cells[0])[:100], int(ErrorCode.TEMPLATE_MISMATCH),
                                        f"{len(cells) - 1} parameters, the template takes {params}"))
             continue
         number = strip(cells[0])

@@ -50,6 +50,16 @@ class _Admission(NamedTuple):
     reserved: int
 
 
+def _state_refusal(account: Account) -> SmsError | None:
+    """What the account's state says to a send or a task's next chunk: suspended for arrears, or
+    disabled by the operator."""
+    if account.state == "suspended":
+        return SmsError(ErrorCode.SUSPENDED_ARREARS)
+    if account.state != "active":
+        return SmsError(ErrorCode.APP_DISABLED)
+    return None
+
+
 class MessageIds:
     """Engine message ids: increasing integers, resumed from the store at start."""
 
@@ -116,10 +126,9 @@ class Intake:
                                f"{', '.join(missing)} required (or an Authorization header)")
             assert req.random is not None and req.time is not None
             account = self.auth.legacy(req.app_id, req.random, req.time, req.phone_numbers, req.sig, now)
-        if account.state == "suspended":
-            raise SmsError(ErrorCode.SUSPENDED_ARREARS)
-        if account.state != "active":
-            raise SmsError(ErrorCode.APP_DISABLED)
+        refusal = _state_refusal(account)
+        if refusal is not None:
+            raise refusal
         return account
 
     def _body(self, req: SendRequest, account: Account, region: Region) -> tuple[str, int | None]:
@@ -355,10 +364,9 @@ class Intake:
     def _task_refusal(self, account: Account, template, signature, task: TaskRecord) -> SmsError | None:
         """What stops every row of a task at once: the account's state, a template or signature
         gone (or no longer approved) since the task was created."""
-        if account.state == "suspended":
-            return SmsError(ErrorCode.SUSPENDED_ARREARS)
-        if account.state != "active":
-            return SmsError(ErrorCode.APP_DISABLED)
+        refusal = _state_refusal(account)
+        if refusal is not None:
+            return refusal
         if template is None:
             return SmsError(ErrorCode.TEMPLATE_MISMATCH, f"no template {task.template_id}")
         if task.sign and signature is None:

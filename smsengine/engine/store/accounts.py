@@ -29,6 +29,9 @@ def _limits_of(stored: str) -> LimitsConfig | None:
     return msgspec.json.decode(stored, type=LimitsConfig) if stored else None
 
 
+_POSITIONS = frozenset({"pushed_cursor", "reply_cursor", "receipt_from"})
+
+
 class AccountQueries(Database):
     async def account_rows(self, app_id: str | None = None) -> list[AccountRow]:
         """Every account, or just `app_id`'s."""
@@ -96,19 +99,6 @@ class AccountQueries(Database):
     async def set_reply_url(self, app_id: str, url: str) -> None:
         await self._write(("UPDATE accounts SET reply_url=? WHERE app_id=?", (url, app_id)))
 
-    async def reply_cursor(self, app_id: str) -> int:
-        """The last reply id the account's reply URL acknowledged (0: none yet)."""
-        return await self._scalar("SELECT reply_cursor FROM accounts WHERE app_id=?", (app_id,)) or 0
-
-    async def set_reply_cursor(self, app_id: str, cursor: int) -> None:
-        """Move the reply push cursor forward, never back: durable when this returns."""
-        await self._write((
-            "UPDATE accounts SET reply_cursor=? WHERE app_id=? AND reply_cursor<?", (cursor, app_id, cursor)))
-
-    async def reset_reply_cursor(self, app_id: str, cursor: int) -> None:
-        """Set the reply push cursor, back or forward (a URL set with a backlog, or from now)."""
-        await self._write(("UPDATE accounts SET reply_cursor=? WHERE app_id=?", (cursor, app_id)))
-
     async def set_receipt_url(self, app_id: str, url: str) -> None:
         await self._write(("UPDATE accounts SET receipt_url=? WHERE app_id=?", (url, app_id)))
 
@@ -125,24 +115,41 @@ class AccountQueries(Database):
         await self.flush()
         return await self._scalar("SELECT balance FROM accounts WHERE app_id=?", (app_id,))
 
+    # -- push positions: where each account's callbacks stand (engine/callbacks.py) ---------------
+    # pushed_cursor: the last status report cursor the receipt URL acknowledged; reply_cursor: the
+    # last reply id the reply URL acknowledged; receipt_from: reports at or before it with no URL
+    # of their own go nowhere (the account had no receipt URL until then). 0: none yet.
+    async def _position(self, column: str, app_id: str) -> int:
+        assert column in _POSITIONS  # a fixed name: no input reaches the SQL
+        return await self._scalar(f"SELECT {column} FROM accounts WHERE app_id=?", (app_id,)) or 0
+
+    async def _set_position(self, column: str, app_id: str, cursor: int, *, forward_only: bool = False) -> None:
+        """Durable when this returns; `forward_only` never moves it back."""
+        assert column in _POSITIONS
+        only = f" AND {column}<?" if forward_only else ""
+        await self._write((f"UPDATE accounts SET {column}=? WHERE app_id=?{only}",
+                           (cursor, app_id, cursor) if forward_only else (cursor, app_id)))
+
     async def pushed_cursor(self, app_id: str) -> int:
-        """The last status report cursor the account's receipt URL acknowledged (0: none yet)."""
-        return await self._scalar("SELECT pushed_cursor FROM accounts WHERE app_id=?", (app_id,)) or 0
+        return await self._position("pushed_cursor", app_id)
 
     async def set_pushed_cursor(self, app_id: str, cursor: int) -> None:
-        """Move the push cursor forward, never back: durable when this returns."""
-        await self._write((
-            "UPDATE accounts SET pushed_cursor=? WHERE app_id=? AND pushed_cursor<?", (cursor, app_id, cursor)
-        ))
-
-    async def receipt_from(self, app_id: str) -> int:
-        """Reports at or before this cursor with no URL of their own go nowhere: the account had no
-        receipt URL until then (a first URL pushes from now on)."""
-        return await self._scalar("SELECT receipt_from FROM accounts WHERE app_id=?", (app_id,)) or 0
-
-    async def set_receipt_from(self, app_id: str, cursor: int) -> None:
-        await self._write(("UPDATE accounts SET receipt_from=? WHERE app_id=?", (cursor, app_id)))
+        await self._set_position("pushed_cursor", app_id, cursor, forward_only=True)
 
     async def reset_pushed_cursor(self, app_id: str, cursor: int) -> None:
-        """Set the push cursor, back or forward (a URL set with a backlog, or from now)."""
-        await self._write(("UPDATE accounts SET pushed_cursor=? WHERE app_id=?", (cursor, app_id)))
+        await self._set_position("pushed_cursor", app_id, cursor)
+
+    async def reply_cursor(self, app_id: str) -> int:
+        return await self._position("reply_cursor", app_id)
+
+    async def set_reply_cursor(self, app_id: str, cursor: int) -> None:
+        await self._set_position("reply_cursor", app_id, cursor, forward_only=True)
+
+    async def reset_reply_cursor(self, app_id: str, cursor: int) -> None:
+        await self._set_position("reply_cursor", app_id, cursor)
+
+    async def receipt_from(self, app_id: str) -> int:
+        return await self._position("receipt_from", app_id)
+
+    async def set_receipt_from(self, app_id: str, cursor: int) -> None:
+        await self._set_position("receipt_from", app_id, cursor)

@@ -43,16 +43,7 @@ class MessageQueries(Database):
 
     async def receipts_since(self, app_id: str, cursor: int, limit: int) -> list[ReceiptView]:
         """An account's status reports after `cursor`, in cursor order."""
-        rows = await self._rows(
-            "SELECT cursor, id, phone, status, code, remark, submitted_at, final_at, context"
-            " FROM messages WHERE app_id=? AND cursor>? ORDER BY cursor LIMIT ?",
-            (app_id, cursor, limit),
-        )
-        return [
-            ReceiptView(cursor=c, message_id=str(mid), phone=phone, status=status, code=code, remark=remark,
-                        submitted_at=submitted, final_at=final, context=context)
-            for c, mid, phone, status, code, remark, submitted, final, context in rows
-        ]
+        return [view for _, view in await self.receipts_to_push(app_id, cursor, limit)]
 
     async def receipts_to_push(self, app_id: str, cursor: int, limit: int) -> list[tuple[str, ReceiptView]]:
         """An account's status reports after `cursor`, in cursor order, each with its message's
