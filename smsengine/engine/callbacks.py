@@ -143,6 +143,16 @@ class Feed:
         self.from_store = True
         log.info("callbacks.spilled", app_id=self.app_id, stream=self.stream.name, from_cursor=self.taken)
 
+    def _reads_store(self) -> bool:
+        """Receipts read the store back until caught up (sends' own URLs need it even when the
+        account has none); replies only while the account has a reply URL."""
+        if not self.from_store:
+            return False
+        if self.stream.in_memory:
+            return True
+        account = self.pusher.accounts.accounts.get(self.app_id)
+        return account is not None and bool(self.stream.url_of(account))
+
     async def _read(self) -> None:
         """Fill the queue from the store after `taken`; switch to memory once caught up."""
         self.reading = True
@@ -179,11 +189,14 @@ class Feed:
         settings = self.pusher.settings
         while True:
             if not self.queue:
-                if self.from_store and not self.reading:
+                reads = self._reads_store()
+                if reads and not self.reading:
                     await self._read()
                 if not self.queue:
+                    # the store is looked at every poll_s only by a feed that reads it; one fed
+                    # from memory (or with nowhere to push) sleeps until offer or url_set wakes it
                     self.ready.clear()
-                    await wait_event(self.ready, settings.poll_s)
+                    await wait_event(self.ready, settings.poll_s if reads else None)
                     continue
             queue = self.queue
             items = [queue.popleft() for _ in range(min(settings.batch, len(queue)))]

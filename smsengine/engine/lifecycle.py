@@ -13,8 +13,8 @@ async def cancel_tasks(*tasks: asyncio.Task | None) -> None:
     await asyncio.gather(*live, return_exceptions=True)
 
 
-async def wait_event(event: asyncio.Event, timeout: float) -> bool:
-    """Wait for `event` at most `timeout` seconds; True when it was set.
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait for `event` at most `timeout` seconds (None: until it is set); True when it was set.
 
     asyncio.timeout, not asyncio.wait_for: on Python 3.11 a cancel that lands while wait_for's
     own timeout is releasing it can be lost, and a background task looping over wait_for then
