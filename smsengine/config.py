@@ -81,6 +81,17 @@ class RecordsConfig(msgspec.Struct, forbid_unknown_fields=True):
     mask_numbers: bool = False
 
 
+class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The web console at /console (README "Console")."""
+
+    enabled: bool = True
+    session_idle_s: float = 8 * 3600.0  # a session unused this long is signed out
+    max_sessions: int = 10_000  # beyond it the least recently used session is signed out
+    # sign-in attempts per source address: a burst of this many, then one per 6 s (429, 1013)
+    signin_burst: int = 10
+    experiments_dir: str = "experiments/results"  # the reports its Experiments page lists
+
+
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
     path: str = "var/smsengine.db"
     batch_max_rows: int = 5000
@@ -270,6 +281,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True):
     callbacks: CallbacksConfig = msgspec.field(default_factory=CallbacksConfig)
     tasks: TasksConfig = msgspec.field(default_factory=TasksConfig)
     records: RecordsConfig = msgspec.field(default_factory=RecordsConfig)
+    console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     simulators: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
     dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     replies: RepliesConfig = msgspec.field(default_factory=RepliesConfig)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import structlog
@@ -19,6 +20,7 @@ from aiohttp import web
 from smsengine.api.app import build_app
 from smsengine.api.listener import Listener, ListenerSite
 from smsengine.config import EngineConfig
+from smsengine.console.app import console_app
 from smsengine.engine.services import Engine
 from smsengine.logs import quiet_bad_requests
 
@@ -108,6 +110,16 @@ class EmbeddedSimulators:
                     raise RuntimeError(f"simulated carrier {name} did not open port {port}")
                 await asyncio.sleep(0.1)
 
+    def admin_urls(self) -> dict[str, str]:
+        """Carrier name → its simulator's admin base URL (the console shows their counters)."""
+        try:
+            with self.path.open("rb") as f:
+                carriers = tomllib.load(f).get("carriers", [])
+        except (OSError, tomllib.TOMLDecodeError):
+            return {}
+        return {str(c["name"]): f"http://127.0.0.1:{int(c['admin_port'])}"
+                for c in carriers if isinstance(c, dict) and c.get("name") and c.get("admin_port")}
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -117,6 +129,10 @@ class EmbeddedSimulators:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.process = None
+
+
+async def _to_console(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console/")
 
 
 class Server:
@@ -141,6 +157,11 @@ class Server:
         quiet_bad_requests()
         self.engine.metrics.registry.register(self.listener)
         app = build_app(self.engine, middlewares=[self.listener.middleware])
+        if self.config.console.enabled:
+            admin = self.simulators.admin_urls() if self.simulators is not None else {}
+            app.add_subapp("/console", console_app(self.engine, simulators=admin))
+            app.router.add_get("/", _to_console)
+            app.router.add_get("/console", _to_console)
         # keepalive_timeout: aiohttp closes a connection idle (or with a late next request) this long
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=cfg.keepalive_timeout_s)
         await self._runner.setup()

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from email import policy as email_policy
 from email.parser import BytesParser
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from aiohttp import web
@@ -64,6 +64,19 @@ if TYPE_CHECKING:
 _json = msgspec.json.Encoder()
 ENGINE = web.AppKey("engine", object)
 SIGNED = web.RequestKey("signed", SignedRequest)  # set when the request carries an HMAC Authorization
+
+
+class Caller(NamedTuple):
+    """Who a signed-in console session is: an account (`app_id`), or the operator (`operator`,
+    acting for `app_id` where a page is about one account, "" for all)."""
+
+    app_id: str
+    operator: bool
+
+
+# set by the console (smsengine/console) for its own routes only, from its session cookie; the
+# JSON API never reads a cookie, so no other site can make a browser call it
+CALLER = web.RequestKey("caller", Caller)
 
 # HTTP status for request-level errors; per-recipient errors ride in a 200 response
 _HTTP_STATUS = {
@@ -173,7 +186,11 @@ def same_secret(expected: str, given: str) -> bool:
 
 
 def is_operator(request: web.Request) -> bool:
-    """The request carries the operator's X-Admin-Token (never true when none is configured)."""
+    """The request carries the operator's X-Admin-Token (never true when none is configured), or
+    comes from the operator's console session."""
+    caller = request.get(CALLER)
+    if caller is not None:
+        return caller.operator
     token = engine_of(request).config.http.admin_token
     return bool(token) and same_secret(token, request.headers.get("X-Admin-Token", ""))
 
@@ -187,9 +204,16 @@ def require_account(request: web.Request, app_id: str | None = None) -> str:
     """Account-scoped calls are signed (HMAC Authorization) or carry X-App-Id and X-App-Key (`sig`
     accounts only); the operator token works for any app."""
     engine = engine_of(request)
+    caller = request.get(CALLER)
+    if caller is not None and not caller.operator:
+        if app_id is not None and app_id != caller.app_id:
+            raise SmsError(ErrorCode.NO_PERMISSION, "another account's resource")
+        engine.accounts.get(caller.app_id)
+        return caller.app_id
     if is_operator(request):
         if app_id is None:
-            app_id = request.headers.get("X-App-Id") or request.query.get("app_id")
+            app_id = (request.headers.get("X-App-Id") or request.query.get("app_id")
+                      or (caller.app_id if caller is not None else ""))
         if not app_id:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "app_id is required")
         engine.accounts.get(app_id)
@@ -616,26 +640,37 @@ def _csv_upload(request: web.Request, body: bytes) -> tuple[dict[str, str], byte
 
 async def create_task(request: web.Request) -> web.Response:
     engine = engine_of(request)
-    limits = engine.config.tasks
     body = await request.read()
     if request.content_type == "application/json":
         spec = await decode_body(request, s.TaskCreate)
-        app_id = require_account(request, spec.app_id or None)
-        account = engine.accounts.get(app_id)
-        template = account.templates.get(spec.template_id)
-        params = template.compiled.param_count if template is not None else 0
+        task = await new_task(request, spec, None)
+    else:
+        fields, data = _csv_upload(request, body)
+        task = await new_task(request, task_fields(fields), data)
+    return respond(await _task_view(engine, task, detail=True), 201)
+
+
+def task_fields(fields: dict[str, str]) -> s.TaskCreate:
+    """A task's fields given as text (query string, form fields)."""
+    try:
+        return msgspec.convert({k: v for k, v in fields.items() if k in _TASK_FIELDS}, s.TaskCreate, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, str(exc)) from None
+
+
+async def new_task(request: web.Request, spec: s.TaskCreate, csv_data: bytes | None) -> TaskRecord:
+    """A task made, from a CSV file (`csv_data`) or the spec's rows / numbers: the one way the API
+    and the console create one."""
+    engine = engine_of(request)
+    limits = engine.config.tasks
+    app_id = require_account(request, spec.app_id or None)
+    template = engine.accounts.get(app_id).templates.get(spec.template_id)
+    params = template.compiled.param_count if template is not None else 0
+    if csv_data is None:
         rows = spec.rows or [[n, *spec.params] for n in spec.numbers]
         file = json_rows(rows, params, engine.config.default_region, max_rows=limits.max_rows)
     else:
-        fields, data = _csv_upload(request, body)
-        try:
-            spec = msgspec.convert(fields, s.TaskCreate, strict=False)
-        except msgspec.ValidationError as exc:
-            raise SmsError(ErrorCode.REQUEST_MALFORMED, str(exc)) from None
-        app_id = require_account(request, spec.app_id or None)
-        template = engine.accounts.get(app_id).templates.get(spec.template_id)
-        params = template.compiled.param_count if template is not None else 0
-        file = parse_csv(data, params, engine.config.default_region, max_rows=limits.max_rows,
+        file = parse_csv(csv_data, params, engine.config.default_region, max_rows=limits.max_rows,
                          max_bytes=limits.max_bytes)
     check_callback_url(request, spec.callback_url, "callback_url")
     kind = spec.type or (str(template.type) if template is not None else "regular")
@@ -643,8 +678,7 @@ async def create_task(request: web.Request) -> web.Response:
                       template_id=spec.template_id, template_text="", context=spec.context,
                       callback_url=spec.callback_url, created_at=0.0, schedule_at=_schedule_time(spec.schedule_at),
                       state="", recipients=0, screen=spec.screen)
-    task = await engine.tasks.create(task, file)
-    return respond(await _task_view(engine, task, detail=True), 201)
+    return await engine.tasks.create(task, file)
 
 
 async def _task_view(engine: Engine, task: TaskRecord, *, detail: bool, problems: int = 1000) -> s.TaskView:
@@ -787,10 +821,13 @@ async def list_messages(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     """?day=YYYY-MM-DD (default: today) in the account's timezone."""
     engine = engine_of(request)
-    app_id = require_account(request)
+    return respond(await day_view(engine, require_account(request), request.query.get("day")))
+
+
+async def day_view(engine: Engine, app_id: str, given: str | None) -> s.StatsView:
+    """An account's statistics of one day (YYYY-MM-DD, default today) in its timezone."""
     account = engine.accounts.get(app_id)
     zone = timezone(timedelta(minutes=account.utc_offset_minutes))
-    given = request.query.get("day")
     try:
         day = date.fromisoformat(given) if given else datetime.now(zone).date()
     except ValueError:
@@ -805,7 +842,7 @@ async def stats(request: web.Request) -> web.Response:
     for prefix, n in counts.prefixes.items():
         country = country_of(prefix)
         countries[country] = countries.get(country, 0) + n
-    return respond(s.StatsView(
+    return s.StatsView(
         code=0, message="OK", app_id=app_id, day=day.isoformat(), utc_offset_minutes=account.utc_offset_minutes,
         requests=counts.requests, messages=counts.messages, segments_charged=counts.segments_charged,
         delivered=by.get("delivered", 0), failed=by.get("failed", 0), expired=by.get("expired", 0),
@@ -815,7 +852,7 @@ async def stats(request: web.Request) -> web.Response:
         carriers=[s.CarrierDay(name, sum(per.values()), per.get("delivered", 0), per.get("failed", 0),
                                per.get("expired", 0)) for name, per in sorted(counts.carriers.items())],
         countries=[s.CountryDay(c, n) for c, n in sorted(countries.items(), key=lambda item: -item[1])],
-    ))
+    )
 
 
 _CSV_COLUMNS = MessageRow.__struct_fields__

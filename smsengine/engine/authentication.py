@@ -92,6 +92,14 @@ class Authenticator:
         self.replays.check_and_remember(auth.app_id, auth.nonce, auth.timestamp, now)
         return account
 
+    def key_holder(self, app_id: str, key: str) -> Account:
+        """A person signing in to the console with the account's key, whatever its scheme for API
+        calls (the console's session, not the key, then authenticates each page)."""
+        account, expected = self._key_of(app_id)
+        if account is None or not secrets.compare_digest(expected.encode(), key.encode(errors="surrogateescape")):
+            raise SmsError(ErrorCode.SIG_INVALID, "app id or key")
+        return account
+
     def key_pair(self, app_id: str, key: str) -> Account:
         """X-App-Id and X-App-Key (the reads and management calls of `sig` accounts)."""
         account, expected = self._key_of(app_id)

@@ -149,12 +149,20 @@ class Intake:
             raise SmsError(ErrorCode.INDIVIDUAL_NO_MARKETING)
         return req.content, None
 
-    async def send(self, req: SendRequest, source: str = "", signed: SignedRequest | None = None) -> SendResponse:
+    async def send(self, req: SendRequest, source: str = "", signed: SignedRequest | None = None, *,
+                   caller: Account | None = None) -> SendResponse:
         """Request-level failures raise SmsError; per-recipient ones are results. `signed`: the
-        request's HMAC credentials, when it came with them (else the body's sig is checked)."""
+        request's HMAC credentials, when it came with them (else the body's sig is checked);
+        `caller`: an account already authenticated (a console session), whose state still counts."""
         now = self.clock()
         self.stats.requests += 1
-        account = self._authenticate(req, signed, now)
+        if caller is not None:
+            refusal = _state_refusal(caller)
+            if refusal is not None:
+                raise refusal
+            account = caller
+        else:
+            account = self._authenticate(req, signed, now)
         given = req.phone_numbers
         if not given:
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "phone_numbers is empty")

@@ -1,0 +1,65 @@
+"""Console sign-in sessions: random tokens in memory, each with its CSRF token, signed out after
+`idle_s` unused and, beyond `max_sessions`, least recently used first.
+
+Sessions are not stored: a restart signs everyone out (they sign in again; nothing else is
+lost). The clock is injected, so expiry is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Session:
+    token: str
+    app_id: str  # the account signed in; for the operator, the account it acts for ("" = all)
+    operator: bool
+    csrf: str
+    last_seen: float
+    flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown on the next page
+
+    def flash(self, kind: str, text: str) -> None:
+        if len(self.flashes) < 10:  # bounded: a page that is never shown must not grow them
+            self.flashes.append((kind, text))
+
+    def take_flashes(self) -> list[tuple[str, str]]:
+        flashes, self.flashes = self.flashes, []
+        return flashes
+
+
+class Sessions:
+    def __init__(self, idle_s: float, max_sessions: int) -> None:
+        self.idle_s = idle_s
+        self.max_sessions = max(1, max_sessions)
+        self._by_token: OrderedDict[str, Session] = OrderedDict()  # least recently used first
+
+    def __len__(self) -> int:
+        return len(self._by_token)
+
+    def open(self, app_id: str, operator: bool, now: float) -> Session:
+        session = Session(secrets.token_urlsafe(32), app_id, operator, secrets.token_urlsafe(32), now)
+        self._by_token[session.token] = session
+        while len(self._by_token) > self.max_sessions:
+            self._by_token.popitem(last=False)
+        return session
+
+    def get(self, token: str | None, now: float) -> Session | None:
+        """The session of this cookie value, if it is still signed in (its use renews it)."""
+        if not token:
+            return None
+        session = self._by_token.get(token)
+        if session is None:
+            return None
+        if now - session.last_seen > self.idle_s:
+            del self._by_token[token]
+            return None
+        session.last_seen = now
+        self._by_token.move_to_end(token)
+        return session
+
+    def close(self, token: str | None) -> None:
+        if token:
+            self._by_token.pop(token, None)
