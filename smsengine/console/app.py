@@ -1,220 +1,29 @@
-"""The web console at /console: sign-in, sessions and CSRF, and the pages of its modules — all
-server-rendered (Jinja2), calling the API's own service functions (no second set of rules)."""
+"""The web console at /console: server-rendered pages (Jinja2) over the API's own service
+functions (no second set of rules); README "Console"."""
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING
 
 import aiohttp_jinja2
 import jinja2
-import structlog
 from aiohttp import web
 
-from smsengine.api.app import _HTTP_STATUS, CALLER, ENGINE, Caller
-from smsengine.console.sessions import Session, Sessions
-from smsengine.console.throughput import RecentFinals
-from smsengine.domain.errors import MESSAGES, ErrorCode, SmsError
-from smsengine.domain.limits import SourceRateLimit
-from smsengine.domain.numbers import mask_number
-from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.api.app import ENGINE
+from smsengine.console import carriers, catalogue, dashboard, experiments, records, sending, tasks
+from smsengine.console.shell import STATE, STATIC, ConsoleState, login, login_form, logout, signed_in, when
+from smsengine.domain.errors import MESSAGES, ErrorCode
 
 if TYPE_CHECKING:
     from smsengine.engine.services import Engine
-
-log = structlog.get_logger("smsengine.console")
-
-COOKIE = "smsengine_console"
-PREFIX = "/console"
-STATIC = Path(__file__).parent / "static"
-SESSION = web.RequestKey("console_session", Session)
-
-
-class ConsoleState:
-    """What the console's handlers share: the engine, the sessions, sign-in throttling, the
-    throughput sampler and where the simulators' counters and the experiment reports are."""
-
-    def __init__(self, engine: Engine, *, simulators: dict[str, str], experiments: Path,
-                 clock: Callable[[], float] = time.time) -> None:
-        cfg = engine.config.console
-        self.engine = engine
-        self.clock = clock
-        self.sessions = Sessions(cfg.session_idle_s, cfg.max_sessions)
-        self.signins = SourceRateLimit(rate=cfg.signin_burst / 60.0, burst=float(cfg.signin_burst))
-        self.finals = RecentFinals(lambda: engine.dispatcher.stats.finals_by_app)
-        self.simulators = simulators  # carrier name → its simulator's admin base URL
-        self.experiments = experiments
-        self._sampler: asyncio.Task | None = None
-
-    async def start(self, app: web.Application) -> None:
-        self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="console-throughput")
-
-    async def stop(self, app: web.Application) -> None:
-        await cancel_tasks(self._sampler)
-
-    async def _sample(self) -> None:
-        while True:
-            self.finals.sample(self.clock())
-            await asyncio.sleep(5.0)
-
-
-STATE = web.AppKey("console_state", ConsoleState)
-
-
-def state_of(request: web.Request) -> ConsoleState:
-    return request.app[STATE]
-
-
-def session_of(request: web.Request) -> Session:
-    return request[SESSION]
-
-
-def page(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
-    """A page of the console, with what every page shows (who is signed in, the CSRF token, the
-    messages left by the last action)."""
-    session = request.get(SESSION)
-    engine = state_of(request).engine
-    base = {
-        "session": session,
-        "operator": bool(session and session.operator),
-        "acting": session.app_id if session else "",
-        "accounts": sorted(engine.accounts.accounts) if session and session.operator else [],
-        "csrf": session.csrf if session else "",
-        "flashes": session.take_flashes() if session else [],
-        "path": request.path,
-        "mask": (lambda phone: mask_number(phone)) if engine.config.records.mask_numbers else (lambda phone: phone),
-    }
-    return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
-
-
-def back_to(request: web.Request, default: str) -> web.HTTPFound:
-    """After a form: back to the page it came from (only ever a console path of this site)."""
-    referer = urlsplit(request.headers.get("Referer", ""))
-    target = referer.path + (f"?{referer.query}" if referer.query else "")
-    if not referer.path.startswith(PREFIX + "/") or referer.netloc != request.host:
-        target = default
-    return web.HTTPFound(target)
-
-
-def error_page(request: web.Request, exc: SmsError) -> web.Response:
-    return page(request, "error.html", {"code": int(exc.code), "message": exc.message},
-                status=_HTTP_STATUS.get(exc.code, 400))
-
-
-def acting_app(request: web.Request, required: bool = True) -> str:
-    """The account a page is about: the signed-in account's own, or the one the operator picked."""
-    session = session_of(request)
-    if not session.app_id and required:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, "pick an account first (the selector at the top)")
-    return session.app_id
-
-
-_OPEN = {f"{PREFIX}/login", f"{PREFIX}/logout"}
-_STALE_FORM = SmsError(ErrorCode.NO_PERMISSION, "the form's security token is missing or stale: reload the page")
-
-
-@web.middleware
-async def signed_in(request: web.Request, handler):
-    """Every console page needs a session; every change also needs the session's CSRF token (a
-    form's `csrf` field or an X-CSRF-Token header). The operator picks the account pages are
-    about with ?app_id= on any page."""
-    if request.path in _OPEN or request.path.startswith(f"{PREFIX}/static/"):
-        return await handler(request)
-    state = state_of(request)
-    session = state.sessions.get(request.cookies.get(COOKIE), state.clock())
-    if session is None:
-        if request.method == "GET":
-            raise web.HTTPFound(f"{PREFIX}/login?next={quote(request.path_qs, safe='')}")
-        return web.json_response({"code": int(ErrorCode.NO_PERMISSION), "message": "signed out: sign in again"},
-                                 status=401)
-    request[SESSION] = session
-    if request.method not in ("GET", "HEAD"):
-        given = request.headers.get("X-CSRF-Token")
-        if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            value = (await request.post()).get("csrf")
-            given = value if isinstance(value, str) else None
-        if not given or not hmac.compare_digest(given.encode(errors="surrogateescape"), session.csrf.encode()):
-            log.warning("console.csrf_refused", path=request.path)
-            return error_page(request, _STALE_FORM)
-    if session.operator and "app_id" in request.query and request.method == "GET":
-        chosen = request.query["app_id"]
-        if chosen and chosen not in state.engine.accounts.accounts:
-            return error_page(request, SmsError(ErrorCode.APP_NOT_FOUND, f"no account {chosen!r}"))
-        session.app_id = chosen
-    request[CALLER] = Caller(session.app_id, session.operator)
-    try:
-        return await handler(request)
-    except SmsError as exc:
-        return error_page(request, exc)
-
-
-# -- sign in and out ---------------------------------------------------------------------------------
-def _next_page(value: str) -> str:
-    """Only a console path of this site: a sign-in link must not send anyone elsewhere."""
-    return value if value.startswith(PREFIX + "/") and not value.startswith("//") else f"{PREFIX}/"
-
-
-async def login_form(request: web.Request) -> web.Response:
-    return page(request, "login.html", {"next": _next_page(request.query.get("next", "")), "error": ""})
-
-
-async def login(request: web.Request) -> web.Response:
-    state = state_of(request)
-    form = await request.post()
-    app_id, key, token = (str(form.get(name, "")) for name in ("app_id", "key", "operator_token"))
-    next_page = _next_page(str(form.get("next", "")))
-    now = state.clock()
-    engine = state.engine
-    operator = False
-    try:
-        # every attempt counts (a guess must not learn whether it was right once throttled)
-        if state.signins.admit(request.remote or "", now):
-            raise SmsError(ErrorCode.SOURCE_RATE_LIMITED, "too many sign-ins from this address: wait a minute")
-        if token:
-            expected = engine.config.http.admin_token
-            if not expected or not hmac.compare_digest(expected.encode(), token.encode(errors="surrogateescape")):
-                raise SmsError(ErrorCode.SIG_INVALID, "operator token")
-            operator = True
-        else:
-            engine.auth.key_holder(app_id, key)
-    except SmsError as exc:
-        log.warning("console.signin_refused", source=request.remote, app_id=app_id[:64])
-        return page(request, "login.html", {"next": next_page, "error": f"{int(exc.code)}: {exc.message}",
-                                            "app_id": app_id}, status=_HTTP_STATUS.get(exc.code, 401))
-    session = state.sessions.open("" if operator else app_id, operator, now)
-    log.info("console.signed_in", app_id=session.app_id, operator=operator)
-    response = web.HTTPFound(next_page)
-    response.set_cookie(COOKIE, session.token, path=PREFIX, httponly=True, samesite="Strict")
-    raise response
-
-
-async def logout(request: web.Request) -> web.Response:
-    """A POST with the session's CSRF token (else any page elsewhere could sign anyone out)."""
-    state = state_of(request)
-    token = request.cookies.get(COOKIE)
-    session = state.sessions.get(token, state.clock())
-    if session is not None:
-        given = str((await request.post()).get("csrf", ""))
-        if not hmac.compare_digest(given.encode(errors="surrogateescape"), session.csrf.encode()):
-            request[SESSION] = session
-            return error_page(request, _STALE_FORM)
-        state.sessions.close(token)
-        log.info("console.signed_out", app_id=session.app_id, operator=session.operator)
-    response = web.HTTPFound(f"{PREFIX}/login")
-    response.del_cookie(COOKIE, path=PREFIX)
-    raise response
 
 
 def console_app(engine: Engine, *, simulators: dict[str, str] | None = None, base_dir: Path | None = None,
                 clock: Callable[[], float] = time.time) -> web.Application:
     """The console as an aiohttp sub-application, to be mounted at /console."""
-    from smsengine.console import carriers, catalogue, dashboard, experiments, records, sending, tasks
-
     experiments_dir = Path(engine.config.console.experiments_dir)
     if not experiments_dir.is_absolute():
         experiments_dir = (base_dir or engine.base_dir) / experiments_dir
@@ -225,7 +34,7 @@ def console_app(engine: Engine, *, simulators: dict[str, str] | None = None, bas
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("smsengine.console", "templates"),
                                autoescape=True, undefined=jinja2.StrictUndefined)
     env.globals.update(error_text=lambda code: MESSAGES.get(ErrorCode(code), "") if code in ErrorCode._value2member_map_ else "",
-                       when=_when)
+                       when=when)
     app.router.add_static("/static", STATIC)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
@@ -235,12 +44,5 @@ def console_app(engine: Engine, *, simulators: dict[str, str] | None = None, bas
     app.on_startup.append(state.start)
     app.on_cleanup.append(state.stop)
     return app
-
-
-def _when(seconds: float | None) -> str:
-    """A stored time for people: UTC, to the second ("" when there is none)."""
-    if not seconds:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
 
 

@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 
 from smsengine.api.app import day_view
-from smsengine.console.app import page, session_of, state_of
+from smsengine.console.shell import page, session_of, state_of
 
 routes = web.RouteTableDef()
 
