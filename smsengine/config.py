@@ -389,3 +389,6 @@ def _check(config: EngineConfig, path: Path) -> None:
     sc = config.screening
     if sc.concurrency < 1 or sc.lookup_timeout_s <= 0 or sc.deadline_s <= 0:
         raise ConfigError(f"{path}: screening: concurrency, lookup_timeout_s and deadline_s must be > 0")
+    co = config.console
+    if co.session_idle_s <= 0 or co.max_sessions < 1 or co.signin_burst < 1:
+        raise ConfigError(f"{path}: console: session_idle_s, max_sessions and signin_burst must be > 0")

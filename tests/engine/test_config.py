@@ -86,3 +86,12 @@ def test_callbacks_settings_are_read(tmp_path):
     cb = load(path, environ={"SMSENGINE_CALLBACKS__TIMEOUT_S": "2.5"}).callbacks
     assert (cb.batch, cb.concurrency, cb.memory_rows, cb.cursor_every_s, cb.timeout_s) == (50, 2, 500, 0.25, 2.5)
     assert (cb.max_backoff_s, cb.poll_s) == (60.0, 1.0)  # the defaults for what is not given
+
+
+@pytest.mark.parametrize("field, value", [("session_idle_s", "0"), ("max_sessions", "0"), ("signin_burst", "-1")])
+def test_console_values_must_be_positive(tmp_path, field, value):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[console]\n{field} = {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, environ={})
+    assert "console" in str(err.value) and field in str(err.value)
