@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from smsengine.console.shell import STATE, ConsoleState
 from tests.console.conftest import OPERATOR_TOKEN
+from tests.console.test_carriers_pages import console_state
 
 SHIPPED = Path(__file__).resolve().parents[2] / "experiments" / "results"
-
-
-def console_state(rig) -> ConsoleState:
-    for resource in rig.server._runner.app.router.resources():
-        info = resource.get_info()
-        if info.get("prefix") == "/console":
-            return info["app"][STATE]
-    raise AssertionError("no console mounted")
 
 
 @pytest.fixture
