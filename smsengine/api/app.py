@@ -36,6 +36,7 @@ from smsengine.domain.task_csv import json_rows, parse_csv
 from smsengine.domain.text import Scheme, compose
 from smsengine.domain.shortlinks import ShortLink, is_code, short_url
 from smsengine.domain.signatures import (
+    Signature,
     approve_signature,
     check_signature_quota,
     new_signature,
@@ -44,6 +45,7 @@ from smsengine.domain.signatures import (
 )
 from smsengine.domain.templates import (
     MessageType,
+    Template,
     TemplateRegion,
     approve_template,
     check_template_quota,
@@ -305,10 +307,15 @@ async def replies(request: web.Request) -> web.Response:
     app_id = require_account(request)
     since = _query_int(request, "since", 0)
     if request.query.get("format") == "csv":
-        return await _export_views(request, "replies.csv", s.ReplyItem,
-                                   lambda after: engine.store.replies_since(app_id, after, _EXPORT_PAGE), since)
+        return await export_replies(request, engine, app_id, since)
     items = await engine.store.replies_since(app_id, since, 500)
     return respond(s.ReplyPage(0, "OK", items, items[-1].cursor if items else since))
+
+
+async def export_replies(request: web.Request, engine: Engine, app_id: str, since: int) -> web.StreamResponse:
+    """An account's replies after `since` as CSV (numbers whole; app_id "": the unattributed)."""
+    return await _export_views(request, "replies.csv", s.ReplyItem,
+                               lambda after: engine.store.replies_since(app_id, after, _EXPORT_PAGE), since)
 
 
 async def unattributed_replies(request: web.Request) -> web.Response:
@@ -416,13 +423,17 @@ def _tpl_view(t) -> s.TemplateView:
 
 
 async def create_signature(request: web.Request) -> web.Response:
-    engine = engine_of(request)
     body = await decode_body(request, s.SignatureCreate)
+    return respond(_sig_view(await make_signature(request, body)), 201)
+
+
+async def make_signature(request: web.Request, body: s.SignatureCreate) -> Signature:
+    """A new signature, pending review, within the account's quota: the API's and the console's."""
+    engine = engine_of(request)
     app_id = require_account(request, body.app_id)
     account = engine.accounts.get(app_id)
     check_signature_quota(len(account.signatures), engine.accounts.limits[app_id].max_signatures)
-    sig = await engine.accounts.add_signature(new_signature(0, app_id, body.name))
-    return respond(_sig_view(sig), 201)
+    return await engine.accounts.add_signature(new_signature(0, app_id, body.name))
 
 
 async def list_signatures(request: web.Request) -> web.Response:
@@ -433,24 +444,34 @@ async def list_signatures(request: web.Request) -> web.Response:
 
 async def review_signature(request: web.Request) -> web.Response:
     require_admin(request)
-    engine = engine_of(request)
     sid = path_id(request, "id")
     approve = request.match_info["decision"] == "approve"
     body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
+    return respond(_sig_view(await decide_signature(request, sid, approve, body.remark)))
+
+
+async def decide_signature(request: web.Request, sid: int, approve: bool, remark: str = "") -> Signature:
+    """The operator's decision on a pending signature (a rejection with its reason)."""
+    require_admin(request)
+    engine = engine_of(request)
     sig = engine.accounts.find_signature(sid)
-    sig = approve_signature(sig) if approve else reject_signature(sig, body.remark)
-    return respond(_sig_view(await engine.accounts.save_signature_review(sig)))
+    sig = approve_signature(sig) if approve else reject_signature(sig, remark)
+    return await engine.accounts.save_signature_review(sig)
 
 
 async def create_template(request: web.Request) -> web.Response:
-    engine = engine_of(request)
     body = await decode_body(request, s.TemplateCreate)
+    return respond(_tpl_view(await make_template(request, body)), 201)
+
+
+async def make_template(request: web.Request, body: s.TemplateCreate) -> Template:
+    """A new template, pending review, within the account's quota: the API's and the console's."""
+    engine = engine_of(request)
     app_id = require_account(request, body.app_id)
     account = engine.accounts.get(app_id)
     check_template_quota(len(account.templates), engine.accounts.limits[app_id].max_templates)
     tpl = new_template(0, app_id, body.text, MessageType(body.type), TemplateRegion(body.region))
-    tpl = await engine.accounts.add_template(msgspec.structs.replace(tpl, name=body.name, note=body.note))
-    return respond(_tpl_view(tpl), 201)
+    return await engine.accounts.add_template(msgspec.structs.replace(tpl, name=body.name, note=body.note))
 
 
 async def list_templates(request: web.Request) -> web.Response:
@@ -461,21 +482,35 @@ async def list_templates(request: web.Request) -> web.Response:
 
 async def edit_template(request: web.Request) -> web.Response:
     """A pending or rejected template's new text, under review again (approved: 1040)."""
-    engine = engine_of(request)
-    tpl = _own(request, engine.accounts.find_template(path_id(request, "id")))
+    tid = path_id(request, "id")
+    _own(request, engine_of(request).accounts.find_template(tid))  # missing or not ours: before the body
     body = await decode_body(request, s.TemplateEdit)
+    return respond(_tpl_view(await change_template(request, tid, body)))
+
+
+async def change_template(request: web.Request, tid: int, body: s.TemplateEdit) -> Template:
+    """The caller's own pending or rejected template edited and under review again (approved: 1040)."""
+    engine = engine_of(request)
+    tpl = _own(request, engine.accounts.find_template(tid))
     edited = domain_edit_template(tpl, body.text)
     edited = msgspec.structs.replace(edited, name=tpl.name if body.name is None else body.name,
                                      note=tpl.note if body.note is None else body.note)
-    return respond(_tpl_view(await engine.accounts.save_template_edit(edited)))
+    return await engine.accounts.save_template_edit(edited)
 
 
 async def edit_signature(request: web.Request) -> web.Response:
     """A pending or rejected signature's new name, under review again (approved: 1040)."""
-    engine = engine_of(request)
-    sig = _own(request, engine.accounts.find_signature(path_id(request, "id")))
+    sid = path_id(request, "id")
+    _own(request, engine_of(request).accounts.find_signature(sid))  # missing or not ours: before the body
     body = await decode_body(request, s.SignatureEdit)
-    return respond(_sig_view(await engine.accounts.save_signature_edit(sig, rename_signature(sig, body.name))))
+    return respond(_sig_view(await change_signature(request, sid, body)))
+
+
+async def change_signature(request: web.Request, sid: int, body: s.SignatureEdit) -> Signature:
+    """The caller's own pending or rejected signature renamed and under review again (approved: 1040)."""
+    engine = engine_of(request)
+    sig = _own(request, engine.accounts.find_signature(sid))
+    return await engine.accounts.save_signature_edit(sig, rename_signature(sig, body.name))
 
 
 def _own(request: web.Request, item):
@@ -488,13 +523,19 @@ def _own(request: web.Request, item):
 
 async def review_template(request: web.Request) -> web.Response:
     require_admin(request)
-    engine = engine_of(request)
     tid = path_id(request, "id")
     approve = request.match_info["decision"] == "approve"
     body = await decode_body(request, s.ReviewDecision) if request.can_read_body else s.ReviewDecision()
+    return respond(_tpl_view(await decide_template(request, tid, approve, body.remark)))
+
+
+async def decide_template(request: web.Request, tid: int, approve: bool, remark: str = "") -> Template:
+    """The operator's decision on a pending template (a rejection with its reason)."""
+    require_admin(request)
+    engine = engine_of(request)
     tpl = engine.accounts.find_template(tid)
-    tpl = approve_template(tpl) if approve else reject_template(tpl, body.remark)
-    return respond(_tpl_view(await engine.accounts.save_template_review(tpl)))
+    tpl = approve_template(tpl) if approve else reject_template(tpl, remark)
+    return await engine.accounts.save_template_review(tpl)
 
 
 # -- unsubscribe list -------------------------------------------------------------------------------
@@ -513,24 +554,36 @@ async def list_unsubscribes(request: web.Request) -> web.Response:
 
 
 async def lift_unsubscribe(request: web.Request) -> web.Response:
+    await lift_unsubscription(request, await decode_body(request, s.UnsubscribeChange))
+    return respond({"code": 0, "message": "OK"})
+
+
+async def lift_unsubscription(request: web.Request, body: s.UnsubscribeChange) -> str:
+    """A number off the account's unsubscribe list (durable when this returns); its E.164 form.
+    NOT_FOUND when it was not on it."""
     engine = engine_of(request)
-    body = await decode_body(request, s.UnsubscribeChange)
     app_id = require_account(request, body.app_id)
     phone = _unsubscribe_phone(engine, body.phone)
     lifted = engine.accounts.resubscribe(app_id, phone)
     await engine.store.flush()
     if not lifted:
         raise SmsError(ErrorCode.NOT_FOUND, f"{phone} is not unsubscribed")
-    return respond({"code": 0, "message": "OK"})
+    return phone
 
 
 async def add_unsubscribe(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    body = await decode_body(request, s.UnsubscribeChange)
-    app_id = require_account(request, body.app_id)
-    engine.accounts.unsubscribe(app_id, _unsubscribe_phone(engine, body.phone))
-    await engine.store.flush()
+    await add_unsubscription(request, await decode_body(request, s.UnsubscribeChange))
     return respond({"code": 0, "message": "OK"}, 201)
+
+
+async def add_unsubscription(request: web.Request, body: s.UnsubscribeChange) -> str:
+    """A number on the account's unsubscribe list (durable when this returns); its E.164 form."""
+    engine = engine_of(request)
+    app_id = require_account(request, body.app_id)
+    phone = _unsubscribe_phone(engine, body.phone)
+    engine.accounts.unsubscribe(app_id, phone)
+    await engine.store.flush()
+    return phone
 
 
 # -- short links ----------------------------------------------------------------------------------------
@@ -749,13 +802,18 @@ async def task_messages(request: web.Request) -> web.Response:
 
 
 async def cancel_message(request: web.Request) -> web.Response:
-    """A scheduled single message called off before its time: final `cancelled`, not charged."""
+    return respond(await call_off_message(request))
+
+
+async def call_off_message(request: web.Request) -> s.MessageView:
+    """The caller's scheduled single message (path `message_id`) called off before its time:
+    final `cancelled`, not charged; NOT_CANCELLABLE when it is not waiting for its time."""
     engine, message = await _owned_message(request)
     mid = int(message.message_id)
     if not engine.dispatcher.cancel(mid, message.app_id):
         raise SmsError(ErrorCode.NOT_CANCELLABLE, f"message {mid} is not waiting for its scheduled time")
     await engine.store.flush()
-    return respond(await engine.store.message_view(mid))
+    return await engine.store.message_view(mid)
 
 
 # -- records ----------------------------------------------------------------------------------------------

@@ -1,7 +1,253 @@
-"""Console pages: records (to be written)."""
+"""Console pages: records (search, one message, CSV export), replies and the unsubscribe list —
+over the API's own functions (the records filter, the exports, cancel, the unsubscribe changes)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import datetime, timedelta, timezone
+
 from aiohttp import web
+from multidict import MultiDict
+from yarl import URL
+
+from smsengine.api import schemas as s
+from smsengine.api.app import (
+    _STATUS_FILTER,
+    _STORED_INT_MAX,
+    _export,
+    _masked,
+    _owned_message,
+    _query_int,
+    _records_filter,
+    add_unsubscription,
+    call_off_message,
+    export_replies,
+    lift_unsubscription,
+    require_admin,
+)
+from smsengine.console.catalogue import form_struct
+from smsengine.console.shell import PREFIX, acting_app, page, session_of, state_of
+from smsengine.domain.errors import ErrorCode, SmsError
+from smsengine.engine.records import MessageFilter, MessageRow, ReplyView
 
 routes = web.RouteTableDef()
+
+PAGE = 50  # rows on a page unless ?limit= says otherwise (1 to 200)
+_FILTERS = ("phone", "status", "task_id", "template_id", "carrier", "sign", "since", "until")
+STATUSES = tuple(_STATUS_FILTER)  # the API's names for the status filter
+
+
+# -- what a page is about --------------------------------------------------------------------------
+def _zone(request: web.Request) -> timezone:
+    """The acting account's timezone (UTC for the operator's all-accounts view): the one the
+    time filters are typed in and the tables are shown in."""
+    app_id = acting_app(request, required=False)
+    minutes = state_of(request).engine.accounts.get(app_id).utc_offset_minutes if app_id else 0
+    return timezone(timedelta(minutes=minutes))
+
+
+def _local(zone: timezone):
+    def at(seconds: float | None) -> str:
+        if not seconds:
+            return ""
+        return datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M:%S")
+    return at
+
+
+def _instant(name: str, value: str, zone: timezone) -> str:
+    """A time filter as the API takes it (unix seconds or ISO 8601 with an offset): a
+    datetime-local input's wall clock ("2024-05-01T10:30") is read in the acting account's zone."""
+    try:
+        float(value)
+        return value
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name}: a date and time (YYYY-MM-DDTHH:MM), got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.isoformat()
+
+
+def _filters(request: web.Request) -> dict[str, str]:
+    """The records filters the page was asked for (empty ones left out), as given."""
+    return {name: request.query[name].strip() for name in _FILTERS if request.query.get(name, "").strip()}
+
+
+async def _where(request: web.Request) -> MessageFilter:
+    """The API's records filter over the page's query, times converted, scoped to the acting
+    account (the operator's pick; every account when it picked none)."""
+    zone = _zone(request)
+    query = MultiDict(_filters(request))
+    for name in ("since", "until"):
+        if name in query:
+            query[name] = _instant(name, query[name], zone)
+    acting = acting_app(request, required=False)
+    if acting:
+        query["app_id"] = acting
+    engine = state_of(request).engine
+    return await _records_filter(request.clone(rel_url=request.rel_url.with_query(query)), engine)
+
+
+def _link(path: str, **query: str | int) -> str:
+    return str(URL(path).with_query({k: v for k, v in query.items() if v not in ("", None, 0)}))
+
+
+# -- records -----------------------------------------------------------------------------------------
+@routes.get("/records")
+async def records(request: web.Request) -> web.Response:
+    engine = state_of(request).engine
+    where = await _where(request)
+    before = _query_int(request, "before", 0)
+    limit = max(1, min(200, _query_int(request, "limit", PAGE)))
+    rows: list[MessageRow] = await engine.store.message_rows(where, before=before or _STORED_INT_MAX, limit=limit)
+    filters = _filters(request)
+    more = int(rows[-1].message_id) if len(rows) == limit else 0
+    zone = _zone(request)
+    return page(request, "records.html", {
+        "rows": rows, "filters": filters, "statuses": STATUSES, "limit": limit, "before": before,
+        "carriers": sorted(engine.pools), "at": _local(zone), "zone": str(zone),
+        "next_page": _link(f"{PREFIX}/records", **filters, limit=limit if limit != PAGE else 0, before=more) if more else "",
+        "first_page": _link(f"{PREFIX}/records", **filters, limit=limit if limit != PAGE else 0) if before else "",
+        "export": _link(f"{PREFIX}/records.csv", **filters),
+    })
+
+
+@routes.get("/records.csv")
+async def records_csv(request: web.Request) -> web.StreamResponse:
+    """Every record of the search, oldest first, numbers whole (the API's export)."""
+    engine = state_of(request).engine
+    return await _export(request, engine, await _where(request), "messages.csv")
+
+
+@routes.get("/records/{message_id}")
+async def record(request: web.Request) -> web.Response:
+    engine, view = await _owned_message(request)
+    waiting = view.scheduled_at is not None and int(view.message_id) in engine.dispatcher.scheduled
+    zone = timezone(timedelta(minutes=engine.accounts.get(view.app_id).utc_offset_minutes))
+    return page(request, "message.html", {"m": view, "cancellable": waiting, "at": _local(zone), "zone": str(zone)})
+
+
+@routes.post("/records/{message_id}/cancel")
+async def cancel_record(request: web.Request) -> web.Response:
+    session = session_of(request)
+    try:
+        view = await call_off_message(request)
+        session.flash("ok", f"message {view.message_id} cancelled: nothing was charged")
+    except SmsError as exc:
+        session.flash("error", f"{int(exc.code)}: {exc.message}")
+    raise web.HTTPFound(f"{PREFIX}/records/{request.match_info['message_id']}")
+
+
+# -- replies and the unsubscribe list ----------------------------------------------------------------
+async def _replied_to(request: web.Request, app_id: str, reply: ReplyView) -> MessageRow | None:
+    """The newest of the account's messages to the reply's number sent before it came (what it
+    answers, as far as anyone can tell: replies are attributed to the last sender of a number).
+    The newest few first (cheap, by the phone index); the exact id bound only when they are all
+    later than the reply."""
+    store = state_of(request).engine.store
+    where = MessageFilter(app_id=app_id, phone=reply.phone)
+    for row in await store.message_rows(where, before=_STORED_INT_MAX, limit=5):
+        if row.created_at <= reply.received_at:
+            return row
+    first_after = await store.first_message_since(reply.received_at + 1e-6)
+    if first_after is None:
+        return None
+    where.last_id = first_after - 1
+    rows = await store.message_rows(where, before=_STORED_INT_MAX, limit=1)
+    return rows[0] if rows else None
+
+
+def _lift_ref(request: web.Request, phone: str) -> str:
+    """What a lift button posts instead of the number when numbers are masked: the number's
+    HMAC under this session's CSRF secret (it names one number of the list, to this session only,
+    and reveals no digits)."""
+    return hmac.new(session_of(request).csrf.encode(), phone.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+UNSUBSCRIBED_PAGE = 100
+
+
+@routes.get("/replies")
+async def replies(request: web.Request) -> web.Response:
+    engine = state_of(request).engine
+    acting = acting_app(request, required=False)
+    if not acting:
+        require_admin(request)  # the operator's all-accounts view: the replies no account sent for
+    since = _query_int(request, "since", 0)
+    limit = max(1, min(200, _query_int(request, "limit", PAGE)))
+    items = await engine.store.replies_since(acting, since, limit)
+    answered = [await _replied_to(request, acting, r) if acting else None for r in items]
+    unsubscribed: list[tuple[str, str]] = []
+    more_unsubscribed = ""
+    after = request.query.get("unsub_after", "")
+    total = 0
+    if acting:
+        everyone = sorted(engine.accounts.get(acting).unsubscribed)
+        total = len(everyone)
+        shown = [p for p in everyone if p > after][:UNSUBSCRIBED_PAGE + 1]
+        if len(shown) > UNSUBSCRIBED_PAGE:
+            shown = shown[:UNSUBSCRIBED_PAGE]
+            more_unsubscribed = _link(f"{PREFIX}/replies", since=since, unsub_after=shown[-1])
+        unsubscribed = [(_masked(state_of(request).engine, p), _lift_ref(request, p)) for p in shown]
+    zone = _zone(request)
+    return page(request, "replies.html", {
+        "replies": list(zip(items, answered)), "since": since, "at": _local(zone), "zone": str(zone),
+        "next_page": _link(f"{PREFIX}/replies", since=items[-1].cursor, limit=limit if limit != PAGE else 0)
+        if len(items) == limit else "",
+        "first_page": _link(f"{PREFIX}/replies") if since else "",
+        "export": _link(f"{PREFIX}/replies.csv", since=since),
+        "unsubscribed": unsubscribed, "unsubscribed_total": total, "unsub_after": after,
+        "more_unsubscribed": more_unsubscribed,
+    })
+
+
+@routes.get("/replies.csv")
+async def replies_csv(request: web.Request) -> web.StreamResponse:
+    engine = state_of(request).engine
+    acting = acting_app(request, required=False)
+    if not acting:
+        require_admin(request)
+    return await export_replies(request, engine, acting, _query_int(request, "since", 0))
+
+
+def _change(app_id: str, phone: str) -> s.UnsubscribeChange:
+    return form_struct({"app_id": app_id, "phone": phone}, s.UnsubscribeChange)
+
+
+@routes.post("/unsubscribes")
+async def add_unsubscribe(request: web.Request) -> web.Response:
+    """A number typed in, on the acting account's list (the API's POST /v1/unsubscribes)."""
+    session = session_of(request)
+    form = await request.post()
+    try:
+        phone = await add_unsubscription(request, _change(acting_app(request), str(form.get("phone", "")).strip()))
+        session.flash("ok", f"{_masked(state_of(request).engine, phone)} is unsubscribed: nothing more is sent to it")
+    except SmsError as exc:
+        session.flash("error", f"{int(exc.code)}: {exc.message}")
+    raise web.HTTPFound(f"{PREFIX}/replies")
+
+
+@routes.post("/unsubscribes/lift")
+async def lift_unsubscribe(request: web.Request) -> web.Response:
+    """A number off the acting account's list (the API's DELETE /v1/unsubscribes). The button
+    posts the number as shown and its reference (`_lift_ref`), never the whole number when
+    numbers are masked: the number lifted is the one on the list that shows so and has that
+    reference."""
+    session = session_of(request)
+    form = await request.post()
+    shown, ref = str(form.get("shown", "")), str(form.get("ref", ""))
+    try:
+        app_id = acting_app(request)
+        matches = [p for p in state_of(request).engine.accounts.get(app_id).unsubscribed
+                   if _masked(state_of(request).engine, p) == shown and hmac.compare_digest(_lift_ref(request, p), ref)]
+        if not matches:
+            raise SmsError(ErrorCode.NOT_FOUND, f"{shown} is not unsubscribed (reload the page)")
+        phone = await lift_unsubscription(request, _change(app_id, matches[0]))
+        session.flash("ok", f"{_masked(state_of(request).engine, phone)} may be sent to again")
+    except SmsError as exc:
+        session.flash("error", f"{int(exc.code)}: {exc.message}")
+    raise web.HTTPFound(f"{PREFIX}/replies")
