@@ -4,6 +4,7 @@ over the API's own functions (the records filter, the exports, cancel, the unsub
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 from datetime import datetime, timedelta, timezone
 
@@ -186,9 +187,10 @@ async def replies(request: web.Request) -> web.Response:
     after = request.query.get("unsub_after", "")
     total = 0
     if acting:
-        everyone = sorted(engine.accounts.get(acting).unsubscribed)
+        everyone = engine.accounts.get(acting).unsubscribed
         total = len(everyone)
-        shown = [p for p in everyone if p > after][:UNSUBSCRIBED_PAGE + 1]
+        # a page of the set in number order after the last one shown: no sort of the whole list
+        shown = heapq.nsmallest(UNSUBSCRIBED_PAGE + 1, (p for p in everyone if p > after))
         if len(shown) > UNSUBSCRIBED_PAGE:
             shown = shown[:UNSUBSCRIBED_PAGE]
             more_unsubscribed = _link(f"{PREFIX}/replies", since=since, unsub_after=shown[-1])

@@ -299,3 +299,17 @@ async def test_search_in_a_browser_and_see_them_delivered(rig, pages):
     assert await page.locator("#m-status").inner_text() == "delivered"
     view = await rig.client.message(ids[2])
     assert await page.locator("#m-size").inner_text() == f"{view['chars']} | {view['segments']}"
+
+
+async def test_a_long_unsubscribe_list_is_paged_in_number_order(rig, console):
+    numbers = [f"+86138002{i:05d}" for i in range(101)]
+    for phone in reversed(numbers):
+        rig.engine.accounts.unsubscribe("demo", phone)
+    await console.sign_in()
+    _, body = await console.get("/console/replies")
+    assert "Unsubscribe list (101)" in body
+    assert re.findall(r'<tr data-phone="([^"]+)">', body) == numbers[:100]
+    more = next_link(body, "unsubscribed-next")
+    assert more is not None
+    _, body = await console.get(more)
+    assert re.findall(r'<tr data-phone="([^"]+)">', body) == numbers[100:] and next_link(body, "unsubscribed-next") is None
