@@ -56,7 +56,7 @@ from smsengine.domain.templates import (
     edit_template as domain_edit_template,
 )
 from smsengine.engine.destinations import private_target
-from smsengine.engine.records import DayStats, MessageFilter, MessageRow, TaskRecord
+from smsengine.engine.records import MessageFilter, MessageRow, TaskRecord
 from smsengine.engine.store import StoreError
 from smsengine.engine.tasks import STATES_OF_STATUS, STATUS_OF_STATE
 
@@ -891,10 +891,7 @@ async def day_view(engine: Engine, app_id: str, given: str | None) -> s.StatsVie
     except ValueError:
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"day: YYYY-MM-DD, got {given!r}") from None
     start = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
-    first = await engine.store.first_message_since(start)
-    end = await engine.store.first_message_since(start + 86400)
-    counts = DayStats() if first is None else await engine.store.day_stats(
-        app_id, first, (end - 1) if end is not None else _STORED_INT_MAX)
+    counts = await engine.store.day_counts(app_id, start, start + 86400)
     by = counts.by_status
     countries: dict[str, int] = {}
     for prefix, n in counts.prefixes.items():

@@ -72,6 +72,7 @@ class Housekeeping:
                 pass
         while await self.store.purge_tasks_before(horizon):  # bulk tasks, a hundred at a time
             pass
+        await self.store.purge_counts_before(horizon)  # statistics of the days and tasks gone
         if total:
             self.purged += total
             log.info("housekeeping.purged", messages=total, older_than_days=self.retention_days)

@@ -13,6 +13,7 @@ from smsengine.engine.records import (
 )
 from smsengine.engine.store.accounts import AccountQueries
 from smsengine.engine.store.catalogue import CatalogueQueries
+from smsengine.engine.store.counts import CountQueries
 from smsengine.engine.store.messages import MessageQueries
 from smsengine.engine.store.replay_window import ReplayWindowQueries
 from smsengine.engine.store.replies import ReplyQueries
@@ -22,7 +23,7 @@ from smsengine.engine.store.unsubscribes import UnsubscribeQueries
 from smsengine.engine.store.writer import StoreError
 
 
-class Store(AccountQueries, CatalogueQueries, UnsubscribeQueries, MessageQueries, ReplyQueries,
+class Store(CountQueries, AccountQueries, CatalogueQueries, UnsubscribeQueries, MessageQueries, ReplyQueries,
             ReplayWindowQueries, ShortLinkQueries, TaskQueries):
     """Everything the engine keeps on disk. Its public methods are the whole interface, the seam
     for another backend (PostgreSQL, for several engine nodes): SQL, the writer thread and the

@@ -8,7 +8,14 @@ from typing import Any
 
 import aiosqlite
 
-from smsengine.engine.store.schema import AFTER_COLUMN_ADDED, COLUMNS_ADDED, INDEXES_AFTER_COLUMNS, SCHEMA
+from smsengine.engine.store.schema import (
+    AFTER_COLUMN_ADDED,
+    COLUMNS_ADDED,
+    COUNTS,
+    COUNTS_BACKFILL,
+    INDEXES_AFTER_COLUMNS,
+    SCHEMA,
+)
 from smsengine.engine.store.writer import GroupCommitWriter
 
 
@@ -47,9 +54,25 @@ class Database(GroupCommitWriter):
                 if (table, column) in AFTER_COLUMN_ADDED:
                     await self._reader.execute(AFTER_COLUMN_ADDED[(table, column)])
         await self._reader.executescript(INDEXES_AFTER_COLUMNS)
+        await self._open_counts()
         # status report cursors continue from the last one handed out
         self.next_cursor = await self._scalar("SELECT COALESCE(MAX(cursor), 0) FROM messages") + 1
         await self._start_writer(self.path)
+
+    async def _open_counts(self) -> None:
+        """The statistics tables and the triggers that keep them (schema.COUNTS); a file from before
+        them gets them built from its messages in the same transaction (seconds for millions)."""
+        existed = await self._scalar("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='message_counts'")
+        if existed:
+            await self._reader.executescript(COUNTS)  # a trigger added later is created too
+            return
+        try:
+            # one script (executescript commits whatever is pending before it starts)
+            await self._reader.executescript("BEGIN;" + COUNTS + ";".join(COUNTS_BACKFILL) + ";COMMIT;")
+        except BaseException:
+            if self._reader.in_transaction:
+                await self._reader.execute("ROLLBACK")
+            raise
 
     async def close(self) -> None:
         """Flush what is queued and close; safe to call twice or on a store never opened."""
