@@ -144,22 +144,13 @@ async def cancel_record(request: web.Request) -> web.Response:
 
 
 # -- replies and the unsubscribe list ----------------------------------------------------------------
-async def _replied_to(request: web.Request, app_id: str, reply: ReplyView) -> MessageRow | None:
-    """The newest of the account's messages to the reply's number sent before it came (what it
-    answers, as far as anyone can tell: replies are attributed to the last sender of a number).
-    The newest few first (cheap, by the phone index); the exact id bound only when they are all
-    later than the reply."""
+async def _replied_to(request: web.Request, app_id: str, replies: list[ReplyView]) -> list[dict | None]:
+    """For each reply, the newest of the account's messages to its number sent before it came
+    (what it answers, as far as anyone can tell: replies are attributed to the last sender of a
+    number); one store query for the page."""
     store = state_of(request).engine.store
-    where = MessageFilter(app_id=app_id, phone=reply.phone)
-    for row in await store.message_rows(where, before=_STORED_INT_MAX, limit=5):
-        if row.created_at <= reply.received_at:
-            return row
-    first_after = await store.first_message_since(reply.received_at + 1e-6)
-    if first_after is None:
-        return None
-    where.last_id = first_after - 1
-    rows = await store.message_rows(where, before=_STORED_INT_MAX, limit=1)
-    return rows[0] if rows else None
+    found = await store.replied_messages(app_id, [(r.phone, r.received_at) for r in replies])
+    return [{"message_id": f[0], "content": f[1]} if f else None for f in found]
 
 
 def _lift_ref(request: web.Request, phone: str) -> str:
@@ -181,7 +172,7 @@ async def replies(request: web.Request) -> web.Response:
     since = _query_int(request, "since", 0)
     limit = max(1, min(200, _query_int(request, "limit", PAGE)))
     items = await engine.store.replies_since(acting, since, limit)
-    answered = [await _replied_to(request, acting, r) if acting else None for r in items]
+    answered = await _replied_to(request, acting, items) if acting else [None] * len(items)
     unsubscribed: list[tuple[str, str]] = []
     more_unsubscribed = ""
     after = request.query.get("unsub_after", "")
