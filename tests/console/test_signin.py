@@ -50,7 +50,7 @@ async def test_a_form_without_the_csrf_token_is_refused(console):
     status, body = await console.get("/console/")
     assert status == 200 and "Dashboard" in body
     async with console.http.post("/console/live.json", data={"x": "1"}) as resp:
-        assert resp.status == 403 and "1003" not in (text := await resp.text()) and "security token" in text
+        assert resp.status == 403 and "1006" in (text := await resp.text()) and "security token" in text
 
 
 async def test_signing_out_ends_the_session(console):
