@@ -775,19 +775,30 @@ async def list_tasks(request: web.Request) -> web.Response:
     engine = engine_of(request)
     app_id = None if is_operator(request) and not request.query.get("app_id") else require_account(request)
     status = request.query.get("status")
+    check_task_filters(status, request.query.get("type"))
+    return respond(await task_page(engine, app_id, status=status, kind=request.query.get("type"),
+                                   before=_query_int(request, "before", 0), limit=_query_int(request, "limit", 20),
+                                   since=_query_time(request, "since"), until=_query_time(request, "until")))
+
+
+def check_task_filters(status: str | None, kind: str | None) -> None:
     if status is not None and status not in STATES_OF_STATUS:
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"status: one of {', '.join(STATES_OF_STATUS)}")
-    kind = request.query.get("type")
     if kind is not None and kind not in ("regular", "marketing"):
         raise SmsError(ErrorCode.REQUEST_MALFORMED, "type: regular or marketing")
-    before = _query_int(request, "before", 0) or _STORED_INT_MAX
-    limit = max(1, min(100, _query_int(request, "limit", 20)))
-    tasks = await engine.store.tasks(app_id, before=before, limit=limit,
+
+
+async def task_page(engine: Engine, app_id: str | None, *, status: str | None, kind: str | None, before: int,
+                    limit: int, since: float | None, until: float | None) -> s.TaskPage:
+    """A page of tasks, newest first, ids below `before` (0: from the newest), at most `limit` (1 to
+    100): GET /v1/tasks and the console's list. `app_id` None: every account's."""
+    check_task_filters(status, kind)
+    limit = max(1, min(100, limit))
+    tasks = await engine.store.tasks(app_id, before=before or _STORED_INT_MAX, limit=limit,
                                      states=STATES_OF_STATUS[status] if status else (),
-                                     since=_query_time(request, "since"), until=_query_time(request, "until"),
-                                     type=kind)
+                                     since=since, until=until, type=kind)
     views = [await _task_view(engine, t, detail=False) for t in tasks]
-    return respond(s.TaskPage(0, "OK", views, tasks[-1].id if len(tasks) == limit else 0))
+    return s.TaskPage(0, "OK", views, tasks[-1].id if len(tasks) == limit else 0)
 
 
 async def task_messages(request: web.Request) -> web.Response:
