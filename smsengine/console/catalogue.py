@@ -18,7 +18,7 @@ from smsengine.api.app import (
     make_template,
     path_id,
 )
-from smsengine.console.shell import PREFIX, acting_app, page, session_of, state_of
+from smsengine.console.shell import PREFIX, acting_app, form_of, page, session_of, state_of
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.review import ReviewStatus
 
@@ -36,7 +36,7 @@ def form_struct(fields: dict[str, Any], cls: type) -> Any:
 
 
 async def _form(request: web.Request, *names: str) -> dict[str, str]:
-    form = await request.post()
+    form, _ = await form_of(request)
     return {name: str(form[name]) for name in names if name in form}
 
 

@@ -28,7 +28,7 @@ from smsengine.api.app import (
     require_admin,
 )
 from smsengine.console.catalogue import form_struct
-from smsengine.console.shell import PREFIX, acting_app, page, session_of, state_of
+from smsengine.console.shell import PREFIX, acting_app, form_of, page, session_of, state_of
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.engine.records import MessageFilter, MessageRow, ReplyView
 
@@ -215,7 +215,7 @@ def _change(app_id: str, phone: str) -> s.UnsubscribeChange:
 async def add_unsubscribe(request: web.Request) -> web.Response:
     """A number typed in, on the acting account's list (the API's POST /v1/unsubscribes)."""
     session = session_of(request)
-    form = await request.post()
+    form, _ = await form_of(request)
     try:
         phone = await add_unsubscription(request, _change(acting_app(request), str(form.get("phone", "")).strip()))
         session.flash("ok", f"{_masked(state_of(request).engine, phone)} is unsubscribed: nothing more is sent to it")
@@ -231,7 +231,7 @@ async def lift_unsubscribe(request: web.Request) -> web.Response:
     numbers are masked: the number lifted is the one on the list that shows so and has that
     reference."""
     session = session_of(request)
-    form = await request.post()
+    form, _ = await form_of(request)
     shown, ref = str(form.get("shown", "")), str(form.get("ref", ""))
     try:
         app_id = acting_app(request)

@@ -4,17 +4,14 @@ preview computed by the engine's own text rules, and the per-number results."""
 from __future__ import annotations
 
 import re
-from email import policy as email_policy
-from email.parser import BytesParser
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from aiohttp import web
-from multidict import MultiDict
 
 from smsengine.api.app import _HTTP_STATUS, _schedule_time, decode_body, new_task, task_fields
-from smsengine.console.shell import acting_app, page, session_of, state_of
+from smsengine.console.shell import acting_app, form_of, page, session_of, state_of
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import Region, dedupe, region_of
 from smsengine.domain.review import ReviewStatus
@@ -195,39 +192,13 @@ def _send_request(values: dict[str, str], params: list[str], account: Account) -
         raise SmsError(ErrorCode.REQUEST_MALFORMED, str(exc)) from None
 
 
-async def _form_of(request: web.Request) -> tuple[MultiDict[str], bytes]:
-    """The form's text fields and its CSV file (b"" when none). A multipart body is parsed from
-    its bytes, not aiohttp's stream: the listener has read the body already (its time bound), so
-    the stream may be spent (as the API's own upload does)."""
-    if request.content_type != "multipart/form-data":
-        return MultiDict((k, v) for k, v in (await request.post()).items() if isinstance(v, str)), b""
-    raw = await request.read()
-    if not raw:  # the stream was parsed already (the sign-in check read the form's csrf field)
-        form = await request.post()
-        upload = form.get("file")
-        return (MultiDict((k, v) for k, v in form.items() if isinstance(v, str)),
-                upload.file.read() if isinstance(upload, web.FileField) else b"")
-    head = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode()
-    message = BytesParser(policy=email_policy.HTTP).parsebytes(head + raw)
-    fields: MultiDict[str] = MultiDict()
-    data = b""
-    for part in message.iter_parts() if message.is_multipart() else ():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        if name == "file":
-            data = payload
-        elif isinstance(name, str):
-            fields.add(name, payload.decode("utf-8", "replace"))
-    return fields, data
-
-
 @routes.post("/send")
 async def send(request: web.Request) -> web.Response:
     """Typed numbers: one send through intake (every rule as for the API), answered with the
     per-number results; a CSV file: a task, answered with its page."""
     engine = state_of(request).engine
     account = engine.accounts.get(acting_app(request))
-    form, data = await _form_of(request)
+    form, data = await form_of(request)
     values = {name: str(form.get(name, "")) for name in _FORM_FIELDS}
     if len(values["numbers"]) > MAX_NUMBERS_TEXT:
         values["numbers"] = values["numbers"][:MAX_NUMBERS_TEXT]

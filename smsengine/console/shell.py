@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from email import policy as email_policy
+from email.parser import BytesParser
 from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 import structlog
 from aiohttp import web
+from multidict import MultiDict
 
 from smsengine.api.app import _HTTP_STATUS, CALLER, Caller
 from smsengine.console.sessions import Session, Sessions
@@ -112,6 +115,38 @@ def acting_app(request: web.Request, required: bool = True) -> str:
     return session.app_id
 
 
+FORM = web.RequestKey("console_form", tuple)
+
+
+async def form_of(request: web.Request) -> tuple[MultiDict[str], bytes]:
+    """A posted form's text fields and its uploaded `file` (b"" when none), read once per request.
+    A multipart body is parsed from its bytes, never aiohttp's stream: the listener may have read
+    the body already (its time bound, api/listener.py), and the stream is then spent (the API's
+    own upload does the same)."""
+    cached = request.get(FORM)
+    if cached is not None:
+        return cached
+    if request.content_type == "multipart/form-data":
+        head = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=email_policy.HTTP).parsebytes(head + await request.read())
+        fields: MultiDict[str] = MultiDict()
+        data = b""
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if name == "file":
+                data = payload
+            elif isinstance(name, str):
+                fields.add(name, payload.decode("utf-8", "replace"))
+        form = (fields, data)
+    elif request.content_type == "application/x-www-form-urlencoded":
+        form = (MultiDict((k, v) for k, v in (await request.post()).items() if isinstance(v, str)), b"")
+    else:
+        form = (MultiDict(), b"")
+    request[FORM] = form
+    return form
+
+
 _OPEN = {f"{PREFIX}/login", f"{PREFIX}/logout"}
 _STALE_FORM = SmsError(ErrorCode.NO_PERMISSION, "the form's security token is missing or stale: reload the page")
 
@@ -133,9 +168,8 @@ async def signed_in(request: web.Request, handler):
     request[SESSION] = session
     if request.method not in ("GET", "HEAD"):
         given = request.headers.get("X-CSRF-Token")
-        if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            value = (await request.post()).get("csrf")
-            given = value if isinstance(value, str) else None
+        if given is None:
+            given = (await form_of(request))[0].get("csrf")
         if not given or not hmac.compare_digest(given.encode(errors="surrogateescape"), session.csrf.encode()):
             log.warning("console.csrf_refused", path=request.path)
             return error_page(request, _STALE_FORM)
@@ -163,7 +197,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     state = state_of(request)
-    form = await request.post()
+    form, _ = await form_of(request)
     app_id, key, token = (str(form.get(name, "")) for name in ("app_id", "key", "operator_token"))
     next_page = _next_page(str(form.get("next", "")))
     now = state.clock()
@@ -197,7 +231,7 @@ async def logout(request: web.Request) -> web.Response:
     token = request.cookies.get(COOKIE)
     session = state.sessions.get(token, state.clock())
     if session is not None:
-        given = str((await request.post()).get("csrf", ""))
+        given = str((await form_of(request))[0].get("csrf", ""))
         if not hmac.compare_digest(given.encode(errors="surrogateescape"), session.csrf.encode()):
             request[SESSION] = session
             return error_page(request, _STALE_FORM)
