@@ -15,9 +15,8 @@ from smsengine.console.shell import acting_app, form_of, page, session_of, state
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import Region, dedupe, region_of
 from smsengine.domain.review import ReviewStatus
-from smsengine.domain.signatures import check_signature_use
-from smsengine.domain.text import CAPACITY, Encoding, compose, segment
-from smsengine.engine.intake import _SCHEME, MAX_NUMBERS
+from smsengine.domain.text import CAPACITY, Encoding
+from smsengine.engine.intake import MAX_NUMBERS
 from smsengine.engine.requests import Content, Name, Param, SendRequest
 
 if TYPE_CHECKING:
@@ -93,15 +92,8 @@ def _text_for(engine: Engine, account: Account, req: SendRequest, region: Region
     with its figures, or the code the send would be refused with (and the text, where one exists)."""
     view: dict = {"region": str(region), "label": _REGION_LABEL[region], "text": "", "code": 0, "message": ""}
     try:
-        body, _ = engine.intake._body(req, account, region)
-        signature = account.signatures.get(req.sign) if req.sign else None
-        if req.sign and signature is None:
-            raise SmsError(ErrorCode.SIGNATURE_NOT_APPROVED, f"unknown signature {req.sign!r}")
-        check_signature_use(signature, region)
-        scheme = _SCHEME[region]
-        view["text"] = text = compose(body, signature.name if signature else None, scheme)
-        engine.intake.sensitive.check(text)
-        seg = segment(text, scheme, max_chars=engine.intake.max_chars)
+        view["text"], _ = engine.intake.compose_text(req, account, region)
+        seg = engine.intake.check_text(view["text"], region)
     except SmsError as exc:
         view.update(code=int(exc.code), message=f"{int(exc.code)}: {exc.message}")
         return view

@@ -149,6 +149,23 @@ class Intake:
             raise SmsError(ErrorCode.INDIVIDUAL_NO_MARKETING)
         return req.content, None
 
+    def compose_text(self, req: SendRequest, account: Account, region: Region) -> tuple[str, int | None]:
+        """The exact text a send puts on the wire to numbers of `region`: the template rendered
+        with its parameters (or the raw content), the signature checked and added; and the
+        template's id. Raises the send's refusal (1014, 1037, 1017, ...)."""
+        body, template_id = self._body(req, account, region)
+        signature = account.signatures.get(req.sign) if req.sign else None
+        if req.sign and signature is None:
+            raise SmsError(ErrorCode.SIGNATURE_NOT_APPROVED, f"unknown signature {req.sign!r}")
+        check_signature_use(signature, region)
+        return compose(body, signature.name if signature else None, _SCHEME[region]), template_id
+
+    def check_text(self, text: str, region: Region) -> Segmentation:
+        """The content rules on a composed text (sensitive words 1002, length 1012), then its
+        segments: what is charged per number."""
+        self.sensitive.check(text)
+        return segment(text, _SCHEME[region], max_chars=self.max_chars)
+
     async def send(self, req: SendRequest, source: str = "", signed: SignedRequest | None = None, *,
                    caller: Account | None = None) -> SendResponse:
         """Request-level failures raise SmsError; per-recipient ones are results. `signed`: the
@@ -206,15 +223,8 @@ class Intake:
 
     async def _accept(self, req, account: Account, numbers: list[str], raw_of: dict[str, str],
                       region: Region, now: float) -> list[SendResult]:
-        body, template_id = self._body(req, account, region)
-        signature = account.signatures.get(req.sign) if req.sign else None
-        if req.sign and signature is None:
-            raise SmsError(ErrorCode.SIGNATURE_NOT_APPROVED, f"unknown signature {req.sign!r}")
-        check_signature_use(signature, region)
-        scheme = _SCHEME[region]
-        text = compose(body, signature.name if signature else None, scheme)
-        self.sensitive.check(text)  # the whole request: before anything is reserved or charged
-        seg = segment(text, scheme, max_chars=self.max_chars)
+        text, template_id = self.compose_text(req, account, region)
+        seg = self.check_text(text, region)  # the whole request: before anything is reserved or charged
         segments = seg.segments
         content_key = zlib.crc32(text.encode())
 
@@ -338,8 +348,7 @@ class Intake:
                     try:
                         body = render(template.compiled, list(params), account_type=account.type)
                         text = compose(body, signature.name if signature else None, scheme)
-                        self.sensitive.check(text)
-                        made = (text, segment(text, scheme, max_chars=self.max_chars))
+                        made = (text, self.check_text(text, region))
                     except SmsError as exc:
                         made = exc
                     texts[params] = made
