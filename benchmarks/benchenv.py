@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,17 @@ international_daily_max = 100000000
 id = 1
 text = "Your verification code is {{1}}, valid for {{2}} minutes."
 """
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    """Terminate each process, then wait for it (killed after 15 s)."""
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def machine() -> dict:

@@ -20,7 +20,6 @@ import random
 import re
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +31,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import cpu_seconds, engine_head_toml, progress, rss_mb, write  # noqa: E402
+from benchenv import cpu_seconds, progress, rss_mb, stop, write  # noqa: E402
 from e2e_bench import free_port, start_gateway, wait_up  # noqa: E402
+from e2e_bench import write_configs as e2e_configs  # noqa: E402
 
 from smsengine.engine.store.schema import INDEXES_AFTER_COLUMNS, SCHEMA  # noqa: E402
 
@@ -177,18 +177,10 @@ def store_facts(path: Path) -> dict:
 
 
 def write_configs(tmp: Path, db: Path, smpp_port: int, http_port: int) -> tuple[Path, Path]:
-    carriers = tmp / "carriers.toml"
-    carriers.write_text(f"""
-[[carriers]]
-name = "instant"
-host = "127.0.0.1"
-port = {smpp_port}
-time_scale = 0.0
-[carriers.delays]
-regular = [0.0, 0.0]
-marketing = [0.0, 0.0]
-""")
-    accounts = "".join(f"""
+    """e2e_bench's instant carrier and bench account on the generated store, with the marketing
+    template the generated tasks used and the other generated accounts."""
+    carriers, engine = e2e_configs(tmp, smpp_port, http_port, binds=2, window=64, receipt_url="", db=db)
+    others = "".join(f"""
 [[accounts]]
 app_id = "{app}"
 key = "{app}-secret"
@@ -197,34 +189,12 @@ signatures = [{{ name = "smsengine" }}]
 [accounts.limits]
 daily_max = 100000000
 """ for app, _, _ in ACCOUNTS if app != "bench")
-    engine = tmp / "engine.toml"
-    engine.write_text(engine_head_toml(http_port, db) + f"""
-[[carriers]]
-name = "instant"
-port = {smpp_port}
-binds = 2
-window = 64
-[[routes]]
-prefix = "+"
-targets = [{{ carrier = "instant" }}]
-[[accounts]]
-app_id = "bench"
-key = "bench-secret"
-raw_content = true
-balance = 100000000
-signatures = [{{ name = "smsengine" }}]
-[accounts.limits]
-daily_max = 100000000
-same_content_max = 100000000
-international_daily_max = 100000000
-[[accounts.templates]]
-id = 1
-text = "Your verification code is {{1}}, valid for {{2}} minutes."
-[[accounts.templates]]
+    with engine.open("a") as f:
+        f.write("""[[accounts.templates]]
 id = 3
-text = "Your order {{1}} has shipped. Reply TD to unsubscribe."
+text = "Your order {1} has shipped. Reply TD to unsubscribe."
 type = "marketing"
-""" + accounts)
+""" + others)
     return carriers, engine
 
 
@@ -388,13 +358,7 @@ async def main() -> None:
         await account.close()
         await operator.close()
     finally:
-        engine.terminate()
-        sims.terminate()
-        for p in (engine, sims):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(engine, sims)
     first, last, bench_today = day_span(db, facts["today_start"])
     progress(f"day_stats of 'bench' today ({bench_today:,} of its messages, ids {first:,}..{last:,}):")
     breakdown = day_stats_queries(db, "bench", first, last)

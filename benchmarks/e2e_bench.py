@@ -51,7 +51,7 @@ def proc_stats(pid: int) -> tuple[float, float]:
 
 
 def write_configs(tmp: Path, smpp_port: int, http_port: int, binds: int, window: int,
-                  receipt_url: str) -> tuple[Path, Path]:
+                  receipt_url: str, db: Path | None = None) -> tuple[Path, Path]:
     carriers = tmp / "carriers.toml"
     carriers.write_text(f"""
 [[carriers]]
@@ -66,7 +66,7 @@ regular = [0.0, 0.0]
 marketing = [0.0, 0.0]
 """)
     engine = tmp / "engine.toml"
-    engine.write_text(engine_head_toml(http_port, tmp / "engine.db", "warning") + f"""
+    engine.write_text(engine_head_toml(http_port, db or tmp / "engine.db", "warning") + f"""
 [[carriers]]
 name = "instant"
 port = {smpp_port}

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import io
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import progress, rss_mb, cpu_seconds, write  # noqa: E402
+from benchenv import cpu_seconds, progress, rss_mb, stop, write  # noqa: E402
 from e2e_bench import free_port, start_gateway, wait_up, write_configs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,13 +95,7 @@ async def main() -> None:
         progress(f"all final in {all_final:.2f} s; export {rows_out:,} rows in {export_s:.2f} s"
                  f" ({rows_out / export_s:,.0f} rows/s); engine peak RSS {peak:,.0f} MiB")
     finally:
-        engine.terminate()
-        sims.terminate()
-        for p in (engine, sims):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(engine, sims)
     write("task", {
         "command": "python " + " ".join(sys.argv),
         "processes": "client, engine and simulator as separate processes (2 cores shared)",
