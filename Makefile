@@ -32,7 +32,14 @@ $(CHROMIUM):
 	@(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "chromium could not be installed: the report's browser test will be skipped"
 
-test: $(STAMP) $(INTEROP) $(CHROMIUM)
+# a font with Chinese characters, so the console's screenshots show 【signatures】 and Chinese
+# parameters as text rather than boxes (the pages work without it)
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+$(CJK_FONT):
+	@(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei) \
+		|| echo "fonts-wqy-zenhei could not be installed: Chinese text shows as boxes in screenshots"
+
+test: $(STAMP) $(INTEROP) $(CHROMIUM) $(CJK_FONT)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
