@@ -2,16 +2,22 @@
 query against a real SQLite file (read back through a connection of the test's own)."""
 
 import asyncio
+import csv
+import io
 import sqlite3
+import tempfile
 import time
+from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smsengine.domain.accounts import AccountType
 from smsengine.domain.review import ReviewStatus
 from smsengine.domain.templates import MessageType, TemplateRegion
-from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
+from smsengine.engine.records import MessageFilter, MessageFinal, MessageRecord, MessageStatus
 from smsengine.engine.store import (
     AccountRow,
     MessageView,
@@ -479,3 +485,53 @@ async def test_a_file_from_before_a_column_was_added_gets_it_when_opened(tmp_pat
         assert row.limits == LimitsConfig(daily_max=3)
     finally:
         await store.close()
+
+
+# -- the CSV export -------------------------------------------------------------------------------------
+TIMES = st.floats(0, 4e9, allow_nan=False)
+EXPORTED = st.lists(st.tuples(st.text(max_size=30), st.text(max_size=30), st.text(max_size=12), TIMES, TIMES,
+                              st.sampled_from(["accepted", "submitted", "delivered"])), min_size=1, max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(EXPORTED)
+def test_the_csv_export_reads_back_as_the_records_list(messages):
+    """SQLite writes each line (printf, or `||` for a text holding a NUL): whatever the text (quotes,
+    commas, line breaks, NUL, '%'), a CSV reader gets back the records list's values, times as
+    SQLite prints the stored float, NULL as an empty field."""
+    async def export(path: Path) -> tuple[bytes, int, list[tuple]]:
+        store = Store(path)
+        await store.open()
+        try:
+            await store.accept([MessageRecord(id=i, app_id="a", phone=f"+86138{i:08d}", content=content,
+                                              type="regular", chars=len(content), segments=2, data_coding=8,
+                                              created_at=created, template_id=i if i % 2 else None)
+                                for i, (content, _, _, created, _, _) in enumerate(messages, 1)])
+            for i, (_, remark, carrier, _, at, status) in enumerate(messages, 1):
+                if status == "submitted":
+                    store.segment_submitted(i, 1, carrier, f"m{i}", at)
+                elif status == "delivered":
+                    store.message_final(MessageFinal(i, "a", f"+86138{i:08d}", MessageStatus.DELIVERED, 7, remark,
+                                                     None, at, carrier=carrier))
+            await store.flush()
+            chunks: list[bytes] = []
+
+            async def write(data: bytes) -> None:
+                chunks.append(data)
+
+            count = await store.export_csv(MessageFilter(app_id="a"), write, page=4)
+            listed = await store.message_tuples(MessageFilter(app_id="a"), limit=len(messages))
+            return b"".join(chunks), count, listed
+        finally:
+            await store.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data, count, listed = asyncio.run(export(Path(tmp) / "s.db"))
+    with sqlite3.connect(":memory:") as conn:
+        def text(value: object) -> str:  # as SQLite prints a value; NULL empty
+            return "" if value is None else conn.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
+
+        expected = [[text(value) for value in row] for row in listed]
+    assert count == len(messages) == len(listed)
+    assert data.endswith(b"\r\n")
+    assert list(csv.reader(io.StringIO(data.decode(), newline=""))) == expected
