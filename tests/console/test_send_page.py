@@ -187,3 +187,10 @@ async def test_send_to_two_numbers_in_a_browser_and_watch_them_delivered(pages, 
     ids = await page.locator("#results").get_attribute("data-ids")
     views = [await rig.client.message(mid) for mid in ids.split(",")]
     assert [v["status"] for v in views] == ["delivered", "delivered"]
+    # and the records page shows them delivered: the first by following its id from the results
+    await rows.nth(0).locator("a").first.click()
+    await page.wait_for_url(f"**/console/records/{ids.split(',')[0]}")
+    assert await page.locator("#m-status").inner_text() == "delivered"
+    await page.goto(f"{pages.base}/console/records?phone=13800138001")
+    listed = page.locator("#records tbody tr")
+    assert await listed.count() == 1 and "delivered" in await listed.first.inner_text()
