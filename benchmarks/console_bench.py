@@ -8,7 +8,8 @@ today). The engine (`python -m smsengine serve`) and one simulator run as proces
 this client signs in to the console as an account and as the operator and asks each page ~20
 times in a row (after two warm-up requests): median and p95 to benchmarks/results/console.json.
 A page answering 404 is a page not built yet. Then the dashboard's day statistics are taken
-apart: each of store.day_stats' queries timed on its own, with its query plan.
+apart: each statement of a scan of the day's messages (what the day's statistics cost before the
+store kept counts, schema.COUNTS) timed on its own, with its query plan.
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ async def next_records_page(http: aiohttp.ClientSession, path: str) -> str | Non
 
 
 def day_stats_queries(db: Path, app_id: str, first_id: int, last_id: int) -> list[dict]:
-    """store.day_stats' statements (smsengine/engine/store/messages.py) each timed alone, with its plan."""
+    """The statements of a scan of one account's day (the day's statistics before the store kept
+    counts, schema.COUNTS), each timed alone with its plan: what the counts saved."""
     where = "app_id=? AND id BETWEEN ? AND ?"
     statements = {
         "requests": f"SELECT COUNT(DISTINCT created_at) FROM messages WHERE {where}",
@@ -360,7 +362,7 @@ async def main() -> None:
     finally:
         stop(engine, sims)
     first, last, bench_today = day_span(db, facts["today_start"])
-    progress(f"day_stats of 'bench' today ({bench_today:,} of its messages, ids {first:,}..{last:,}):")
+    progress(f"a scan of 'bench' today, as before the counts ({bench_today:,} of its messages, ids {first:,}..{last:,}):")
     breakdown = day_stats_queries(db, "bench", first, last)
     for q in breakdown:
         progress(f"  {q['query']:<24} {q['median_ms']:7.1f} ms  {' / '.join(q['plan'])}")

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from smsengine.engine.records import DayStats, MessageFilter, MessageRecord, MessageRow, MessageStatus, MessageView, ReceiptView
+from smsengine.engine.records import MessageFilter, MessageRecord, MessageRow, MessageStatus, MessageView, ReceiptView
 from smsengine.engine.store.database import Database
 
 # columns named after the structs' fields, in their order: a row unpacks straight into one
@@ -179,31 +179,6 @@ class MessageQueries(Database):
                         pending.cancel()
                 finally:
                     await loop.run_in_executor(thread, conn.close)
-
-    async def day_stats(self, app_id: str, first_id: int, last_id: int) -> DayStats:
-        """An account's messages with ids in [first_id, last_id] (one day of its traffic, found by
-        bisecting ids), counted by status, failure code, carrier and country prefix."""
-        span = (app_id, first_id, last_id)
-        where = "app_id=? AND id BETWEEN ? AND ?"
-        stats = DayStats()
-        stats.requests = await self._scalar(f"SELECT COUNT(DISTINCT created_at) FROM messages WHERE {where}", span)
-        for status, code, carrier, remark, count, segments in await self._rows(
-                f"SELECT status, code, carrier, MIN(remark), COUNT(*), SUM(segments) FROM messages WHERE {where}"
-                " GROUP BY status, code, carrier", span):
-            stats.messages += count
-            stats.by_status[status] = stats.by_status.get(status, 0) + count
-            if status in ("failed", "expired"):
-                reason = stats.reasons.setdefault(code, [remark, 0])
-                reason[1] += count
-            if carrier:
-                per = stats.carriers.setdefault(carrier, {})
-                per[status] = per.get(status, 0) + count
-        stats.segments_charged = await self._scalar(
-            "SELECT COUNT(*) FROM segments s JOIN messages m ON m.id = s.message_id"
-            " WHERE m.app_id=? AND m.id BETWEEN ? AND ?", span)
-        stats.prefixes = dict(await self._rows(
-            f"SELECT substr(phone, 1, 5), COUNT(*) FROM messages WHERE {where} GROUP BY 1", span))
-        return stats
 
 
 def _filter_sql(where: MessageFilter) -> tuple[list[str], list]:

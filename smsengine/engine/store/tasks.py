@@ -108,15 +108,6 @@ class TaskQueries(Database):
                 " (SELECT line FROM task_rows WHERE task_id=?1 ORDER BY line LIMIT ?2)", (task_id, batch)))).changed:
             pass
 
-    async def task_counts(self, task_id: int) -> dict[str, int]:
-        """Messages of a task by status."""
-        return dict(await self._rows("SELECT status, COUNT(*) FROM messages WHERE task_id=? GROUP BY status",
-                                     (task_id,)))
-
-    async def task_segments_charged(self, task_id: int) -> int:
-        return await self._scalar(
-            "SELECT COUNT(*) FROM segments WHERE message_id IN (SELECT id FROM messages WHERE task_id=?)", (task_id,))
-
     async def task_problems(self, task_id: int, after_line: int, limit: int) -> list[RowProblem]:
         rows = await self._rows("SELECT line, value, code, reason FROM task_problems WHERE task_id=? AND line>?"
                                 " ORDER BY line LIMIT ?", (task_id, after_line, limit))
