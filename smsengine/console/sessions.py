@@ -12,6 +12,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
+MAX_FLASH = 500  # characters of a message left for the next page
+
+
 @dataclass(slots=True)
 class Session:
     token: str
@@ -22,8 +25,10 @@ class Session:
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown on the next page
 
     def flash(self, kind: str, text: str) -> None:
-        if len(self.flashes) < 10:  # bounded: a page that is never shown must not grow them
-            self.flashes.append((kind, text))
+        # bounded in number (a page that is never shown must not grow them) and in length (a
+        # message may echo a posted field of megabytes, kept until the next page)
+        if len(self.flashes) < 10:
+            self.flashes.append((kind, text if len(text) <= MAX_FLASH else text[:MAX_FLASH - 1] + "…"))
 
     def take_flashes(self) -> list[tuple[str, str]]:
         flashes, self.flashes = self.flashes, []

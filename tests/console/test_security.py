@@ -1,0 +1,111 @@
+"""The console against a hostile account, a careless operator and other sites, over real sockets:
+what one account may reach of another's, forms that must not act for the wrong account, sign-ins
+posted from elsewhere, masked numbers that must stay masked, and bounds on what a form may store."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+
+import pytest
+
+from smsengine.config import RecordsConfig
+from tests.console.conftest import CSRF, OPERATOR_TOKEN, ConsoleClient
+from smsengine.config import SignatureSeed, TemplateSeed
+from tests.support.rig import ADMIN, Client, demo_account, fast_profile, start_rig, stop_rig
+
+NUMBER = "+8613800138001"
+
+
+@pytest.fixture
+async def rig(tmp_path, request):
+    """The console's rig, or one with the config changes a test asks for (indirect parametrize)."""
+    rig = await start_rig(tmp_path, [fast_profile("ideal")], **dict(getattr(request, "param", {})))
+    yield rig
+    await stop_rig(rig)
+
+
+MASKED = pytest.mark.parametrize("rig", [{"records": RecordsConfig(mask_numbers=True)}], indirect=True)
+TWO_ACCOUNTS = pytest.mark.parametrize(
+    "rig", [{"accounts": [demo_account(), demo_account(app_id="other", key="other-secret", signatures=[SignatureSeed("otherbrand")],
+                                             templates=[TemplateSeed(7, "Other's code is {1}")])]}],
+    indirect=True)
+
+
+async def client_of(rig, **sign_in) -> ConsoleClient:
+    client = ConsoleClient(f"http://127.0.0.1:{rig.server.http_port}")
+    await client.sign_in(**sign_in)
+    return client
+
+
+# -- one account, another's data ---------------------------------------------------------------------
+@TWO_ACCOUNTS
+async def test_an_account_reaches_nothing_of_another_account_through_any_route(rig):
+    """Ids in paths, ?app_id=, form fields naming an account, the JSON endpoints and the operator's
+    actions: the other account's message, task and signature stay out of reach."""
+    other = await client_of(rig, app_id="other", key="other-secret")
+    demo = await client_of(rig)
+    try:
+        (mid,) = await Client(rig.http, "other", "other-secret").accepted(
+            [NUMBER], template_id=7, params=["hello"], sign="otherbrand")
+        async with rig.http.post("/v1/tasks", headers={"X-Admin-Token": ADMIN}, json={
+                "app_id": "other", "template_id": 7, "numbers": [NUMBER], "params": ["1"], "sign": "otherbrand",
+                "schedule_at": time.time() + 3600}) as resp:
+            assert resp.status == 201, await resp.text()
+            task = (await resp.json())["id"]
+        await other.post("/console/catalogue/signatures", {"name": "Othersig"})
+        sid = next(s.id for s in rig.engine.accounts.get("other").signatures.values() if s.name == "Othersig")
+
+        for path in (f"/console/records/{mid}", f"/console/records/{mid}?app_id=other"):
+            status, body = await demo.get(path)
+            assert status == 404 and "hello" not in body
+        _, body = await demo.get("/console/records?app_id=other")
+        assert f"data-id=\"{mid}\"" not in body and "hello" not in body
+        async with demo.http.get(f"/console/send/status.json?ids={mid}") as resp:
+            assert (await resp.json()) == {"messages": {}}
+        status, _ = await demo.post(f"/console/records/{mid}/cancel", {})
+        assert (await rig.engine.store.message_view(int(mid))).status != "cancelled"
+        # a form field naming the other account is not read: the signature is the signed-in one's
+        await demo.post("/console/catalogue/signatures", {"name": "Mine", "app_id": "other"})
+        assert {s.name for s in rig.engine.accounts.get("other").signatures.values()} == {"otherbrand", "Othersig"}
+        status, body = await demo.post(f"/console/catalogue/signatures/{sid}/edit", {"name": "Hijacked"})
+        assert "1011" in body
+        # the operator's actions: review, carriers, the unattributed replies
+        status, body = await demo.post(f"/console/catalogue/signatures/{sid}/approve", {})
+        assert "1006" in body
+        assert str(rig.engine.accounts.get("other").signatures["Othersig"].status) == "pending"
+        for path in ("/console/carriers", "/console/carriers.json"):
+            status, _ = await demo.get(path)
+            assert status == 403
+        status, body = await demo.get("/console/replies?app_id=")
+        assert "not attributed" not in body
+        for path in (f"/console/tasks/{task}", f"/console/tasks/{task}/live.json", f"/console/tasks/{task}/export.csv"):
+            status, _ = await demo.get(path)
+            assert status == 404
+        await demo.post(f"/console/tasks/{task}/cancel", {})
+        assert (await rig.engine.store.task(task)).state != "cancelled"
+        # the console's cookie is nothing to the API
+        async with demo.http.get("/v1/stats", headers={"Cookie": f"smsengine_console={_cookie(demo)}"}) as resp:
+            assert resp.status == 401
+    finally:
+        await demo.close()
+        await other.close()
+
+
+def _cookie(client: ConsoleClient) -> str:
+    return next(c.value for c in client.http.cookie_jar if c.key == "smsengine_console")
+
+
+# -- the operator's acting account -------------------------------------------------------------------
+# -- sign-in -------------------------------------------------------------------------------------------
+# -- masked numbers ------------------------------------------------------------------------------------
+# -- bounds --------------------------------------------------------------------------------------------
+async def test_a_huge_form_field_is_not_kept_whole_in_the_session(rig, console):
+    """A message left for the next page echoes what was posted: 3 MB posted must not become 3 MB
+    of session memory (ten of them per session, ten thousand sessions)."""
+    await console.sign_in()
+    status, body = await console.post("/console/unsubscribes/lift", {"shown": "7" * 3_000_000, "ref": "0"})
+    assert status == 200 and "1011" in body
+    assert len(body) < 20_000
