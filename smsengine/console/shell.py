@@ -191,6 +191,19 @@ def _next_page(value: str) -> str:
     return value if value.startswith(PREFIX + "/") and not value.startswith("//") else f"{PREFIX}/"
 
 
+def _from_elsewhere(request: web.Request) -> bool:
+    """A sign-in posted by another site (login CSRF: there is no session, so no CSRF token, yet)
+    would sign this browser in as whoever that site chose — the attacker's own account, which then
+    receives what the victim types. Browsers say where a request comes from: Sec-Fetch-Site (which
+    a proxy rewriting Host does not upset), else the Origin of the posting page; a client sending
+    neither is no browser on somebody's page."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc != request.host
+
+
 async def login_form(request: web.Request) -> web.Response:
     return page(request, "login.html", {"next": _next_page(request.query.get("next", "")), "error": ""})
 
@@ -204,6 +217,8 @@ async def login(request: web.Request) -> web.Response:
     engine = state.engine
     operator = False
     try:
+        if _from_elsewhere(request):
+            raise SmsError(ErrorCode.NO_PERMISSION, "a sign-in posted by another site")
         # every attempt counts (a guess must not learn whether it was right once throttled)
         if state.signins.admit(request.remote or "", now):
             raise SmsError(ErrorCode.SOURCE_RATE_LIMITED, "too many sign-ins from this address: wait a minute")

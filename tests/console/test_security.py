@@ -100,6 +100,21 @@ def _cookie(client: ConsoleClient) -> str:
 
 # -- the operator's acting account -------------------------------------------------------------------
 # -- sign-in -------------------------------------------------------------------------------------------
+async def test_a_sign_in_posted_by_another_site_is_refused(console):
+    """Login CSRF: a page elsewhere posting the attacker's own key would sign the victim's browser
+    in as the attacker (whose records then get what the victim types)."""
+    form = {"app_id": "demo", "key": "demo-secret", "next": "/console/"}
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Sec-Fetch-Site": "same-site", "Origin": "http://sub.example"}):
+        async with console.http.post("/console/login", data=form, headers=headers, allow_redirects=False) as resp:
+            assert resp.status == 403 and "Set-Cookie" not in resp.headers, headers
+    base = str(console.http._base_url).rstrip("/")
+    # the console's own page; and behind a proxy that rewrites Host, Sec-Fetch-Site decides
+    for headers in ({"Origin": base}, {"Origin": "https://console.example", "Sec-Fetch-Site": "same-origin"}):
+        async with console.http.post("/console/login", data=form, headers=headers, allow_redirects=False) as resp:
+            assert resp.status == 302 and "smsengine_console=" in resp.headers["Set-Cookie"], headers
+
+
 # -- masked numbers ------------------------------------------------------------------------------------
 # -- bounds --------------------------------------------------------------------------------------------
 async def test_a_huge_form_field_is_not_kept_whole_in_the_session(rig, console):
