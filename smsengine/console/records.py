@@ -155,8 +155,9 @@ async def _replied_to(request: web.Request, app_id: str, replies: list[ReplyView
 
 def _lift_ref(request: web.Request, phone: str) -> str:
     """What a lift button posts instead of the number when numbers are masked: the number's
-    HMAC under this session's CSRF secret (it names one number of the list, to this session only,
-    and reveals no digits)."""
+    HMAC under this session's secret (it names one number of the list, to this session only, and
+    reveals no digits: the secret is never on a page, which carries Session.form_token instead;
+    with the key in hand, four hidden digits are 10,000 guesses)."""
     return hmac.new(session_of(request).csrf.encode(), phone.encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -7,6 +7,8 @@ lost). The clock is injected, so expiry is tested without waiting.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,9 +22,16 @@ class Session:
     token: str
     app_id: str  # the account signed in; for the operator, the account it acts for ("" = all)
     operator: bool
-    csrf: str
+    csrf: str  # the secret the forms' tokens derive from (form_token); never itself on a page
     last_seen: float
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown on the next page
+
+    def form_token(self) -> str:
+        """The CSRF token a page's forms and scripts carry: the session's secret bound to the
+        account the page was made for. The operator picking another account (in another tab,
+        say) makes the forms already shown stale, instead of letting them act for the account
+        picked since — a send charged, a template filed, under the wrong account."""
+        return hmac.new(self.csrf.encode(), self.app_id.encode(), hashlib.sha256).hexdigest()
 
     def flash(self, kind: str, text: str) -> None:
         # bounded in number (a page that is never shown must not grow them) and in length (a

@@ -85,7 +85,7 @@ def page(request: web.Request, template: str, context: dict[str, Any], status: i
         "operator": bool(session and session.operator),
         "acting": session.app_id if session else "",
         "accounts": sorted(engine.accounts.accounts) if session and session.operator else [],
-        "csrf": session.csrf if session else "",
+        "csrf": session.form_token() if session else "",
         "flashes": session.take_flashes() if session else [],
         "path": request.path,
         "mask": (lambda phone: mask_number(phone)) if engine.config.records.mask_numbers else (lambda phone: phone),
@@ -153,9 +153,9 @@ _STALE_FORM = SmsError(ErrorCode.NO_PERMISSION, "the form's security token is mi
 
 @web.middleware
 async def signed_in(request: web.Request, handler):
-    """Every console page needs a session; every change also needs the session's CSRF token (a
-    form's `csrf` field or an X-CSRF-Token header). The operator picks the account pages are
-    about with ?app_id= on any page."""
+    """Every console page needs a session; every change also needs the session's CSRF token for
+    the account it acts for (a form's `csrf` field or an X-CSRF-Token header; Session.form_token).
+    The operator picks the account pages are about with ?app_id= on any page."""
     if request.path in _OPEN or request.path.startswith(f"{PREFIX}/static/"):
         return await handler(request)
     state = state_of(request)
@@ -170,7 +170,7 @@ async def signed_in(request: web.Request, handler):
         given = request.headers.get("X-CSRF-Token")
         if given is None:
             given = (await form_of(request))[0].get("csrf")
-        if not given or not hmac.compare_digest(given.encode(errors="surrogateescape"), session.csrf.encode()):
+        if not given or not hmac.compare_digest(given.encode(errors="surrogateescape"), session.form_token().encode()):
             log.warning("console.csrf_refused", path=request.path)
             return error_page(request, _STALE_FORM)
     if session.operator and "app_id" in request.query and request.method == "GET":
@@ -247,7 +247,7 @@ async def logout(request: web.Request) -> web.Response:
     session = state.sessions.get(token, state.clock())
     if session is not None:
         given = str((await form_of(request))[0].get("csrf", ""))
-        if not hmac.compare_digest(given.encode(errors="surrogateescape"), session.csrf.encode()):
+        if not hmac.compare_digest(given.encode(errors="surrogateescape"), session.form_token().encode()):
             request[SESSION] = session
             return error_page(request, _STALE_FORM)
         state.sessions.close(token)

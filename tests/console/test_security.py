@@ -99,6 +99,30 @@ def _cookie(client: ConsoleClient) -> str:
 
 
 # -- the operator's acting account -------------------------------------------------------------------
+@TWO_ACCOUNTS
+async def test_a_form_made_for_one_account_does_not_act_for_another_the_operator_picked_since(rig):
+    """The operator has the catalogue of `demo` open in one tab and picks `other` in a second: the
+    first tab's form must not create its signature under `other` (nor anything else it posts)."""
+    operator = await client_of(rig, operator_token=OPERATOR_TOKEN)
+    try:
+        await operator.get("/console/catalogue?app_id=demo")
+        demo_form = operator.csrf
+        await operator.get("/console/?app_id=other")  # the second tab
+        operator.csrf = demo_form
+        status, body = await operator.post("/console/catalogue/signatures", {"name": "DemoBrand"})
+        assert status == 403 and "reload the page" in body
+        assert all(s.name != "DemoBrand" for a in ("demo", "other")
+                   for s in rig.engine.accounts.get(a).signatures.values())
+        status, _ = await operator.post("/console/unsubscribes", {"phone": NUMBER})
+        assert status == 403 and NUMBER not in rig.engine.accounts.get("other").unsubscribed
+        # a form of the page now shown acts for the account it shows
+        await operator.get("/console/catalogue")
+        status, body = await operator.post("/console/catalogue/signatures", {"name": "OtherBrand"})
+        assert status == 200 and any(s.name == "OtherBrand" for s in rig.engine.accounts.get("other").signatures.values())
+    finally:
+        await operator.close()
+
+
 # -- sign-in -------------------------------------------------------------------------------------------
 async def test_a_sign_in_posted_by_another_site_is_refused(console):
     """Login CSRF: a page elsewhere posting the attacker's own key would sign the victim's browser
@@ -116,6 +140,25 @@ async def test_a_sign_in_posted_by_another_site_is_refused(console):
 
 
 # -- masked numbers ------------------------------------------------------------------------------------
+@MASKED
+async def test_a_masked_numbers_lift_reference_does_not_give_its_digits_away(rig, console):
+    """The lift button's reference must not be a hash the page's reader can invert: with the key
+    on the page (the CSRF token), four hidden digits are 10,000 guesses."""
+    rig.engine.accounts.unsubscribe("demo", NUMBER)
+    await console.sign_in()
+    _, body = await console.get("/console/replies")
+    assert NUMBER not in body
+    (shown, ref) = re.search(r'name="shown" value="([^"]+)">\s*<input type="hidden" name="ref" value="([0-9a-f]+)"',
+                             body).groups()
+    key = CSRF.search(body).group(1)
+    found = [f"{shown[:-8]}{d:04d}{shown[-4:]}" for d in range(10_000)
+             if hmac.new(key.encode(), f"{shown[:-8]}{d:04d}{shown[-4:]}".encode(), hashlib.sha256).hexdigest()[:32] == ref]
+    assert found == []
+    # and the button still lifts it
+    status, body = await console.post("/console/unsubscribes/lift", {"shown": shown, "ref": ref})
+    assert "may be sent to again" in body and NUMBER not in rig.engine.accounts.get("demo").unsubscribed
+
+
 # -- bounds --------------------------------------------------------------------------------------------
 async def test_a_huge_form_field_is_not_kept_whole_in_the_session(rig, console):
     """A message left for the next page echoes what was posted: 3 MB posted must not become 3 MB
