@@ -176,16 +176,18 @@ async def replies(request: web.Request) -> web.Response:
     answered = await _replied_to(request, acting, items) if acting else [None] * len(items)
     unsubscribed: list[tuple[str, str]] = []
     more_unsubscribed = ""
-    after = request.query.get("unsub_after", "")
+    skip = max(0, _query_int(request, "unsub_from", 0))
     total = 0
     if acting:
         everyone = engine.accounts.get(acting).unsubscribed
         total = len(everyone)
-        # a page of the set in number order after the last one shown: no sort of the whole list
-        shown = heapq.nsmallest(UNSUBSCRIBED_PAGE + 1, (p for p in everyone if p > after))
+        # a page of the set in number order, by position: a link naming the last number shown
+        # would put it whole in the page when numbers are masked. No sort of the whole list: the
+        # first pages, the ones looked at, cost a heap of a page or two
+        shown = heapq.nsmallest(min(skip, total) + UNSUBSCRIBED_PAGE + 1, everyone)[skip:]
         if len(shown) > UNSUBSCRIBED_PAGE:
             shown = shown[:UNSUBSCRIBED_PAGE]
-            more_unsubscribed = _link(f"{PREFIX}/replies", since=since, unsub_after=shown[-1])
+            more_unsubscribed = _link(f"{PREFIX}/replies", since=since, unsub_from=skip + UNSUBSCRIBED_PAGE)
         unsubscribed = [(_masked(state_of(request).engine, p), _lift_ref(request, p)) for p in shown]
     zone = _zone(request)
     return page(request, "replies.html", {
@@ -194,7 +196,7 @@ async def replies(request: web.Request) -> web.Response:
         if len(items) == limit else "",
         "first_page": _link(f"{PREFIX}/replies") if since else "",
         "export": _link(f"{PREFIX}/replies.csv", since=since),
-        "unsubscribed": unsubscribed, "unsubscribed_total": total, "unsub_after": after,
+        "unsubscribed": unsubscribed, "unsubscribed_total": total, "unsub_from": skip,
         "more_unsubscribed": more_unsubscribed,
     })
 

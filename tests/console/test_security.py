@@ -141,6 +141,20 @@ async def test_a_sign_in_posted_by_another_site_is_refused(console):
 
 # -- masked numbers ------------------------------------------------------------------------------------
 @MASKED
+async def test_the_masked_unsubscribe_list_puts_no_whole_number_in_its_paging_link(rig, console):
+    numbers = [f"+86138002{i:05d}" for i in range(101)]
+    for phone in numbers:
+        rig.engine.accounts.unsubscribe("demo", phone)
+    await console.sign_in()
+    _, body = await console.get("/console/replies")
+    assert [n for n in numbers if n in body or n.lstrip("+") in body] == []
+    more = re.search(r'<a href="([^"]+)" id="unsubscribed-next">', body)
+    assert more is not None
+    _, body = await console.get(more.group(1).replace("&amp;", "&"))
+    assert re.findall(r'<tr data-phone="([^"]+)">', body) == ["+86138****0100"]
+
+
+@MASKED
 async def test_a_masked_numbers_lift_reference_does_not_give_its_digits_away(rig, console):
     """The lift button's reference must not be a hash the page's reader can invert: with the key
     on the page (the CSRF token), four hidden digits are 10,000 guesses."""
