@@ -181,3 +181,26 @@ async def test_a_huge_form_field_is_not_kept_whole_in_the_session(rig, console):
     status, body = await console.post("/console/unsubscribes/lift", {"shown": "7" * 3_000_000, "ref": "0"})
     assert status == 200 and "1011" in body
     assert len(body) < 20_000
+
+
+# -- escaping ------------------------------------------------------------------------------------------
+async def test_an_accounts_own_strings_are_escaped_in_html_attributes_and_script_json(rig, console):
+    """A template's name and text (in the send page's script JSON, the catalogue's attributes and
+    text areas) and a signature name come back as text, never markup."""
+    evil = '"><img src=x onerror=alert(1)></textarea></script><script>alert(2)</script>'
+    await console.sign_in()
+    await console.post("/console/catalogue/templates", {"name": evil[:64], "text": f"Code {{1}} {evil}",
+                                                        "type": "regular", "region": "mainland"})
+    tid = max(t.id for t in rig.engine.accounts.get("demo").templates.values())
+    operator = await client_of(rig, operator_token=OPERATOR_TOKEN)
+    try:
+        await operator.get("/console/catalogue")
+        status, _ = await operator.post(f"/console/catalogue/templates/{tid}/approve", {})
+        assert str(rig.engine.accounts.get("demo").templates[tid].status) == "approved"
+    finally:
+        await operator.close()
+    for path in ("/console/catalogue", "/console/send"):
+        status, body = await console.get(path)
+        assert status == 200 and "<img src=x" not in body and "<script>alert" not in body
+        assert "</script><script>" not in body
+    assert "\\u003c/script\\u003e" in body  # the send page's template list, as JSON that cannot close its tag
