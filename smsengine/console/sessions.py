@@ -1,5 +1,6 @@
 """Console sign-in sessions: random tokens in memory, each with its CSRF token, signed out after
-`idle_s` unused and, beyond `max_sessions`, least recently used first.
+`idle_s` unused and, beyond `max_sessions`, least recently used first; one account (or the
+operator) holds at most MAX_PER_HOLDER of them, so no single key can sign everybody else out.
 
 Sessions are not stored: a restart signs everyone out (they sign in again; nothing else is
 lost). The clock is injected, so expiry is tested without waiting.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 
 MAX_FLASH = 500  # characters of a message left for the next page
+MAX_PER_HOLDER = 50  # sessions of one account, or of the operator; its oldest goes first
 
 
 @dataclass(slots=True)
@@ -24,6 +26,7 @@ class Session:
     operator: bool
     csrf: str  # the secret the forms' tokens derive from (form_token); never itself on a page
     last_seen: float
+    holder: str = ""  # who signed in: the account's app id, or "" for the operator
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown on the next page
 
     def form_token(self) -> str:
@@ -54,7 +57,11 @@ class Sessions:
         return len(self._by_token)
 
     def open(self, app_id: str, operator: bool, now: float) -> Session:
-        session = Session(secrets.token_urlsafe(32), app_id, operator, secrets.token_urlsafe(32), now)
+        holder = "" if operator else app_id
+        held = [s.token for s in self._by_token.values() if s.holder == holder]  # least recently used first
+        for token in held[:max(0, len(held) - MAX_PER_HOLDER + 1)]:
+            del self._by_token[token]
+        session = Session(secrets.token_urlsafe(32), app_id, operator, secrets.token_urlsafe(32), now, holder=holder)
         self._by_token[session.token] = session
         while len(self._by_token) > self.max_sessions:
             self._by_token.popitem(last=False)

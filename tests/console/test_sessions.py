@@ -58,3 +58,17 @@ def test_finals_per_minute_come_from_counter_deltas_per_account():
     assert (only_a[-2]["failed"], only_a[-2]["delivered"]) == (0, 3)
     # an hour later the old minutes are gone
     assert sum(m["delivered"] for m in finals.series(None, 60 * 170)) == 0
+
+
+def test_one_holder_cannot_sign_everybody_else_out():
+    from smsengine.console.sessions import MAX_PER_HOLDER
+
+    sessions = Sessions(idle_s=1000.0, max_sessions=MAX_PER_HOLDER + 10)
+    operator = sessions.open("", True, 0.0)
+    other = sessions.open("b", False, 0.0)
+    first = [sessions.open("a", False, 1.0 + i) for i in range(MAX_PER_HOLDER)]
+    for i in range(500):  # one key signing in again and again
+        sessions.open("a", False, 100.0 + i)
+    assert sessions.get(operator.token, 700.0) is operator and sessions.get(other.token, 700.0) is other
+    assert all(sessions.get(s.token, 700.0) is None for s in first)  # its own oldest went
+    assert len(sessions) == MAX_PER_HOLDER + 2
