@@ -535,3 +535,17 @@ def test_the_csv_export_reads_back_as_the_records_list(messages):
     assert count == len(messages) == len(listed)
     assert data.endswith(b"\r\n")
     assert list(csv.reader(io.StringIO(data.decode(), newline=""))) == expected
+
+
+# -- bulk tasks -----------------------------------------------------------------------------------------
+async def test_a_tasks_rows_come_back_exactly_as_stored_in_line_order(store):
+    from smsengine.engine.records import TaskRecord
+
+    task = TaskRecord(id=0, app_id="a", name="t", type="regular", sign="", template_id=1, template_text="x",
+                      context="", callback_url="", created_at=1.0, schedule_at=None, state="importing", recipients=4)
+    odd = ['a "quoted", word', "back\\slash", "验证码 🙂", "", "nul\x00inside", '["not", "an array"]', "%s"]
+    rows = [(2, "+8613800000001", tuple(odd[:2])), (3, "+8613800000002", tuple(odd[2:4])),
+            (5, "+8613800000003", tuple(odd[4:6])), (9, "+8613800000004", (odd[6], "5"))]
+    task_id = await store.create_task(task, rows, [])
+    assert await store.task_rows_after(task_id, 0, 3) == rows[:3]
+    assert await store.task_rows_after(task_id, 5, 10) == rows[3:]
