@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from smsengine.engine.records import MessageFinal, MessageRecord, MessageStatus
 from smsengine.engine.store import Store
-from smsengine.engine.store.schema import COUNTS
 
 DAY0 = 1_764_460_800.0  # 2025-11-30 00:00 UTC
 CARRIERS = ("ideal", "flaky")
@@ -130,20 +129,21 @@ async def test_an_older_file_gets_its_counts_built_when_it_opens(tmp_path):
     await store.open()
     await play(store, specs)
     await store.close()
-    # make it a file from before the counts: no tables, no triggers
+    # make it a file from before the counts
     with sqlite3.connect(path) as db:
         for name in ("message_counts", "charge_counts", "request_counts", "task_counts", "task_charges"):
             db.execute(f"DROP TABLE {name}")
-        for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
-            db.execute(f"DROP TRIGGER {trigger}")
     store = Store(path)
     await store.open()
     try:
         await check(store, path)
         stats = await store.day_counts("a", DAY0, DAY0 + 86400)
         assert (stats.messages, stats.segments_charged, stats.requests) == (3, 4, 3)
-        # and the triggers keep them from then on
-        await play(store, [("a", 400.0, "+8613800000009", OUTCOMES[1], 1, "ideal", 1)] * 1)
+        # and the writer keeps them from then on; a message stored again under an id already
+        # there (with its segment and final) is ignored, and so counted nowhere
+        await play(store, [("a", 400.0, "+8613800000009", OUTCOMES[1], 1, "ideal", 1)])
+        await check(store, path)
+        assert (await store.day_counts("a", DAY0, DAY0 + 86400)).messages == 3
     finally:
         await store.close()
 
@@ -163,16 +163,3 @@ async def test_purged_days_and_tasks_lose_their_counts(tmp_path):
         assert await store.task_counts(7) == {} and await store.task_segments_charged(7) == 0
     finally:
         await store.close()
-
-
-def test_the_counts_script_creates_every_table_its_triggers_write():
-    db = sqlite3.connect(":memory:")
-    db.executescript("CREATE TABLE messages (id INTEGER PRIMARY KEY, app_id, phone, status, code, carrier, remark,"
-                     " created_at, task_id); CREATE TABLE segments (message_id, seq);" + COUNTS)
-    db.execute("INSERT INTO messages VALUES (1, 'a', '+8613800000001', 'accepted', 0, '', '', 1000.0, 3)")
-    db.execute("INSERT INTO segments VALUES (1, 1)")
-    db.execute("UPDATE messages SET status='delivered', carrier='c' WHERE id=1")
-    assert db.execute("SELECT status, carrier, messages FROM message_counts WHERE messages > 0").fetchall() == [
-        ("delivered", "c", 1)]
-    assert db.execute("SELECT * FROM task_counts WHERE messages > 0").fetchall() == [(3, "delivered", 1)]
-    assert db.execute("SELECT * FROM task_charges").fetchall() == [(3, 1)]

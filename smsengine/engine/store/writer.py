@@ -34,7 +34,8 @@ _BATCH_INSERT_MESSAGES = (
 # share their created_at and are always in one commit
 _BATCH_COUNT_REQUESTS = (
     "INSERT INTO request_counts SELECT value->>1, CAST((value->>11) / 900 AS INTEGER), COUNT(DISTINCT value->>11)"
-    " FROM json_each(?) WHERE true GROUP BY 1, 2 ON CONFLICT DO UPDATE SET requests = requests + excluded.requests"
+    " FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = value->>0) GROUP BY 1, 2"
+    " ON CONFLICT DO UPDATE SET requests = requests + excluded.requests"
 )
 _BATCH_INSERT_SEGMENTS = (
     "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at, stat, err,"
@@ -349,8 +350,8 @@ class GroupCommitWriter:
         try:
             if messages:
                 batch = _json.encode(messages)
+                db.execute(_BATCH_COUNT_REQUESTS, (batch,))  # before: it counts only messages not yet stored
                 db.execute(_BATCH_INSERT_MESSAGES, (batch,))
-                db.execute(_BATCH_COUNT_REQUESTS, (batch,))
             for sql, params in with_accepts:
                 db.execute(sql, params)
             if segments:
