@@ -223,36 +223,6 @@ def dedupe(raws: Iterable[str], default_region: str = "CN") -> Recipients:
     return Recipients(numbers=numbers, duplicates=duplicates, invalid=invalid, raw_of=raw_of)
 
 
-class TaskRows(msgspec.Struct, frozen=True):
-    """Rows of a bulk task after normalisation and merging; indices refer to the input rows."""
-
-    rows: list[tuple[str, tuple[str, ...]]]  # (E.164, params), unique pairs, first-seen order
-    duplicates: list[int]  # input rows merged into an earlier identical row
-    invalid: list[int]  # input rows whose number is invalid (error 1016 each)
-
-
-def dedupe_rows(
-    rows: Iterable[tuple[str, tuple[str, ...]]], default_region: str = "CN"
-) -> TaskRows:
-    """Merge rows with the same number and the same parameters (SPEC §2); keep differing params."""
-    kept: list[tuple[str, tuple[str, ...]]] = []
-    duplicates: list[int] = []
-    invalid: list[int] = []
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    for index, (raw, params) in enumerate(rows):
-        e164 = normalise(raw, default_region)
-        if e164 is None:
-            invalid.append(index)
-            continue
-        row = (e164, tuple(params))
-        if row in seen:
-            duplicates.append(index)
-        else:
-            seen.add(row)
-            kept.append(row)
-    return TaskRows(rows=kept, duplicates=duplicates, invalid=invalid)
-
-
 def mask_number(phone: str) -> str:
     """A number for list views and logs: four digits before the last four hidden, as the seeds
     show them ("+8613800138000" → "+86138****8000"); short numbers keep only their last two."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 
 import msgspec
 
 from smsengine.domain.errors import ErrorCode, SmsError
-from smsengine.domain.numbers import dedupe_rows
+from smsengine.domain.numbers import normalise
 
 # the seeds' limits (configurable: [tasks] max_rows, max_bytes)
 DEFAULT_MAX_ROWS = 100_000
@@ -42,41 +43,52 @@ def _looks_like_header(cells: list[str]) -> bool:
 def read_task_rows(lines: list[tuple[int, list[str]]], params: int, default_region: str, *,
                    max_rows: int = DEFAULT_MAX_ROWS, detect_header: bool = True) -> TaskFile:
     """Rows (line, cells) → recipients: blank rows skipped, a header recognised, each row needing
-    exactly `params` parameters after the number, numbers normalised, equal rows merged."""
+    exactly `params` parameters after the number, numbers normalised, rows equal in number and
+    parameters merged into the first (SPEC §2). One pass, with the cyclic garbage collector
+    paused: 100,000 rows make some 400,000 small objects and no cycle to collect."""
     header = detect_header and bool(lines) and _looks_like_header(lines[0][1])
     if header:
         lines = lines[1:]
     problems: list[RowProblem] = []
-    candidates: list[tuple[str, tuple[str, ...]]] = []
-    line_of: list[int] = []
+    rows: list[tuple[int, str, tuple[str, ...]]] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    merged = 0
     strip = str.strip
-    for line, cells in lines:  # 100,000 rows a go: plain loops, no generator per row
-        while cells and not strip(cells[-1]):
-            cells = cells[:-1]  # trailing empty columns (a spreadsheet's export)
-        if not cells:
-            continue
-        if len(cells) - 1 != params:
-            problems.append(RowProblem(line, strip(cells[0])[:100], int(ErrorCode.TEMPLATE_MISMATCH),
-                                       f"{len(cells) - 1} parameters, the template takes {params}"))
-            continue
-        number = strip(cells[0])
-        values = tuple(map(strip, cells[1:])) if params else ()
-        if len(number) > 32 or (params and max(map(len, values)) > MAX_CELL):
-            problems.append(RowProblem(line, number[:100], int(ErrorCode.REQUEST_MALFORMED), "cell too long"))
-            continue
-        candidates.append((number, values))
-        line_of.append(line)
-    if len(candidates) + len(problems) > max_rows:
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for line, cells in lines:  # 100,000 rows a go: plain loops, no generator per row
+            while cells and not strip(cells[-1]):
+                cells = cells[:-1]  # trailing empty columns (a spreadsheet's export)
+            if not cells:
+                continue
+            if len(cells) - 1 != params:
+                problems.append(RowProblem(line, strip(cells[0])[:100], int(ErrorCode.TEMPLATE_MISMATCH),
+                                           f"{len(cells) - 1} parameters, the template takes {params}"))
+                continue
+            number = strip(cells[0])
+            values = tuple(map(strip, cells[1:])) if params else ()
+            if len(number) > 32 or (params and max(map(len, values)) > MAX_CELL):
+                problems.append(RowProblem(line, number[:100], int(ErrorCode.REQUEST_MALFORMED), "cell too long"))
+                continue
+            e164 = normalise(number, default_region)
+            if e164 is None:
+                problems.append(RowProblem(line, number[:100], int(ErrorCode.NUMBER_INVALID),
+                                           "not a valid phone number"))
+                continue
+            key = (e164, values)
+            if key in seen:
+                merged += 1
+                continue
+            seen.add(key)
+            rows.append((line, e164, values))
+    finally:
+        if collecting:
+            gc.enable()
+    if len(rows) + merged + len(problems) > max_rows:
         raise SmsError(ErrorCode.TASK_TOO_LARGE, f"more than {max_rows:,} rows")
-    merged = dedupe_rows(candidates, default_region)
-    for index in merged.invalid:
-        problems.append(RowProblem(line_of[index], candidates[index][0][:100], int(ErrorCode.NUMBER_INVALID),
-                                   "not a valid phone number"))
-    invalid, duplicate = set(merged.invalid), set(merged.duplicates)
-    kept = [i for i in range(len(candidates)) if i not in invalid and i not in duplicate]
-    rows = [(line_of[i], e164, values) for i, (e164, values) in zip(kept, merged.rows)]
     problems.sort(key=lambda p: p.line)
-    return TaskFile(rows=rows, problems=problems, merged=len(merged.duplicates), header=header)
+    return TaskFile(rows=rows, problems=problems, merged=merged, header=header)
 
 
 def parse_csv(data: bytes, params: int, default_region: str, *, max_rows: int = DEFAULT_MAX_ROWS,
@@ -90,6 +102,32 @@ def parse_csv(data: bytes, params: int, default_region: str, *, max_rows: int = 
         text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:  # the byte's place in the file, BOM included
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"the file is not UTF-8 (byte {bom + exc.start})") from None
+    lines = _plain_lines(text, max_rows)
+    if lines is None:
+        lines = _csv_lines(text, max_rows)
+    return read_task_rows(lines, params, default_region, max_rows=max_rows)
+
+
+def _plain_lines(text: str, max_rows: int) -> list[tuple[int, list[str]]] | None:
+    """The rows of a file with no quote, no NUL and no lone CR, split with str.split: what
+    csv.reader gives for such a file (a hypothesis test holds them equal), with less Python per
+    row (a 100,000-row file: 0.33 s instead of 0.42 s here). None: not such a file."""
+    if '"' in text or "\0" in text or text.count("\r") != text.count("\r\n"):
+        return None
+    lines: list[tuple[int, list[str]]] = []
+    append = lines.append
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.replace(",", "").strip():  # blank lines (or only commas and spaces) are skipped
+            append((number, line.split(",")))
+            if len(lines) > max_rows + 1:  # + a header line
+                raise SmsError(ErrorCode.TASK_TOO_LARGE, f"more than {max_rows:,} rows")
+    return lines
+
+
+def _csv_lines(text: str, max_rows: int) -> list[tuple[int, list[str]]]:
+    """The rows of any CSV text with the line each starts on."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     lines: list[tuple[int, list[str]]] = []
     start = 1  # the line a row starts on (reader.line_num is where it ends: a quoted field may span lines)
@@ -104,7 +142,7 @@ def parse_csv(data: bytes, params: int, default_region: str, *, max_rows: int = 
             start = reader.line_num + 1
     except csv.Error as exc:
         raise SmsError(ErrorCode.REQUEST_MALFORMED, f"CSV line {reader.line_num}: {exc}") from None
-    return read_task_rows(lines, params, default_region, max_rows=max_rows)
+    return lines
 
 
 def json_rows(rows: list[list[str]], params: int, default_region: str, *,

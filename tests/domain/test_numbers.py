@@ -11,7 +11,6 @@ from smsengine.domain.errors import ErrorCode, MESSAGES
 from smsengine.domain.numbers import (
     Region,
     dedupe,
-    dedupe_rows,
     normalise,
     normalise_fast,
     region_of,
@@ -90,24 +89,6 @@ def test_dedupe_mainland_forms_are_one_number() -> None:
     assert result.duplicates == ["13800138000"]
     assert result.invalid == ["+86 138 0013 8000"]
     assert result.raw_of["+8613800138000"] == "+8613800138000"
-
-
-def test_dedupe_rows_merges_only_identical_params() -> None:
-    rows = [
-        ("13800138000", ("1234",)),
-        ("+8613800138000", ("1234",)),
-        ("+8613800138000", ("5678",)),
-        ("bad", ("1",)),
-        ("+14155552671", ("1234",)),
-    ]
-    result = dedupe_rows(rows)
-    assert result.rows == [
-        ("+8613800138000", ("1234",)),
-        ("+8613800138000", ("5678",)),
-        ("+14155552671", ("1234",)),
-    ]
-    assert result.duplicates == [1]
-    assert result.invalid == [3]
 
 
 # Generated raw entries: mainland mobiles in both forms, international, junk, many repeats.

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import normalise
-from smsengine.domain.task_csv import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, json_rows, parse_csv
+from smsengine.domain.task_csv import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, _csv_lines, _plain_lines, json_rows, parse_csv
 
 BOM = b"\xef\xbb\xbf"
 
@@ -332,3 +332,29 @@ def test_json_rows_follow_the_same_counting_rule(rows):
     assert len(set(kept)) == len(kept)
     assert {p.line for p in file.problems} <= {line for line, _ in numbered}
     assert file.rows == kept_rows(numbered)
+
+
+# text without quotes, NUL or lone CR, but with everything else a file holds: separators, CRLF and
+# LF, blank and comma-only lines, spaces, digits, +, Chinese, emoji, tabs
+_plain_text = st.lists(st.sampled_from([",", "\n", "\r\n", " ", "\t", "+86138", "0", "9", "验证", "😀", "a", ",,", "\u3000"]),
+                       max_size=60).map("".join)
+
+
+@settings(max_examples=500)
+@given(_plain_text)
+def test_the_plain_split_gives_what_the_csv_reader_gives(text):
+    assert _plain_lines(text, DEFAULT_MAX_ROWS) == _csv_lines(text, DEFAULT_MAX_ROWS)
+
+
+@pytest.mark.parametrize("text", ['a,"b"\n', "a\rb\n", "a\0b\n"])
+def test_a_quote_a_lone_cr_or_a_nul_goes_through_the_csv_reader(text):
+    assert _plain_lines(text, DEFAULT_MAX_ROWS) is None
+
+
+def test_rows_merge_only_with_identical_params_and_the_first_is_kept():
+    file = json_rows([["13800138000", "1234"], ["+8613800138000", "1234"], ["+8613800138000", "5678"],
+                      ["bad", "1"], ["+14155552671", "1234"]], 1, "CN")
+    assert file.rows == [(1, "+8613800138000", ("1234",)), (3, "+8613800138000", ("5678",)),
+                         (5, "+14155552671", ("1234",))]
+    assert file.merged == 1
+    assert [(p.line, p.code) for p in file.problems] == [(4, 1016)]
