@@ -77,10 +77,18 @@ async def test_a_session_cookie_from_elsewhere_does_not_reach_the_json_api(conso
 
 
 @pytest.mark.timeout(90)
-async def test_sign_in_in_a_browser_then_out(pages):
+async def test_sign_in_in_a_browser_then_out(pages, rig):
+    # some traffic of today first, so the dashboard has something to show
+    ids = await rig.client.accepted([f"+86138000{i:05d}" for i in range(40)])
+    ids += await rig.client.accepted(["+8613900000001", "+8613900000002"], content="Order shipped, reply TD to stop",
+                                     type="marketing", sign="smsengine")
+    await rig.client.wait_final(ids)
     page = await pages.sign_in()
     assert await page.locator("h1").inner_text() == "Dashboard · demo"
     assert await page.locator("#binds tr[data-carrier='ideal'] td.state").inner_text() == "up"
+    assert await page.locator("#today-delivered").inner_text() == "42"
+    assert await page.locator("#delivery-rate").inner_text() == "100.0 %"
+    assert await page.locator("#peak").inner_text() != "0"  # the chart has this minute's finals
     await pages.shot("dashboard")
     await page.click("#logout")
     await page.wait_for_url("**/console/login")
