@@ -14,7 +14,7 @@ from aiohttp import web
 
 from smsengine.api.app import ENGINE
 from smsengine.console import carriers, catalogue, dashboard, experiments, records, sending, tasks
-from smsengine.console.shell import STATE, STATIC, ConsoleState, login, login_form, logout, signed_in, when
+from smsengine.console.shell import STATE, STATIC, ConsoleState, login, login_form, logout, signed_in
 from smsengine.domain.errors import MESSAGES, ErrorCode
 
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ def console_app(engine: Engine, *, simulators: dict[str, str] | None = None, bas
     app[STATE] = state
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("smsengine.console", "templates"),
                                autoescape=True, undefined=jinja2.StrictUndefined)
-    env.globals.update(error_text=lambda code: MESSAGES.get(ErrorCode(code), "") if code in ErrorCode._value2member_map_ else "",
-                       when=when)
+    env.globals.update(error_text=lambda code: MESSAGES.get(ErrorCode(code), "") if code in ErrorCode._value2member_map_ else "")
     app.router.add_static("/static", STATIC)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)

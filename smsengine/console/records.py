@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 from aiohttp import web
 from multidict import MultiDict
@@ -28,7 +28,7 @@ from smsengine.api.app import (
     require_admin,
 )
 from smsengine.console.catalogue import form_struct
-from smsengine.console.shell import PREFIX, acting_app, form_of, page, session_of, state_of
+from smsengine.console.shell import PREFIX, acting_app, clock_in, form_of, page, session_of, state_of, wall_clock, zone_of
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.engine.records import MessageFilter, MessageRow, ReplyView
 
@@ -40,22 +40,6 @@ STATUSES = tuple(_STATUS_FILTER)  # the API's names for the status filter
 
 
 # -- what a page is about --------------------------------------------------------------------------
-def _zone(request: web.Request) -> timezone:
-    """The acting account's timezone (UTC for the operator's all-accounts view): the one the
-    time filters are typed in and the tables are shown in."""
-    app_id = acting_app(request, required=False)
-    minutes = state_of(request).engine.accounts.get(app_id).utc_offset_minutes if app_id else 0
-    return timezone(timedelta(minutes=minutes))
-
-
-def _local(zone: timezone):
-    def at(seconds: float | None) -> str:
-        if not seconds:
-            return ""
-        return datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M:%S")
-    return at
-
-
 def _instant(name: str, value: str, zone: timezone) -> str:
     """A time filter as the API takes it (unix seconds or ISO 8601 with an offset): a
     datetime-local input's wall clock ("2024-05-01T10:30") is read in the acting account's zone."""
@@ -63,14 +47,7 @@ def _instant(name: str, value: str, zone: timezone) -> str:
         float(value)
         return value
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name}: a date and time (YYYY-MM-DDTHH:MM), got {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.isoformat()
+        return repr(wall_clock(value, zone, name))
 
 
 def _filters(request: web.Request) -> dict[str, str]:
@@ -81,7 +58,7 @@ def _filters(request: web.Request) -> dict[str, str]:
 async def _where(request: web.Request) -> MessageFilter:
     """The API's records filter over the page's query, times converted, scoped to the acting
     account (the operator's pick; every account when it picked none)."""
-    zone = _zone(request)
+    zone = zone_of(request)
     query = MultiDict(_filters(request))
     for name in ("since", "until"):
         if name in query:
@@ -107,10 +84,9 @@ async def records(request: web.Request) -> web.Response:
     rows: list[MessageRow] = await engine.store.message_rows(where, before=before or _STORED_INT_MAX, limit=limit)
     filters = _filters(request)
     more = int(rows[-1].message_id) if len(rows) == limit else 0
-    zone = _zone(request)
     return page(request, "records.html", {
         "rows": rows, "filters": filters, "statuses": STATUSES, "limit": limit, "before": before,
-        "carriers": sorted(engine.pools), "at": _local(zone), "zone": str(zone),
+        "carriers": sorted(engine.pools),
         "next_page": _link(f"{PREFIX}/records", **filters, limit=limit if limit != PAGE else 0, before=more) if more else "",
         "first_page": _link(f"{PREFIX}/records", **filters, limit=limit if limit != PAGE else 0) if before else "",
         "export": _link(f"{PREFIX}/records.csv", **filters),
@@ -129,7 +105,7 @@ async def record(request: web.Request) -> web.Response:
     engine, view = await _owned_message(request)
     waiting = view.scheduled_at is not None and int(view.message_id) in engine.dispatcher.scheduled
     zone = timezone(timedelta(minutes=engine.accounts.get(view.app_id).utc_offset_minutes))
-    return page(request, "message.html", {"m": view, "cancellable": waiting, "at": _local(zone), "zone": str(zone)})
+    return page(request, "message.html", {"m": view, "cancellable": waiting, "when": clock_in(zone), "zone": str(zone)})
 
 
 @routes.post("/records/{message_id}/cancel")
@@ -189,9 +165,8 @@ async def replies(request: web.Request) -> web.Response:
             shown = shown[:UNSUBSCRIBED_PAGE]
             more_unsubscribed = _link(f"{PREFIX}/replies", since=since, unsub_from=skip + UNSUBSCRIBED_PAGE)
         unsubscribed = [(_masked(state_of(request).engine, p), _lift_ref(request, p)) for p in shown]
-    zone = _zone(request)
     return page(request, "replies.html", {
-        "replies": list(zip(items, answered)), "since": since, "at": _local(zone), "zone": str(zone),
+        "replies": list(zip(items, answered)), "since": since,
         "next_page": _link(f"{PREFIX}/replies", since=items[-1].cursor, limit=limit if limit != PAGE else 0)
         if len(items) == limit else "",
         "first_page": _link(f"{PREFIX}/replies") if since else "",

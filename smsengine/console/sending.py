@@ -4,14 +4,14 @@ preview computed by the engine's own text rules, and the per-number results."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from aiohttp import web
 
 from smsengine.api.app import _HTTP_STATUS, _schedule_time, decode_body, new_task, task_fields
-from smsengine.console.shell import acting_app, form_of, page, session_of, state_of
+from smsengine.console.shell import acting_app, form_of, page, session_of, state_of, wall_clock
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import Region, dedupe, region_of
 from smsengine.domain.review import ReviewStatus
@@ -57,21 +57,7 @@ def schedule_of(values: dict[str, str], utc_offset_minutes: int) -> float | None
     datetime-local wall clock read in the account's own UTC offset."""
     if values.get("schedule_at"):
         return _schedule_time(values["schedule_at"])
-    return local_moment(values.get("schedule_local", ""), utc_offset_minutes)
-
-
-def local_moment(text: str, utc_offset_minutes: int) -> float | None:
-    """A datetime-local value (a wall clock without an offset) read in an account's UTC offset
-    ("" → None); one with an offset is taken as it says."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"not a date and time: {text[:40]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone(timedelta(minutes=utc_offset_minutes)))
-    return moment.timestamp()
+    return wall_clock(values.get("schedule_local", ""), timezone(timedelta(minutes=utc_offset_minutes)), "schedule")
 
 
 # -- the preview ---------------------------------------------------------------------------------------

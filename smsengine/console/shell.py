@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from email import policy as email_policy
@@ -80,6 +81,7 @@ def page(request: web.Request, template: str, context: dict[str, Any], status: i
     messages left by the last action)."""
     session = request.get(SESSION)
     engine = state_of(request).engine
+    zone = zone_of(request)
     base = {
         "session": session,
         "operator": bool(session and session.operator),
@@ -88,6 +90,8 @@ def page(request: web.Request, template: str, context: dict[str, Any], status: i
         "csrf": session.form_token() if session else "",
         "flashes": session.take_flashes() if session else [],
         "path": request.path,
+        # times in the account's zone (context given by the page, e.g. one message's, wins)
+        "when": clock_in(zone), "zone": str(zone),
         "mask": (lambda phone: mask_number(phone)) if engine.config.records.mask_numbers else (lambda phone: phone),
     }
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
@@ -257,10 +261,32 @@ async def logout(request: web.Request) -> web.Response:
     raise response
 
 
-def when(seconds: float | None) -> str:
-    """A stored time for people: UTC, to the second ("" when there is none)."""
-    if not seconds:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+def zone_of(request: web.Request) -> timezone:
+    """The timezone of the account a page is about (UTC for the operator's all-accounts view):
+    times are shown, and typed, in it."""
+    app_id = request[SESSION].app_id if SESSION in request else ""
+    accounts = state_of(request).engine.accounts.accounts
+    return timezone(timedelta(minutes=accounts[app_id].utc_offset_minutes)) if app_id in accounts else timezone.utc
 
 
+def clock_in(zone: timezone):
+    """A stored time for people, in `zone`, to the second ("" when there is none)."""
+    def when(seconds: float | None) -> str:
+        if not seconds:
+            return ""
+        return datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M:%S")
+    return when
+
+
+def wall_clock(text: str, zone: timezone, name: str = "time") -> float | None:
+    """A datetime-local value (a wall clock, no offset: "2026-12-01T09:30") read in `zone`; one
+    with an offset is taken as it says; "" is None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SmsError(ErrorCode.REQUEST_MALFORMED, f"{name}: a date and time (YYYY-MM-DDTHH:MM), got {text[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()

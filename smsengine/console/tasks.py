@@ -16,8 +16,8 @@ from smsengine.api.app import (
     _task_view,
     task_page,
 )
-from smsengine.console.sending import local_moment, offset_text
-from smsengine.console.shell import acting_app, page, session_of, state_of
+from smsengine.console.sending import offset_text
+from smsengine.console.shell import acting_app, page, session_of, state_of, wall_clock, zone_of
 from smsengine.domain.errors import SmsError
 from smsengine.engine.records import MessageFilter
 from smsengine.engine.tasks import STATES_OF_STATUS
@@ -49,8 +49,8 @@ async def task_list(request: web.Request) -> web.Response:
     try:
         result = await task_page(engine, app_id or None, status=status, kind=kind,
                                  before=_cursor(request, "before"), limit=PAGE_TASKS,
-                                 since=local_moment(filters["since"], offset),
-                                 until=local_moment(filters["until"], offset))
+                                 since=wall_clock(filters["since"], zone_of(request), "since"),
+                                 until=wall_clock(filters["until"], zone_of(request), "until"))
         tasks, next_before = result.tasks, result.next_before
     except SmsError as exc:
         error, tasks, next_before = f"{int(exc.code)}: {exc.message}", [], 0
