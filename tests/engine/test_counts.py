@@ -67,22 +67,26 @@ def scanned_task(path: Path, task_id: int) -> tuple[dict, int]:
     return by, charged
 
 
-async def play(store: Store, specs: list) -> None:
-    """Accept the messages (one request per distinct created time), submit their segments, then
-    end them, each step in group commits as the engine does."""
-    records = [MessageRecord(id=i + 1, app_id=app, phone=phone, content="x", type="regular", chars=1, segments=3,
-                             data_coding=8, created_at=DAY0 + created, task_id=task)
-               for i, (app, created, phone, _, _, _, task) in enumerate(specs)]
-    requests: dict[float, list[MessageRecord]] = {}
-    for rec in records:  # one request per created time, as intake stores a request's messages
-        requests.setdefault(rec.created_at, []).append(rec)
-    for together in requests.values():
-        await store.accept(together)
-    for rec, (_, _, _, _, sent, carrier, _) in zip(records, specs):
+async def play(store: Store, specs: list, first_id: int = 1) -> None:
+    """Accept the messages (one request per account and created time, its messages with
+    consecutive ids, as intake takes them), submit their segments, then end them, each step in
+    group commits as the engine does."""
+    requests: dict[tuple[str, float], list] = {}
+    for spec in specs:
+        requests.setdefault((spec[0], DAY0 + spec[1]), []).append(spec)  # the time as stored
+    ordered = [spec for group in requests.values() for spec in group]
+    records = [MessageRecord(id=first_id + i, app_id=app, phone=phone, content="x", type="regular", chars=1,
+                             segments=3, data_coding=8, created_at=DAY0 + created, task_id=task)
+               for i, (app, created, phone, _, _, _, task) in enumerate(ordered)]
+    start = 0
+    for group in requests.values():
+        await store.accept(records[start:start + len(group)])
+        start += len(group)
+    for rec, (_, _, _, _, sent, carrier, _) in zip(records, ordered):
         for seq in range(1, sent + 1):
             store.segment_submitted(rec.id, seq, carrier, f"m{rec.id}.{seq}", rec.created_at + 1)
     await store.flush()
-    for rec, (_, _, _, outcome, _, carrier, _) in zip(records, specs):
+    for rec, (_, _, _, outcome, _, carrier, _) in zip(records, ordered):
         if outcome is not None:
             status, code, remark = outcome
             store.message_final(MessageFinal(rec.id, rec.app_id, rec.phone, status, code, remark,

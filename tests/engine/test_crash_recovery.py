@@ -68,6 +68,15 @@ def start_engine(config: Path, port: int) -> subprocess.Popen:
                             cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def stop_engine(engine: subprocess.Popen) -> None:
+    """SIGTERM (a graceful stop), SIGKILL after 10 s."""
+    engine.terminate()
+    try:
+        engine.wait(10)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+
+
 async def wait_http(port: int, timeout: float = 15.0, log: Path | None = None) -> None:
     async def healthy() -> bool:
         try:
@@ -127,11 +136,7 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
             with sqlite3.connect(db) as conn:
                 assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 400
         finally:
-            engine.terminate()
-            try:
-                engine.wait(10)
-            except subprocess.TimeoutExpired:
-                engine.kill()
+            stop_engine(engine)
 
 
 async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_resending(tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from carriers.group import SimulatorGroup
 from smsengine.config import DispatchConfig, LimitsConfig, TasksConfig, TemplateSeed
 from tests.api.test_tasks import get, wait_completed
-from tests.engine.test_crash_recovery import free_port, start_engine, wait_http, write_config
+from tests.engine.test_crash_recovery import free_port, start_engine, stop_engine, wait_http, write_config
 from tests.support.polling import eventually
 from tests.support.rig import Client, Rig, db_rows, demo_account, fast_profile, start_rig, start_server, stop_rig
 
@@ -207,11 +206,7 @@ async def test_a_crash_in_the_middle_of_an_import_sends_every_row_exactly_once(t
                 assert conn.execute("SELECT COUNT(*) FROM task_rows").fetchone() == (0,)
                 assert conn.execute("SELECT COUNT(*) FROM task_problems").fetchone() == (0,)
         finally:
-            engine.terminate()
-            try:
-                engine.wait(10)
-            except subprocess.TimeoutExpired:
-                engine.kill()
+            stop_engine(engine)
 
 
 async def test_an_engine_stopped_while_a_task_imports_carries_on_after_its_restart(tmp_path):

@@ -30,13 +30,6 @@ _BATCH_INSERT_MESSAGES = (
     " value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9,"
     " value->>10, value->>11, value->>12, value->>13, value->>14, value->>15 FROM json_each(?)"
 )
-# a group commit's requests per account and 15-minute slot (schema.COUNTS): a request's messages
-# share their created_at and are always in one commit
-_BATCH_COUNT_REQUESTS = (
-    "INSERT INTO request_counts SELECT value->>1, CAST((value->>11) / 900 AS INTEGER), COUNT(DISTINCT value->>11)"
-    " FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = value->>0) GROUP BY 1, 2"
-    " ON CONFLICT DO UPDATE SET requests = requests + excluded.requests"
-)
 _BATCH_INSERT_SEGMENTS = (
     "INSERT OR IGNORE INTO segments (message_id, seq, carrier, carrier_message_id, submitted_at, stat, err,"
     " done_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7"
@@ -349,9 +342,7 @@ class GroupCommitWriter:
         db.execute("BEGIN")
         try:
             if messages:
-                batch = _json.encode(messages)
-                db.execute(_BATCH_COUNT_REQUESTS, (batch,))  # before: it counts only messages not yet stored
-                db.execute(_BATCH_INSERT_MESSAGES, (batch,))
+                db.execute(_BATCH_INSERT_MESSAGES, (_json.encode(messages),))
             for sql, params in with_accepts:
                 db.execute(sql, params)
             if segments:
