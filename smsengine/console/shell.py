@@ -170,13 +170,8 @@ async def signed_in(request: web.Request, handler):
         return web.json_response({"code": int(ErrorCode.NO_PERMISSION), "message": "signed out: sign in again"},
                                  status=401)
     request[SESSION] = session
-    if request.method not in ("GET", "HEAD"):
-        given = request.headers.get("X-CSRF-Token")
-        if given is None:
-            given = (await form_of(request))[0].get("csrf")
-        if not given or not hmac.compare_digest(given.encode(errors="surrogateescape"), session.form_token().encode()):
-            log.warning("console.csrf_refused", path=request.path)
-            return error_page(request, _STALE_FORM)
+    if request.method not in ("GET", "HEAD") and not await _carries_token(request, session):
+        return error_page(request, _STALE_FORM)
     if session.operator and "app_id" in request.query and request.method == "GET":
         chosen = request.query["app_id"]
         if chosen and chosen not in state.engine.accounts.accounts:
@@ -187,6 +182,18 @@ async def signed_in(request: web.Request, handler):
         return await handler(request)
     except SmsError as exc:
         return error_page(request, exc)
+
+
+async def _carries_token(request: web.Request, session: Session) -> bool:
+    """The request carries the session's CSRF token for the account it acts for (an X-CSRF-Token
+    header, else the form's `csrf` field), compared in constant time."""
+    given = request.headers.get("X-CSRF-Token")
+    if given is None:
+        given = (await form_of(request))[0].get("csrf")
+    if given and hmac.compare_digest(given.encode(errors="surrogateescape"), session.form_token().encode()):
+        return True
+    log.warning("console.csrf_refused", path=request.path)
+    return False
 
 
 # -- sign in and out ---------------------------------------------------------------------------------
@@ -250,8 +257,7 @@ async def logout(request: web.Request) -> web.Response:
     token = request.cookies.get(COOKIE)
     session = state.sessions.get(token, state.clock())
     if session is not None:
-        given = str((await form_of(request))[0].get("csrf", ""))
-        if not hmac.compare_digest(given.encode(errors="surrogateescape"), session.form_token().encode()):
+        if not await _carries_token(request, session):
             request[SESSION] = session
             return error_page(request, _STALE_FORM)
         state.sessions.close(token)
