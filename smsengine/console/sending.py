@@ -17,6 +17,7 @@ from smsengine.domain.numbers import Region, dedupe, region_of
 from smsengine.domain.review import ReviewStatus
 from smsengine.domain.text import CAPACITY, Encoding
 from smsengine.engine.intake import MAX_NUMBERS
+from smsengine.engine.records import MessageFilter
 from smsengine.engine.requests import Content, Name, Param, SendRequest
 
 if TYPE_CHECKING:
@@ -231,14 +232,16 @@ def _go(request: web.Request, target: str) -> web.Response:
 @routes.get("/send/status.json")
 async def statuses(request: web.Request) -> web.Response:
     """Where the messages of a send stand now (the results page polls it until all are final):
-    ?ids=1,2,… at most 200, the caller's own only."""
+    ?ids=1,2,… at most 200, the caller's own only. One query over the ids' span: a send's ids are
+    consecutive (a span wider than 1,000 is cut there)."""
     engine = state_of(request).engine
     session = session_of(request)
-    ids = [int(x) for x in request.query.get("ids", "").split(",")[:MAX_NUMBERS] if x.isascii() and x.isdigit() and len(x) < 19]
+    ids = {int(x) for x in request.query.get("ids", "").split(",")[:MAX_NUMBERS] if x.isascii() and x.isdigit() and len(x) < 19}
     out = {}
-    for mid in ids:
-        view = await engine.store.message_view(mid)
-        if view is None or (not session.operator and view.app_id != session.app_id):
-            continue
-        out[view.message_id] = {"status": str(view.status), "code": view.code, "remark": view.remark}
+    if ids:
+        low, high = min(ids), max(ids)
+        where = MessageFilter(app_id=None if session.operator else session.app_id, first_id=low, last_id=high)
+        for row in await engine.store.message_rows(where, after=low - 1, limit=min(high - low + 1, 1000)):
+            if int(row.message_id) in ids:
+                out[row.message_id] = {"status": row.status, "code": row.code, "remark": row.remark}
     return web.json_response({"messages": out})
