@@ -26,7 +26,6 @@ class Session:
     operator: bool
     csrf: str  # the secret the forms' tokens derive from (form_token); never itself on a page
     last_seen: float
-    holder: str = ""  # who signed in: the account's app id, or "" for the operator
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown on the next page
 
     def form_token(self) -> str:
@@ -57,11 +56,12 @@ class Sessions:
         return len(self._by_token)
 
     def open(self, app_id: str, operator: bool, now: float) -> Session:
-        holder = "" if operator else app_id
-        held = [s.token for s in self._by_token.values() if s.holder == holder]  # least recently used first
+        # an account's session keeps its app id; the operator's moves between accounts
+        held = [s.token for s in self._by_token.values()  # least recently used first
+                if (s.operator and operator) or (not s.operator and not operator and s.app_id == app_id)]
         for token in held[:max(0, len(held) - MAX_PER_HOLDER + 1)]:
             del self._by_token[token]
-        session = Session(secrets.token_urlsafe(32), app_id, operator, secrets.token_urlsafe(32), now, holder=holder)
+        session = Session(secrets.token_urlsafe(32), app_id, operator, secrets.token_urlsafe(32), now)
         self._by_token[session.token] = session
         while len(self._by_token) > self.max_sessions:
             self._by_token.popitem(last=False)
