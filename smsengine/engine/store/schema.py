@@ -188,11 +188,11 @@ CREATE INDEX IF NOT EXISTS messages_task ON messages (task_id, id) WHERE task_id
 # rows to add up rather than a scan of its messages (200k messages of a day: 630 ms scanned, 15 ms
 # counted; benchmarks/console_bench.py). Triggers keep them in the same transaction as the
 # change, in SQLite's C code on the writer thread, exactly (an ignored insert or an update that
-# changes nothing fires none). Their price, measured: ~10 us of the writer thread a message
-# (100k messages accepted, submitted and final: 4.5 s of commits without, 5.3-5.7 s with) and
-# ~5% of the end-to-end rate (e2e_bench A/B, medians of 3: 8,867 vs 8,354 msg/s). The same
-# counts as one statement per batch cost more (7.2-7.7 s): json_each parses the batch's JSON
-# again for every statement. A slot is 15 minutes of created_at (unix seconds // 900):
+# changes nothing fires none). Their price, measured: ~12 us of the writer thread a message
+# (100,000 messages accepted, submitted and final: 3.7-3.8 s of commits without them, 4.8-5.0 s
+# with) and ~4% of the end-to-end rate (e2e_bench A/B, medians of 3: 9,014 vs 9,409 msg/s). The
+# same counts as statements per batch cost more: json_each parses the batch's JSON again for
+# every statement (requests counted that way took 0.6 s of the writer per 100,000 messages). A slot is 15 minutes of created_at (unix seconds // 900):
 # every UTC offset in use is a multiple of 15 minutes, so an account's local day is 96 whole slots.
 COUNTS = """
 CREATE TABLE IF NOT EXISTS message_counts (
