@@ -192,8 +192,9 @@ CREATE INDEX IF NOT EXISTS messages_task ON messages (task_id, id) WHERE task_id
 # (100,000 messages accepted, submitted and final: 3.7-3.8 s of commits without them, 4.8-5.0 s
 # with) and ~4% of the end-to-end rate (e2e_bench A/B, medians of 3: 9,014 vs 9,409 msg/s). The
 # same counts as statements per batch cost more: json_each parses the batch's JSON again for
-# every statement (requests counted that way took 0.6 s of the writer per 100,000 messages). A slot is 15 minutes of created_at (unix seconds // 900):
-# every UTC offset in use is a multiple of 15 minutes, so an account's local day is 96 whole slots.
+# every statement (requests counted that way took 0.6 s of the writer per 100,000 messages). A
+# slot is 15 minutes of created_at (unix seconds // 900): every UTC offset in use is a multiple of
+# 15 minutes, so an account's local day is 96 whole slots.
 COUNTS = """
 CREATE TABLE IF NOT EXISTS message_counts (
     app_id TEXT NOT NULL,
