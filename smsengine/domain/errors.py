@@ -56,6 +56,7 @@ class ErrorCode(enum.IntEnum):
     NOT_CANCELLABLE = 1056
     CANCELLED = 1057
     EMPTY_NUMBER = 1058
+    CONTENT_INVALID_CHARACTER = 1059
     # carrier side: dispatch and delivery outcomes recorded on messages
     CARRIER_REJECTED = 60001
     CARRIER_UNDELIVERED = 60002
@@ -114,6 +115,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.NOT_CANCELLABLE: "only a task or message that has not started can be cancelled",
     ErrorCode.CANCELLED: "cancelled by the sender before it was sent",
     ErrorCode.EMPTY_NUMBER: "the number is empty (screened at its carrier before the task sent it)",
+    ErrorCode.CONTENT_INVALID_CHARACTER: "content contains a NUL character (U+0000), which a message may not hold",
     ErrorCode.CARRIER_REJECTED: "rejected by the carrier",
     ErrorCode.CARRIER_UNDELIVERED: "the carrier could not deliver the message",
     ErrorCode.CARRIER_EXPIRED: "the message expired before delivery",

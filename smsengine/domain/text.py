@@ -146,13 +146,20 @@ def _split_septets(text: str, data: bytes) -> tuple[tuple[str, ...], tuple[bytes
 def segment(text: str, scheme: Scheme, *, max_chars: int = DEFAULT_MAX_CHARS) -> Segmentation:
     """Split `text` (signature already composed) into parts per the scheme's counting rule.
 
-    Raises SmsError(CONTENT_TOO_LONG) above `max_chars` characters, CONTENT_EMPTY for no text;
-    the text is never truncated."""
+    Raises SmsError(CONTENT_TOO_LONG) above `max_chars` characters, CONTENT_EMPTY for no text,
+    CONTENT_INVALID_CHARACTER for a NUL anywhere in it; the text is never truncated."""
     chars = len(text)
     if chars > max_chars:
         raise SmsError(ErrorCode.CONTENT_TOO_LONG, f"{chars} characters, at most {max_chars}")
     if chars == 0:
         raise SmsError(ErrorCode.CONTENT_EMPTY)
+    # Every composed text (a send, a task's row, the console's preview) passes here, so this is
+    # where a NUL is refused: the store writes messages through json_each, whose ->> ends a text
+    # at a NUL, so one accepted would be sent whole and stored cut. Other control characters are
+    # kept as they come (json_each keeps them; on the wire they go as UCS-2, never GSM-7's ESC).
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise SmsError(ErrorCode.CONTENT_INVALID_CHARACTER, f"at character {nul + 1}")
     if scheme is Scheme.GSM:
         data = gsm7.try_encode(text)
         if data is not None:

@@ -11,7 +11,7 @@ from smsengine.smpp.vendor_tlvs import VendorTlvs, repeated_tag
 
 # Every free-form field is bounded where it is decoded: a longer value is refused with 1004
 # (naming the field) before anything is stored or held. Message text is bounded again, more
-# tightly, by `max_chars` at segmentation (1015). Documented in README "Limits".
+# tightly, by `max_chars` at segmentation (1017). Documented in README "Limits".
 MAX_CONTEXT = 512
 MAX_CONTENT = 2000
 MAX_NAME = 64
@@ -19,14 +19,20 @@ MAX_PARAM = 64
 MAX_PHONE = 32
 MAX_URL = 2048
 MAX_REMARK = 500
-Context = Annotated[str, msgspec.Meta(max_length=MAX_CONTEXT)]
+# A NUL character in a text the store writes through json_each (a message's context and callback
+# URL) would be stored cut there, so `context` and every URL (one rule for all of them; no URL
+# holds a NUL) refuse it where they are decoded, with 1004 naming the field. Message text refuses
+# it at segmentation (1059), as the composed text is only known there; any other character is
+# kept as given.
+NO_NUL = "^[^\\x00]*$"
+Context = Annotated[str, msgspec.Meta(max_length=MAX_CONTEXT, pattern=NO_NUL)]
 Content = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
 # an account's app id and key: never empty (an empty pair would authenticate empty credentials)
 Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 Param = Annotated[str, msgspec.Meta(max_length=MAX_PARAM)]
 Phone = Annotated[str, msgspec.Meta(max_length=MAX_PHONE)]
-Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL, pattern=NO_NUL)]
 Remark = Annotated[str, msgspec.Meta(max_length=MAX_REMARK)]
 
 

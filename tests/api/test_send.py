@@ -629,3 +629,42 @@ async def test_an_oversized_field_is_refused_by_name_and_nothing_is_stored(rig, 
 async def test_a_context_at_its_limit_is_accepted_and_echoed(rig):
     status, answer = await rig.client.send([mainland(2)], context="c" * 512)
     assert status == 200 and answer["results"][0]["code"] == 0
+
+
+# -- NUL: refused up front, never sent whole and stored cut (README "Limits") --------------------------------
+@pytest.mark.parametrize("fields", [
+    {"params": ["12\x0034", "5"]},  # rendered into the template's text
+    {"content": "code 1234\x00 and what a store would have lost"},
+    {"content": "\x00"},
+])
+async def test_a_nul_in_the_text_is_1059_and_nothing_is_stored_or_charged(rig, fields):
+    balance = await account_balance(rig, "demo")
+    status, answer = await rig.client.send([mainland(48), mainland(49)], **fields)
+    assert_request_error(status, answer, 1059)
+    assert status == 400 and "U+0000" in answer["message"]
+    await rig.engine.store.flush()
+    assert db_rows(rig.engine, "SELECT COUNT(*) FROM messages") == [(0,)]
+    assert await account_balance(rig, "demo") == balance
+    assert rig.simulators["ideal"].counters.accepted == 0
+
+
+@pytest.mark.parametrize("field, value", [
+    ("context", "order\x0017"),
+    ("callback_url", "https://example.com/receipts\x00?shard=2"),
+])
+async def test_a_nul_in_context_or_callback_url_is_1004_naming_the_field(rig, field, value):
+    status, answer = await rig.client.send([mainland(50)], **{field: value})
+    assert_request_error(status, answer, 1004)
+    assert status == 400 and f"$.{field}" in answer["message"]
+    await rig.engine.store.flush()
+    assert db_rows(rig.engine, "SELECT COUNT(*) FROM messages") == [(0,)]
+
+
+async def test_other_control_characters_are_sent_and_stored_as_given(rig):
+    content, context = "code 1234\tvalid\r\nfor 5 minutes \x01", "order\t17\n\x1f"
+    (mid,) = await rig.client.accepted([mainland(51)], content=content, context=context)
+    view = (await rig.client.wait_final([mid]))[mid]
+    assert view["status"] == "delivered"
+    assert (view["content"], view["context"]) == ("【smsengine】" + content, context)
+    assert db_rows(rig.engine, "SELECT content, context FROM messages WHERE id=?", (int(mid),)) == [
+        ("【smsengine】" + content, context)]

@@ -77,6 +77,31 @@ async def test_csv_edge_cases_become_rows_with_problems_by_line(rig):
     assert all(m["status"] == "delivered" and m["final_at"] >= m["submitted_at"] for m in page["messages"])
 
 
+async def test_a_row_whose_param_holds_a_nul_is_a_row_not_sent_with_1059(rig):
+    # the rows are stored as given (task_rows keeps params as JSON, NUL and all); rendering the
+    # row's text refuses it, so it is reported by line, and the other rows go
+    csv_body = "+8613800000021,12\x0034,5\r\n+8613800000022,1234,5\r\n".encode()
+    status, from_csv = await post_csv(rig, csv_body)
+    assert status == 201 and from_csv["recipients"] == 2 and from_csv["problems"] == [], from_csv
+    body = {"template_id": 1, "sign": "smsengine", "rows": [["+8613800000023", "1234", "5"],
+                                                            ["+8613800000024", "5\x00", "5"]]}
+    async with rig.http.post("/v1/tasks", json=body, headers=rig.client.auth) as resp:
+        from_json = await resp.json()
+        assert resp.status == 201 and from_json["recipients"] == 2, from_json
+    for view, refused, sent in ((from_csv, (1, "+8613800000021"), "+8613800000022"),
+                                (from_json, (2, "+8613800000024"), "+8613800000023")):
+        done = await wait_completed(rig, view["id"])
+        assert [(p["line"], p["value"], p["code"]) for p in done["problems"]] == [(*refused, 1059)], done
+        assert "U+0000" in done["problems"][0]["reason"]
+        assert done["counts"]["delivered"] == 1 and done["segments_charged"] == 1
+        page = await get(rig, f"/v1/tasks/{view['id']}/messages")
+        assert [m["phone"] for m in page["messages"]] == [sent]
+    # a task's context is every message's: refused with a NUL (1004 naming it), no task made
+    status, refused = await post_csv(rig, b"+8613800000025,1234,5\r\n", context="order\x0017")
+    assert (status, refused["code"]) == (400, 1004) and "$.context" in refused["message"], refused
+    assert [t["id"] for t in (await get(rig, "/v1/tasks"))["tasks"]] == [from_json["id"], from_csv["id"]]
+
+
 async def test_json_rows_and_a_scheduled_task_that_is_cancelled_charges_nothing(rig):
     balance = (await get(rig, "/v1/accounts/demo"))["balance"]
     body = {"template_id": 1, "sign": "smsengine", "numbers": ["+8613800000011", "+8613800000012"],

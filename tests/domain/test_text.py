@@ -116,13 +116,32 @@ def test_empty_is_an_error():
     assert err.value.code is ErrorCode.CONTENT_EMPTY
 
 
+@pytest.mark.parametrize("scheme", list(Scheme))
+@pytest.mark.parametrize("text, at", [("\x00", 1), ("\x00code 1234", 1), ("code\x001234", 5), ("验证码1234\x00", 8)])
+def test_a_nul_anywhere_is_1059_not_a_cut(text, at, scheme):
+    """The store would keep a text only up to a NUL (json_each's ->>), so none is accepted."""
+    with pytest.raises(SmsError) as err:
+        segment(text, scheme)
+    assert err.value.code is ErrorCode.CONTENT_INVALID_CHARACTER == 1059
+    assert err.value.detail == f"at character {at}"
+    assert "NUL" in err.value.message
+
+
+@pytest.mark.parametrize("scheme", list(Scheme))
+def test_other_control_characters_are_kept(scheme):
+    text = "code\t1234\r\nline \x01\x1b\x7f end"
+    seg = segment(text, scheme)
+    assert seg.encoding is Encoding.UCS2  # tab, SOH, ESC and DEL are not GSM-7 characters
+    assert "".join(seg.parts) == text and seg.payload.decode("utf-16-be") == text
+
+
 gsm_text = st.text(alphabet=st.sampled_from(gsm7._alphabet), min_size=1, max_size=500)
 any_text = st.text(
     alphabet=st.one_of(
         st.sampled_from(gsm7._alphabet),
         st.sampled_from(CJK),
         st.sampled_from("😀🎉𠀀"),
-        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"),
     ),
     min_size=1,
     max_size=500,
@@ -155,6 +174,17 @@ def test_parts_rejoin_and_fit(text, scheme):
     else:
         assert b"".join(seg.payloads).decode("utf-16-be") == text
         assert all(len(p) % 2 == 0 for p in seg.payloads)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=any_text, scheme=st.sampled_from(Scheme), data=st.data())
+def test_a_nul_inserted_anywhere_is_refused_where_it_is(text, scheme, data):
+    """Whatever else the text holds (any_text, which test_parts_rejoin_and_fit segments whole)."""
+    at = data.draw(st.integers(0, len(text)))
+    with pytest.raises(SmsError) as err:
+        segment(text[:at] + "\x00" + text[at:], scheme, max_chars=len(text) + 1)
+    assert err.value.code is ErrorCode.CONTENT_INVALID_CHARACTER
+    assert err.value.detail == f"at character {at + 1}"  # any_text holds none of its own
 
 
 @settings(max_examples=300, deadline=None)
