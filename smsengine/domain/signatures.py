@@ -7,6 +7,7 @@ import msgspec
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.review import ReviewStatus, decide, ensure_editable
 from smsengine.domain.templates import TemplateRegion
+from smsengine.domain.text import refuse_nul
 
 DEFAULT_MIN_NAME_LENGTH = 2
 DEFAULT_MAX_NAME_LENGTH = 12
@@ -39,6 +40,7 @@ def validate_signature_name(
         raise SmsError(
             ErrorCode.SIGNATURE_INVALID, f"{len(name)} characters, need {min_length}-{max_length}"
         )
+    refuse_nul(name, ErrorCode.SIGNATURE_INVALID)  # not printable either, but said where it is
     if name != name.strip() or not name.isprintable():
         raise SmsError(ErrorCode.SIGNATURE_INVALID, "edge whitespace or control characters")
     bad = FORBIDDEN_NAME_CHARACTERS.intersection(name)

@@ -14,6 +14,7 @@ from smsengine.domain.accounts import AccountType
 from smsengine.domain.errors import ErrorCode, SmsError
 from smsengine.domain.numbers import Region
 from smsengine.domain.review import ReviewStatus, decide, ensure_editable
+from smsengine.domain.text import refuse_nul
 
 DEFAULT_MAX_TEMPLATE_LENGTH = 500
 DEFAULT_MAX_PARAM_LENGTH = 12
@@ -141,6 +142,7 @@ def validate_template(
         raise SmsError(ErrorCode.TEMPLATE_INVALID, "empty template")
     if len(text) > max_length:
         raise SmsError(ErrorCode.TEMPLATE_INVALID, f"{len(text)} characters, at most {max_length}")
+    refuse_nul(text, ErrorCode.TEMPLATE_INVALID)
     compiled = parse_template(text)
     # The platform prepends 【signature】 to mainland traffic; brackets in the body would let
     # a template impersonate another sender.

@@ -143,6 +143,14 @@ def _split_septets(text: str, data: bytes) -> tuple[tuple[str, ...], tuple[bytes
     return tuple(parts), tuple(payloads)
 
 
+def refuse_nul(text: str, code: ErrorCode) -> None:
+    """Raise SmsError(`code`) naming where a NUL is in a text that messages will be made of (a
+    template's, a signature's name), so it is refused when it is made, not at every send (1059)."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise SmsError(code, f"a NUL character (U+0000) at character {nul + 1}, which no message may hold")
+
+
 def segment(text: str, scheme: Scheme, *, max_chars: int = DEFAULT_MAX_CHARS) -> Segmentation:
     """Split `text` (signature already composed) into parts per the scheme's counting rule.
 

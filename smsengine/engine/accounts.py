@@ -19,6 +19,7 @@ from smsengine.domain.numbers import normalise
 from smsengine.domain.review import ReviewStatus
 from smsengine.domain.signatures import Signature
 from smsengine.domain.templates import MessageType, Template, TemplateRegion, parse_template
+from smsengine.domain.text import refuse_nul
 from smsengine.engine.store import AccountRow, Store, TemplateRow
 
 log = structlog.get_logger("smsengine.accounts")
@@ -109,11 +110,18 @@ class AccountRegistry:
     async def seed(self, seeds: list[AccountConfig]) -> None:
         """Create configured accounts that do not exist yet; existing ones keep their stored
         balance, state and (unless the config names one) auth scheme, but key, type and limits
-        follow the config. An empty app id or key is refused: empty credentials must not match."""
+        follow the config. An empty app id or key is refused: empty credentials must not match.
+        A seed that could never be sent with fails the start (or the account's creation) before
+        anything is written: a template that does not parse, a NUL in a template or signature name."""
         now = time.time()
         for cfg in seeds:
             if not cfg.app_id or not cfg.key:
                 raise SmsError(ErrorCode.REQUEST_MALFORMED, "an account's app_id and key must not be empty")
+            for sig in cfg.signatures:
+                refuse_nul(sig.name, ErrorCode.SIGNATURE_INVALID)
+            for tpl in cfg.templates:
+                refuse_nul(tpl.text, ErrorCode.TEMPLATE_INVALID)
+                parse_template(tpl.text)
         for cfg in seeds:
             row = row_from_config(cfg)
             if not await self.store.insert_account(row, now):
@@ -121,7 +129,6 @@ class AccountRegistry:
             for sig in cfg.signatures:
                 await self.store.insert_signature(cfg.app_id, sig.name, ReviewStatus(sig.status), now)
             for tpl in cfg.templates:
-                parse_template(tpl.text)  # a bad seeded template fails the start, not a send
                 owner = await self.store.template_owner(tpl.id)
                 if owner is not None and owner != cfg.app_id:
                     raise SmsError(ErrorCode.TEMPLATE_INVALID,

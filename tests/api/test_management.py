@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.support.polling import eventually
-from tests.support.rig import ADMIN, Client, fast_profile, start_rig, stop_rig
+from tests.support.rig import ADMIN, Client, db_rows, fast_profile, start_rig, stop_rig
 
 OPERATOR = {"X-Admin-Token": ADMIN}
 NUMBER = "+8613800000001"
@@ -278,6 +278,65 @@ async def test_marketing_template_with_opt_out_is_accepted_for_review(rig):
     status, tpl = await create_template(rig, "Big sale on {1} today. Reply TD to unsubscribe.", type="marketing",
                                         region="international")
     assert status == 201 and tpl["type"] == "marketing" and tpl["region"] == "international"
+
+
+# -- NUL: no message can hold one (1059), so a template or signature holding one is refused when it is made -----
+async def catalogue_rows(rig) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    await rig.engine.store.flush()
+    return (db_rows(rig.engine, "SELECT id, app_id, text, status FROM templates ORDER BY id"),
+            db_rows(rig.engine, "SELECT id, app_id, name, status FROM signatures ORDER BY id"),
+            db_rows(rig.engine, "SELECT app_id FROM accounts ORDER BY app_id"))
+
+
+def refused_for_nul(status: int, body: dict, code: int, at: int) -> bool:
+    return (status, body["code"]) == (400, code) and f"NUL character (U+0000) at character {at}," in body["message"]
+
+
+async def test_a_template_with_a_nul_is_1027_at_creation_and_edit_and_nothing_is_stored(rig):
+    status, tpl = await create_template(rig, "Code {1}, valid for 5 minutes")
+    await call(rig, "POST", f"/v1/templates/{tpl['id']}/reject", headers=OPERATOR, json={"remark": "name the shop"})
+    before = await catalogue_rows(rig)
+    assert (tpl["id"], "demo", "Code {1}, valid for 5 minutes", "rejected") in before[0]
+    for text, at in (("Code {1}\x00, valid for 5 minutes", 9), ("\x00", 1)):
+        status, body = await create_template(rig, text)
+        assert refused_for_nul(status, body, 1027, at), body
+        status, body = await call(rig, "PATCH", f"/v1/templates/{tpl['id']}", headers=rig.client.auth,
+                                  json={"text": text, "note": "now with a NUL"})
+        assert refused_for_nul(status, body, 1027, at), body
+    assert await catalogue_rows(rig) == before
+    _, listed = await call(rig, "GET", "/v1/templates", headers=rig.client.auth)
+    assert [(t["text"], t["status"], t["note"]) for t in listed if t["id"] == tpl["id"]] == [
+        ("Code {1}, valid for 5 minutes", "rejected", "")]
+
+
+async def test_a_signature_name_with_a_nul_is_1041_at_creation_and_rename_and_nothing_is_stored(rig):
+    _, sig = await call(rig, "POST", "/v1/signatures", headers=rig.client.auth, json={"app_id": "demo", "name": "Acme"})
+    before = await catalogue_rows(rig)
+    status, body = await call(rig, "POST", "/v1/signatures", headers=rig.client.auth,
+                              json={"app_id": "demo", "name": "Ac\x00me"})
+    assert refused_for_nul(status, body, 1041, 3), body
+    status, body = await call(rig, "PATCH", f"/v1/signatures/{sig['id']}", headers=rig.client.auth,
+                              json={"name": "Ac\x00me"})
+    assert refused_for_nul(status, body, 1041, 3), body
+    assert await catalogue_rows(rig) == before
+
+
+@pytest.mark.parametrize("fields, code, detail", [
+    ({"signatures": [{"name": "Acme"}, {"name": "Acme\x00"}], "templates": [{"id": 901, "text": "Code {1}"}]},
+     1041, "NUL character (U+0000) at character 5,"),
+    ({"signatures": [{"name": "Acme"}], "templates": [{"id": 901, "text": "Code {1}"}, {"id": 902, "text": "Code {1}\x00"}]},
+     1027, "NUL character (U+0000) at character 9,"),
+    ({"signatures": [{"name": "Acme"}], "templates": [{"id": 902, "text": "Code {2}"}]}, 1027, "missing [1]"),
+], ids=["nul-signature", "nul-template", "unparsable-template"])
+async def test_an_account_created_with_a_template_or_signature_no_send_could_use_is_refused_whole(
+        rig, fields, code, detail):
+    """Seeds are checked before anything is written: no account row is left without its catalogue."""
+    before = await catalogue_rows(rig)
+    status, body = await create_account(rig, **fields)
+    assert (status, body["code"]) == (400, code) and detail in body["message"], body
+    assert await catalogue_rows(rig) == before
+    status, _ = await create_account(rig, signatures=[{"name": "Acme"}], templates=[{"id": 901, "text": "Code {1}"}])
+    assert status == 201
 
 
 # -- unsubscribe list -------------------------------------------------------------------------------------------

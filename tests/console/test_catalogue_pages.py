@@ -1,6 +1,6 @@
 """The console's signatures and templates page over a real engine: an account creates and edits
 (pending or rejected only), the operator approves or rejects with a reason, the same rules as the
-API (quotas, neutral names 1041, sensitive words 1002, approved items immutable 1040)."""
+API (quotas, neutral names 1041, sensitive words 1002, a NUL 1027 or 1041, approved items immutable 1040)."""
 
 from __future__ import annotations
 
@@ -135,6 +135,21 @@ async def test_the_apis_rules_apply_to_the_forms(rig, console):
     assert status == 403 and "security token" in body
     _, body = await console.get("/console/catalogue")
     assert "Other Brand" not in body
+
+
+async def test_a_nul_in_a_forms_template_or_signature_is_refused_where_it_is_and_nothing_changes(rig, console):
+    await console.sign_in()
+    _, body = await console.post("/console/catalogue/templates", {"name": "Code", "text": "Code {1} is yours."})
+    code = created_id(body, "template")
+    before = await templates_of(rig)
+    _, body = await console.post("/console/catalogue/templates", {"text": "Code {1}\x00 is yours."})
+    assert flash(body).startswith("1027:") and "NUL character (U+0000) at character 9," in flash(body)
+    _, body = await console.post(f"/console/catalogue/templates/{code}/edit", {"text": "\x00Code {1} is yours."})
+    assert flash(body).startswith("1027:") and "NUL character (U+0000) at character 1," in flash(body)
+    assert await templates_of(rig) == before
+    _, body = await console.post("/console/catalogue/signatures", {"name": "Acme\x00"})
+    assert flash(body).startswith("1041:") and "NUL character (U+0000) at character 5," in flash(body)
+    assert "Acme" not in body
 
 
 @pytest.mark.timeout(90)

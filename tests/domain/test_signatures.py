@@ -55,6 +55,13 @@ def test_invalid_names(name: str) -> None:
     assert code_of(validate_signature_name, name) is ErrorCode.SIGNATURE_INVALID
 
 
+def test_a_nul_is_invalid_and_said_where() -> None:
+    with pytest.raises(SmsError) as err:
+        validate_signature_name("Ac\x00me")
+    assert err.value.code is ErrorCode.SIGNATURE_INVALID
+    assert err.value.detail == "a NUL character (U+0000) at character 3, which no message may hold"
+
+
 def test_name_length_bounds_are_configurable() -> None:
     assert validate_signature_name("A", min_length=1) == "A"
     assert code_of(validate_signature_name, "Acme", max_length=3) is ErrorCode.SIGNATURE_INVALID

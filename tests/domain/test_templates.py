@@ -192,6 +192,15 @@ def test_template_length_is_capped_and_configurable() -> None:
     validate_template(text + "x" * 100, REGULAR, INTL, max_length=600)
 
 
+@pytest.mark.parametrize("text, at", [("\x00", 1), ("Code {1}\x00", 9), ("验证码{1}\x00，5分钟内有效", 7)])
+def test_a_nul_anywhere_is_invalid_and_said_where(text: str, at: int) -> None:
+    """Every message rendered from it would be refused (1059), so the template is, when it is made."""
+    with pytest.raises(SmsError) as err:
+        validate_template(text, REGULAR, INTL)
+    assert err.value.code is ErrorCode.TEMPLATE_INVALID
+    assert err.value.detail == f"a NUL character (U+0000) at character {at}, which no message may hold"
+
+
 def test_signature_brackets_are_refused_in_mainland_templates_only() -> None:
     text = "【Bank】Your code is {1}"
     assert code_of(validate_template, text, REGULAR, MAINLAND) is ErrorCode.TEMPLATE_INVALID
