@@ -82,6 +82,47 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_times(pid: int) -> dict[str, tuple[float, float]]:
+    """Per thread of a process (by name; the first thread is "main"): seconds it has run on a CPU
+    and seconds it has waited in the run queue for one, from /proc/<pid>/task/*/schedstat. A
+    thread that runs or waits for nearly all of a phase's wall time is what bounds the phase."""
+    times: dict[str, tuple[float, float]] = {}
+    try:
+        tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+    except OSError:
+        return times
+    for tid in tids:
+        try:
+            name = "main" if tid == str(pid) else Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            run_ns, wait_ns, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        run, wait = times.get(name, (0.0, 0.0))  # threads of one name (a pool) add up
+        times[name] = (run + int(run_ns) / 1e9, wait + int(wait_ns) / 1e9)
+    return times
+
+
+def thread_cores(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
+                 seconds: float) -> dict[str, dict[str, float]]:
+    """Cores each thread kept busy between two `thread_times` readings: running, and waiting for a
+    CPU (runnable, but the machine's cores were taken). Threads under 0.01 core are left out."""
+    cores = {}
+    for name, (run, wait) in after.items():
+        run0, wait0 = before.get(name, (0.0, 0.0))
+        running = (run - run0) / seconds
+        if running >= 0.01:
+            cores[name] = {"running": round(running, 2), "waiting_for_cpu": round((wait - wait0) / seconds, 2)}
+    return cores
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (idle and iowait
+    are not busy)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])
+    return (total - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of another process now, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -29,7 +29,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import RESULTS, cpu_seconds, engine_head_toml, progress, route_and_account_toml, rss_mb, write  # noqa: E402
+from benchenv import (RESULTS, cpu_seconds, engine_head_toml, machine_busy, progress, route_and_account_toml,  # noqa: E402
+                      rss_mb, thread_cores, thread_times, write)  # noqa: E402
 
 from smsengine.domain.auth import request_sig  # noqa: E402
 
@@ -231,6 +232,10 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     sims0, _ = proc_stats(sims_pid)
     sink0 = proc_stats(sink.pid)[0] if sink else 0.0
     client0 = sum(os.times()[:2])
+    watched = {"engine": engine_pid, "simulator": sims_pid, "load_client": os.getpid(),
+               **({"sink": sink.pid} if sink else {})}
+    threads0 = {role: thread_times(pid) for role, pid in watched.items()}
+    machine0 = machine_busy()
     t0 = time.monotonic()
     t0_wall = time.time()
     sender = asyncio.create_task(load.run(start, total, concurrency, rate))
@@ -272,6 +277,9 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     sink_cpu = proc_stats(sink.pid)[0] - sink0 if sink else 0.0
     client_cpu = sum(os.times()[:2]) - client0
     polled = end - t0
+    by_thread = {role: thread_cores(threads0[role], thread_times(pid), polled) for role, pid in watched.items()}
+    machine1 = machine_busy()
+    machine_cores = (machine1[0] - machine0[0]) / polled
     # the end is when the engine decided the last final state (its own clock, in the store),
     # not the next tick of this once-a-second progress loop
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -305,6 +313,10 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
         "engine_rss_mb": round(rss, 1),
         "simulator_cpu_utilisation": round(sims_cpu / polled, 2),
         "load_client_cpu_utilisation": round(client_cpu / polled, 2),
+        # what bounds the phase: a thread near 1.0 of running + waiting_for_cpu has no time left
+        # (the engine's event loop is "main"; waiting_for_cpu: runnable while all cores were taken)
+        "cores_by_thread": by_thread,
+        "machine_cores_busy": round(machine_cores, 2),
         **sink_figures,
         **lat,
     }
@@ -312,6 +324,11 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
              f" ({result['end_to_end_means']}), {result['stored_messages_per_s']:,} stored/s,"
              f" p99 accept→submit {result['accept_to_submit_ms']['p99']} ms"
              + (f", p99 receipt→sink {sink_figures['receipt_to_sink_ms']['p99']} ms" if sink else ""))
+    loop = by_thread["engine"].get("main", {})
+    progress(f"  engine event loop: {loop.get('running', 0):.2f} cores running + {loop.get('waiting_for_cpu', 0):.2f}"
+             f" waiting for a CPU; machine {machine_cores:.2f} of {os.cpu_count()} cores busy; by thread: "
+             + ", ".join(f"{role}/{name} {c['running']:.2f}+{c['waiting_for_cpu']:.2f}"
+                         for role, threads in by_thread.items() for name, c in threads.items()))
     return result
 
 
