@@ -144,8 +144,9 @@ def _split_septets(text: str, data: bytes) -> tuple[tuple[str, ...], tuple[bytes
 
 
 def refuse_nul(text: str, code: ErrorCode) -> None:
-    """Raise SmsError(`code`) naming where a NUL is in a text that messages will be made of (a
-    template's, a signature's name), so it is refused when it is made, not at every send (1059)."""
+    """Raise SmsError(`code`) naming where a NUL is in a text that messages are made of: a
+    composed message (1059, at segmentation), a template's text or a signature's name (refused
+    when made, not at every send)."""
     nul = text.find("\x00")
     if nul >= 0:
         raise SmsError(code, f"a NUL character (U+0000) at character {nul + 1}, which no message may hold")
@@ -165,9 +166,7 @@ def segment(text: str, scheme: Scheme, *, max_chars: int = DEFAULT_MAX_CHARS) ->
     # where a NUL is refused: the store writes messages through json_each, whose ->> ends a text
     # at a NUL, so one accepted would be sent whole and stored cut. Other control characters are
     # kept as they come (json_each keeps them; on the wire they go as UCS-2, never GSM-7's ESC).
-    nul = text.find("\x00")
-    if nul >= 0:
-        raise SmsError(ErrorCode.CONTENT_INVALID_CHARACTER, f"at character {nul + 1}")
+    refuse_nul(text, ErrorCode.CONTENT_INVALID_CHARACTER)
     if scheme is Scheme.GSM:
         data = gsm7.try_encode(text)
         if data is not None:

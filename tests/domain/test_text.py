@@ -123,7 +123,7 @@ def test_a_nul_anywhere_is_1059_not_a_cut(text, at, scheme):
     with pytest.raises(SmsError) as err:
         segment(text, scheme)
     assert err.value.code is ErrorCode.CONTENT_INVALID_CHARACTER == 1059
-    assert err.value.detail == f"at character {at}"
+    assert err.value.detail == f"a NUL character (U+0000) at character {at}, which no message may hold"
     assert "NUL" in err.value.message
 
 
@@ -184,7 +184,7 @@ def test_a_nul_inserted_anywhere_is_refused_where_it_is(text, scheme, data):
     with pytest.raises(SmsError) as err:
         segment(text[:at] + "\x00" + text[at:], scheme, max_chars=len(text) + 1)
     assert err.value.code is ErrorCode.CONTENT_INVALID_CHARACTER
-    assert err.value.detail == f"at character {at + 1}"  # any_text holds none of its own
+    assert err.value.detail == f"a NUL character (U+0000) at character {at + 1}, which no message may hold"  # any_text holds none of its own
 
 
 @settings(max_examples=300, deadline=None)

@@ -69,15 +69,17 @@ def test_missing_file(tmp_path):
         load(tmp_path / "absent.toml", environ={})
 
 
-@pytest.mark.parametrize("field, value", [("batch", "0"), ("concurrency", "0"), ("memory_rows", "-5"),
-                                          ("timeout_s", "0.0"), ("max_backoff_s", "-1.0"),
-                                          ("cursor_every_s", "0"), ("poll_s", "0.0")])
-def test_callbacks_values_must_be_positive(tmp_path, field, value):
+@pytest.mark.parametrize("section, field, value", [
+    *(("callbacks", f, v) for f, v in [("batch", "0"), ("concurrency", "0"), ("memory_rows", "-5"), ("timeout_s", "0.0"),
+                                       ("max_backoff_s", "-1.0"), ("cursor_every_s", "0"), ("poll_s", "0.0")]),
+    *(("console", f, v) for f, v in [("session_idle_s", "0"), ("max_sessions", "0"), ("signin_burst", "-1")]),
+])
+def test_section_values_must_be_positive(tmp_path, section, field, value):
     path = tmp_path / "bad.toml"
-    path.write_text(f"[callbacks]\n{field} = {value}\n")
+    path.write_text(f"[{section}]\n{field} = {value}\n")
     with pytest.raises(ConfigError) as err:
         load(path, environ={})
-    assert "callbacks" in str(err.value) and field in str(err.value)
+    assert section in str(err.value) and field in str(err.value)
 
 
 def test_callbacks_settings_are_read(tmp_path):
@@ -88,10 +90,3 @@ def test_callbacks_settings_are_read(tmp_path):
     assert (cb.max_backoff_s, cb.poll_s) == (60.0, 1.0)  # the defaults for what is not given
 
 
-@pytest.mark.parametrize("field, value", [("session_idle_s", "0"), ("max_sessions", "0"), ("signin_burst", "-1")])
-def test_console_values_must_be_positive(tmp_path, field, value):
-    path = tmp_path / "bad.toml"
-    path.write_text(f"[console]\n{field} = {value}\n")
-    with pytest.raises(ConfigError) as err:
-        load(path, environ={})
-    assert "console" in str(err.value) and field in str(err.value)
