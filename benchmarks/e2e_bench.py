@@ -29,8 +29,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import (RESULTS, cpu_seconds, engine_head_toml, machine_busy, progress, route_and_account_toml,  # noqa: E402
-                      rss_mb, thread_cores, thread_times, write)  # noqa: E402
+from benchenv import (  # noqa: E402
+    RESULTS, cpu_seconds, engine_head_toml, machine_busy_seconds, progress, route_and_account_toml, rss_mb,
+    thread_cores, thread_times, write)
 
 from smsengine.domain.auth import request_sig  # noqa: E402
 
@@ -235,7 +236,7 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     watched = {"engine": engine_pid, "simulator": sims_pid, "load_client": os.getpid(),
                **({"sink": sink.pid} if sink else {})}
     threads0 = {role: thread_times(pid) for role, pid in watched.items()}
-    machine0 = machine_busy()
+    machine0 = machine_busy_seconds()
     t0 = time.monotonic()
     t0_wall = time.time()
     sender = asyncio.create_task(load.run(start, total, concurrency, rate))
@@ -278,8 +279,7 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     client_cpu = sum(os.times()[:2]) - client0
     polled = end - t0
     by_thread = {role: thread_cores(threads0[role], thread_times(pid), polled) for role, pid in watched.items()}
-    machine1 = machine_busy()
-    machine_cores = (machine1[0] - machine0[0]) / polled
+    machine_cores = (machine_busy_seconds() - machine0) / polled
     # the end is when the engine decided the last final state (its own clock, in the store),
     # not the next tick of this once-a-second progress loop
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:

@@ -38,7 +38,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchenv import RESULTS, progress, write  # noqa: E402
+from benchenv import RESULTS, machine_busy_seconds, progress, write  # noqa: E402
 from e2e_bench import Load, SinkClient, free_port, proc_stats, wait_up, write_configs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,12 +234,6 @@ class Bearerbox:
         counters = {name: int(m.group(1)) if (m := pattern.search(text)) else 0
                     for name, pattern in _STATUS_FIELDS.items()}
         return counters, len(re.findall(r"\(online \d+s", text))
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every process on the machine has used so far, all cores together (/proc/stat)."""
-    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_for_quiet(limit_s: float, threshold: float = 0.3) -> float:
