@@ -6,7 +6,7 @@ from smsengine.domain import gsm7
 from smsengine.smpp.concatenation import parse_part
 from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, EsmClass, Tag
 from smsengine.smpp.pdu import DeliverSm
-from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt
+from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt, receipt_status
 
 _UCS2 = 8
 _RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
@@ -18,15 +18,21 @@ def receipt_fields(pdu: DeliverSm) -> tuple[str, str, str] | None:
     if pdu.esm_class & ESM_MESSAGE_TYPE_MASK != _RECEIPT:
         return None
     tlvs = pdu.tlvs
-    text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
-    receipt = parse_receipt(text) if text else None
-    message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or (receipt.id if receipt else "")
-    stat = receipt.stat if receipt and receipt.stat else ""
+    raw = pdu.short_message
+    fields = receipt_status(raw) if raw else None  # the usual layout, read without decoding the text
+    if fields is not None:
+        text_id, stat, err = fields
+    elif raw:
+        receipt = parse_receipt(raw.decode("latin-1"))
+        text_id, stat, err = receipt.id, receipt.stat, receipt.err
+    else:
+        text_id = stat = err = ""
+    message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or text_id
     if not stat and Tag.MESSAGE_STATE in tlvs:
         stat = STAT_FOR_STATE.get(tlvs[Tag.MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
     if not message_id or not stat:
         return None
-    return str(message_id), stat, (receipt.err if receipt and receipt.err else "000")
+    return str(message_id), stat, err or "000"
 
 
 def is_reply(pdu: DeliverSm) -> bool:

@@ -8,6 +8,7 @@ and produces the precise error. Tests check the two agree.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Any
 
@@ -34,7 +35,6 @@ from smsengine.smpp.pdu import (
 _HEADER = struct.Struct(">IIII")
 _U32 = struct.Struct(">I")
 _TLV_HEAD = struct.Struct(">HH")
-_FIVE_U8 = struct.Struct(">BBBBB")
 _NETWORK_ERROR = struct.Struct(">BH")
 
 
@@ -428,51 +428,45 @@ _UNENCODABLE = (ValueError, OverflowError, struct.error)
 _NUL = b"\0"
 
 
+# submit_sm and deliver_sm up to the short_message, in one regex match (C) instead of a dozen
+# index/slice/decode steps: 25% less time per decode (benchmarks/smpp_bench.py), and these two are
+# the simulator's and the engine's most decoded PDUs. Field limits are SMPP's (service_type 6,
+# addresses 21, times 17 octets with the NUL); anything else (a longer field, a missing NUL, a
+# body cut short) does not match, and the precise path reads the PDU again and says what is wrong.
+_ANY = rb"[\0-\xff]"
+_SHORT_MESSAGE_HEAD = re.compile(
+    rb"([^\0]{0,5})\0(%s{2})([^\0]{0,20})\0(%s{2})([^\0]{0,20})\0(%s{3})([^\0]{0,16})\0([^\0]{0,16})\0(%s{5})"
+    % (_ANY, _ANY, _ANY, _ANY)
+)
+
+
 def _decode_short_message_fast(cls: type[Pdu], data: bytes, p: int, end: int, seq: int, status: int) -> Pdu:
-    # service_type, schedule and validity are usually empty: skipping their decode is a measurable win.
-    index = data.index
-    i = index(_NUL, p, p + 6)
-    service_type = data[p:i].decode("latin-1") if i > p else ""
-    source_ton = data[i + 1]
-    source_npi = data[i + 2]
-    p = i + 3
-    i = index(_NUL, p, p + 21)
-    source_addr = data[p:i].decode("latin-1")
-    dest_ton = data[i + 1]
-    dest_npi = data[i + 2]
-    p = i + 3
-    i = index(_NUL, p, p + 21)
-    destination_addr = data[p:i].decode("latin-1")
-    esm_class = data[i + 1]
-    protocol_id = data[i + 2]
-    priority_flag = data[i + 3]
-    p = i + 4
-    i = index(_NUL, p, p + 17)
-    schedule = data[p:i].decode("latin-1") if i > p else ""
-    p = i + 1
-    i = index(_NUL, p, p + 17)
-    validity = data[p:i].decode("latin-1") if i > p else ""
-    registered, replace, data_coding, default_msg_id, sm_length = _FIVE_U8.unpack_from(data, i + 1)
-    p = i + 6
+    match = _SHORT_MESSAGE_HEAD.match(data, p, end)
+    if match is None:
+        raise _Slow
+    service_type, source, source_addr, dest, destination_addr, esm, schedule, validity, tail = match.groups()
+    registered, replace, data_coding, default_msg_id, sm_length = tail
+    p = match.end()
     q = p + sm_length
     if q > end or sm_length > MAX_SHORT_MESSAGE:
         raise _Slow
+    # service_type, schedule and validity are usually empty: skipping their decode is a measurable win.
     return cls(
         seq,
         status,
         _decode_tlvs(data, q, end) if q < end else {},
-        service_type,
-        source_ton,
-        source_npi,
-        source_addr,
-        dest_ton,
-        dest_npi,
-        destination_addr,
-        esm_class,
-        protocol_id,
-        priority_flag,
-        schedule,
-        validity,
+        service_type.decode("latin-1") if service_type else "",
+        source[0],
+        source[1],
+        source_addr.decode("latin-1"),
+        dest[0],
+        dest[1],
+        destination_addr.decode("latin-1"),
+        esm[0],
+        esm[1],
+        esm[2],
+        schedule.decode("latin-1") if schedule else "",
+        validity.decode("latin-1") if validity else "",
         registered,
         replace,
         data_coding,
