@@ -46,6 +46,7 @@ test: $(STAMP) $(INTEROP) $(CHROMIUM) $(CJK_FONT)
 bench: $(STAMP)
 	$(PY) benchmarks/domain_bench.py
 	$(PY) benchmarks/smpp_bench.py
+	$(PY) benchmarks/store_bench.py
 	$(PY) benchmarks/carrier_bench.py
 	$(PY) benchmarks/e2e_bench.py
 	$(PY) benchmarks/task_bench.py

@@ -38,15 +38,30 @@ def preview_text(preview: bytes, data_coding: int) -> str:
     return preview[:20].translate(_GSM_PREVIEW).decode("ascii")
 
 
+# A load test sends the same few texts many times: their previews are made once (a twentieth of
+# the simulator's time per receipt, benchmarks/e2e_bench.py), at most this many kept.
+_PREVIEWS_KEPT = 4096
+
+
 class ReceiptWriter:
     """Builds the receipt deliver_sm for a record whose fate just became final."""
 
-    __slots__ = ("ids", "_minutes", "_templates")
+    __slots__ = ("ids", "_minutes", "_templates", "_previews")
 
     def __init__(self, ids: MessageIdMaker) -> None:
         self.ids = ids
         self._minutes: dict[int, datetime] = {}
         self._templates: dict[tuple, tuple[str, str]] = {}
+        self._previews: dict[tuple[bytes, int], str] = {}
+
+    def _preview(self, preview: bytes, data_coding: int) -> str:
+        key = (preview, data_coding)
+        text = self._previews.get(key)
+        if text is None:
+            if len(self._previews) >= _PREVIEWS_KEPT:
+                self._previews.clear()
+            text = self._previews[key] = preview_text(preview, data_coding)
+        return text
 
     def _minute(self, wall: float) -> datetime:
         minute = int(wall) // 60
@@ -85,7 +100,7 @@ class ReceiptWriter:
         outcome = record.outcome
         receipt_id = self.ids.receipt(record.number) if self.ids.differs else record.resp_id
         head, middle = self._template(outcome, record.submitted_wall, done_wall)
-        text = (head + receipt_id + middle + preview_text(record.preview, record.data_coding)).encode("ascii")
+        text = (head + receipt_id + middle + self._preview(record.preview, record.data_coding)).encode("ascii")
         rid = receipt_id.encode("ascii")
         tlvs = _TLV.pack(_RECEIPTED_MESSAGE_ID, len(rid) + 1) + rid + b"\0" + _STATE_HEAD + outcome.state_byte
         if outcome.err:

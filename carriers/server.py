@@ -382,12 +382,12 @@ class SmscConnection(asyncio.Protocol):
         number = server.ids.next_number()
         resp_id = server.ids.resp(number)
         server.accept(ctx, decision, number, resp_id)
-        resp = SubmitSmResp(pdu.sequence_number, 0, _NO_TLVS, resp_id)
         if decision.response_delay > 0:
             self.late += 1
+            resp = SubmitSmResp(pdu.sequence_number, 0, _NO_TLVS, resp_id)
             server.timers.call_at(now + decision.response_delay, self._send_late, resp)
         else:
-            self._write(self.session.send(resp))
+            self._write(self.session.acknowledge(pdu, resp_id))
 
     def _refuse(self, pdu: SubmitSm, status: int) -> None:
         counters = self.server.counters

@@ -158,7 +158,7 @@ for _role, _by_state in TRANSITIONS.items():
 _SENDS = {role: frozenset(cid for moves in rows.values() for cid in moves) for role, rows in TRANSITIONS.items()}
 _BINDS = frozenset({_C.BIND_TRANSMITTER, _C.BIND_RECEIVER, _C.BIND_TRANSCEIVER})
 _ANSWERED = frozenset(cid for cid in CommandId if response_class(cid) is not None)
-_ACKNOWLEDGEABLE = frozenset({_C.DELIVER_SM})
+_ACKNOWLEDGEABLE = frozenset({_C.DELIVER_SM, _C.SUBMIT_SM})
 _GENERIC_NACK = int(_C.GENERIC_NACK)
 
 
@@ -303,15 +303,20 @@ class Session:
         self._outstanding[seq] = Outstanding(command_id, context, now)
         return _ACK.pack(HEADER_SIZE + len(body), command_id, 0, seq) + body
 
-    def acknowledge(self, request: Pdu) -> bytes:
-        """The bytes of a plain OK response to a peer's deliver_sm (empty message_id): the receipt
-        hot path's answer, without building and encoding a response PDU."""
+    def acknowledge(self, request: Pdu, message_id: str = "") -> bytes:
+        """The bytes of a plain OK response to a peer's deliver_sm or submit_sm, with `message_id`
+        (an SMSC's id for a submit; empty for a receipt): the hot paths' answer (the engine's to
+        receipts, the simulators' to submits) without building and encoding a response PDU."""
         command_id = request.command_id
         if command_id not in _ACKNOWLEDGEABLE or self._state is CLOSED:
-            return self.send(response_to(request))
+            return self.send(response_to(request, message_id=message_id) if message_id else response_to(request))
+        if message_id and (len(message_id) > 64 or not message_id.isascii() or "\0" in message_id):
+            # an unusual id: the general path encodes it, or says why SMPP cannot carry it
+            return self.send(response_to(request, message_id=message_id))
+        raw = message_id.encode("ascii")
         seq = request.sequence_number
         self._unanswered.pop(seq, None)
-        return _ACK.pack(HEADER_SIZE + 1, command_id | RESPONSE_BIT, 0, seq) + b"\0"
+        return _ACK.pack(HEADER_SIZE + 1 + len(raw), command_id | RESPONSE_BIT, 0, seq) + raw + b"\0"
 
     # ---- incoming ----
 

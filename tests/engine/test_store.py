@@ -131,6 +131,34 @@ async def test_when_durable_waits_out_a_failed_commit(store):
     assert called == [True]
 
 
+async def test_finals_of_different_outcomes_are_each_written_even_after_a_failed_commit(store):
+    """Finals are written grouped by outcome: each keeps its own, and a commit that fails (here a
+    broken accept riding it) leaves them queued for the next one."""
+    recs = [record(i, created_at=1795300000.0) for i in (1, 2, 3)]
+    await store.accept(recs)
+    accepting = asyncio.ensure_future(store.accept([MessageRecord(
+        id=9, app_id="a", phone="+8613800000009", content=object(), type="regular", chars=5, segments=1,  # type: ignore[arg-type]
+        data_coding=8, created_at=1.0)]))
+    cursors = [
+        store.message_final(final(recs[0], 10.0)),
+        store.message_final(MessageFinal(2, "a", recs[1].phone, MessageStatus.FAILED, 60002, "UNDELIV err:001", 9.0,
+                                         10.5, carrier="c")),
+        store.message_final(MessageFinal(3, "a", recs[2].phone, MessageStatus.DELIVERED, 0, "DELIVRD", 9.5, 11.0,
+                                         carrier="d")),
+    ]
+    with pytest.raises(StoreError):
+        await accepting
+    await store.flush()
+    assert durable(store, "SELECT id, status, code, remark, carrier, cursor, submitted_at, final_at FROM messages"
+                          " ORDER BY id") == [
+        (1, "delivered", 0, "DELIVRD", "c", cursors[0], 9.0, 10.0),
+        (2, "failed", 60002, "UNDELIV err:001", "c", cursors[1], 9.0, 10.5),
+        (3, "delivered", 0, "DELIVRD", "d", cursors[2], 9.5, 11.0),
+    ]
+    assert sorted(durable(store, "SELECT status, carrier, messages FROM message_counts WHERE messages > 0")) == [
+        ("delivered", "c", 1), ("delivered", "d", 1), ("failed", "c", 1)]
+
+
 async def test_writes_after_close_are_refused(tmp_path):
     store = Store(tmp_path / "s.db")
     await store.open()
@@ -220,6 +248,45 @@ async def test_batched_json_writes_keep_every_value_exact(store):
                     "UNDELIV err:001", created + 0.5, created + 1.5, "c", 1)]
     segs = durable(store, "SELECT seq, carrier_message_id, stat, err, done_at FROM segments ORDER BY seq")
     assert segs == [(1, "0a1b", "DELIVRD", "000", created + 1.25), (2, "0a1c", "UNDELIV", "001", created + 1.5)]
+
+
+@pytest.mark.parametrize("shared", [
+    dict(),
+    dict(scheduled_at=1795300900.5, template_id=7, context='{"k": "é"}', tlvs=b"\x14\x00\x00\x01\x02",
+         callback_url="http://127.0.0.1:9/cb", task_id=3, type="marketing", status=MessageStatus.CANCELLED),
+])
+async def test_a_requests_messages_written_in_one_statement_are_the_rows_written_one_by_one(tmp_path, shared):
+    """A send's messages go to SQLite as one statement binding what they share; the same records
+    written row by row (as a task's rows with texts of their own are) give the same rows and counts."""
+    created = 1795300000.123456
+    records = [MessageRecord(id=100 + i, app_id="a", phone=f"+86139{i:08d}", content='【签名】引号" \\ 😀',
+                             chars=12, segments=2, data_coding=8, created_at=created,
+                             **({"type": "regular"} | shared)) for i in range(5)]
+    tables = ("SELECT * FROM messages ORDER BY id", "SELECT * FROM message_counts", "SELECT * FROM request_counts",
+              "SELECT * FROM task_counts")
+    seen = []
+    for name, batches in (("one", [records]), ("each", [[r] for r in records])):
+        s = Store(tmp_path / f"{name}.db")
+        await s.open()
+        try:
+            for batch in batches:
+                await s.accept(batch)
+            seen.append([durable(s, sql) for sql in tables])
+        finally:
+            await s.close()
+    assert seen[0] == seen[1]
+    assert len(seen[0][0]) == 5 and seen[0][2][0][2] == 1  # five messages, one request
+
+
+async def test_messages_not_of_one_request_are_written_row_by_row(store):
+    """Ids that do not follow each other, or texts that differ: each row as it is."""
+    at = time.time()
+    mixed = [record(7, created_at=at), record(9, created_at=at), MessageRecord(
+        id=10, app_id="a", phone="+8613800000010", content="other", type="regular", chars=5, segments=1,
+        data_coding=8, created_at=at)]
+    await store.accept(mixed)
+    rows = durable(store, "SELECT id, phone, content FROM messages ORDER BY id")
+    assert rows == [(7, "+8613800000007", "hello"), (9, "+8613800000009", "hello"), (10, "+8613800000010", "other")]
 
 
 # -- accounts ---------------------------------------------------------------------------------------------

@@ -383,6 +383,23 @@ def test_acknowledge_matches_the_encoded_response():
     assert esme.unanswered_count == 0
 
 
+@pytest.mark.parametrize("message_id", ["", "0a1b2c3d", "7" * 64, "id-é", "x" * 65, "a\0b"])
+def test_acknowledging_a_submit_answers_what_encoding_its_response_would(message_id):
+    """The simulators' submit shortcut: the same bytes as a SubmitSmResp with that id, and an id
+    SMPP cannot carry (over 64 octets, a NUL) refused as the general path refuses it."""
+    from smsengine.smpp.codec import PduEncodeError
+
+    esme, smsc = bound_pair()
+    (event,) = smsc.receive_data(encode_pdu(SubmitSm(sequence_number=9, destination_addr="1", short_message=b"hi")))
+    assert smsc.unanswered_count == 1
+    if len(message_id.encode("latin-1")) > 64 or "\0" in message_id:
+        with pytest.raises(PduEncodeError):
+            smsc.acknowledge(event, message_id)
+        return
+    assert smsc.acknowledge(event, message_id) == encode_pdu(SubmitSmResp(sequence_number=9, message_id=message_id))
+    assert smsc.unanswered_count == 0
+
+
 def test_lenient_session_accepts_over_long_addresses_a_strict_one_refuses():
     """Real SMSCs send 21+ digit source addresses in receipts; the engine must not lose them."""
     from smsengine.smpp.codec import encode_pdu
