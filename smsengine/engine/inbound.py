@@ -6,10 +6,12 @@ from smsengine.domain import gsm7
 from smsengine.smpp.concatenation import parse_part
 from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, EsmClass, Tag
 from smsengine.smpp.pdu import DeliverSm
-from smsengine.smpp.receipt import STAT_FOR_STATE, parse_receipt, receipt_status
+from smsengine.smpp.receipt import STAT_FOR_STATE, receipt_status, scan_receipt
 
 _UCS2 = 8
 _RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
+_RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)  # plain ints: an enum member costs a lookup per receipt
+_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
 
 
 def receipt_fields(pdu: DeliverSm) -> tuple[str, str, str] | None:
@@ -18,18 +20,18 @@ def receipt_fields(pdu: DeliverSm) -> tuple[str, str, str] | None:
     if pdu.esm_class & ESM_MESSAGE_TYPE_MASK != _RECEIPT:
         return None
     tlvs = pdu.tlvs
-    raw = pdu.short_message
-    fields = receipt_status(raw) if raw else None  # the usual layout, read without decoding the text
+    text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
+    fields = receipt_status(text) if text else None  # the usual layout, without building a Receipt
     if fields is not None:
         text_id, stat, err = fields
-    elif raw:
-        receipt = parse_receipt(raw.decode("latin-1"))
+    elif text:
+        receipt = scan_receipt(text)
         text_id, stat, err = receipt.id, receipt.stat, receipt.err
     else:
         text_id = stat = err = ""
-    message_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID) or text_id
-    if not stat and Tag.MESSAGE_STATE in tlvs:
-        stat = STAT_FOR_STATE.get(tlvs[Tag.MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
+    message_id = tlvs.get(_RECEIPTED_MESSAGE_ID) or text_id
+    if not stat and _MESSAGE_STATE in tlvs:
+        stat = STAT_FOR_STATE.get(tlvs[_MESSAGE_STATE], "UNKNOWN")  # type: ignore[call-overload]
     if not message_id or not stat:
         return None
     return str(message_id), stat, err or "000"
