@@ -90,7 +90,7 @@ def _name_thread(name: bytes) -> None:
 def _request_values(r: MessageRecord) -> tuple:
     """What a request's messages have in common: the columns of _REQUEST_COLUMNS, as stored."""
     return (r.app_id, r.content, r.type, r.chars, r.segments, r.data_coding, str(r.status), r.context, r.template_id,
-            r.created_at, r.scheduled_at, r.tlvs and r.tlvs.hex(), r.callback_url, r.task_id)
+            r.created_at, r.scheduled_at, r.tlvs.hex() if r.tlvs else None, r.callback_url, r.task_id)
 
 
 def _one_request(records: list[MessageRecord]) -> tuple[int, tuple, list[str]] | None:
