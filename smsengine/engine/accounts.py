@@ -110,13 +110,17 @@ class AccountRegistry:
     async def seed(self, seeds: list[AccountConfig]) -> None:
         """Create configured accounts that do not exist yet; existing ones keep their stored
         balance, state and (unless the config names one) auth scheme, but key, type and limits
-        follow the config. An empty app id or key is refused: empty credentials must not match.
+        follow the config. An empty app id or key is refused (empty credentials must not match), and
+        one holding a NUL.
         A seed that could never be sent with fails the start (or the account's creation) before
         anything is written: a template that does not parse, a NUL in a template or signature name."""
         now = time.time()
         for cfg in seeds:
             if not cfg.app_id or not cfg.key:
                 raise SmsError(ErrorCode.REQUEST_MALFORMED, "an account's app_id and key must not be empty")
+            if "\x00" in cfg.app_id or "\x00" in cfg.key:
+                raise SmsError(ErrorCode.REQUEST_MALFORMED,
+                               "an account's app_id and key must not hold a NUL character (U+0000)")
             for sig in cfg.signatures:
                 refuse_nul(sig.name, ErrorCode.SIGNATURE_INVALID)
             for tpl in cfg.templates:

@@ -20,7 +20,10 @@ def receipt_fields(pdu: DeliverSm) -> tuple[str, str, str] | None:
     if pdu.esm_class & ESM_MESSAGE_TYPE_MASK != _RECEIPT:
         return None
     tlvs = pdu.tlvs
-    text = pdu.short_message.decode("latin-1") if pdu.short_message else ""
+    raw = pdu.short_message
+    if b"\0" in raw:  # some SMSCs end the text with a C string's NUL: what follows it is not text
+        raw = raw[: raw.index(b"\0")]
+    text = raw.decode("latin-1") if raw else ""
     fields = receipt_status(text) if text else None  # the usual layout, without building a Receipt
     if fields is not None:
         text_id, stat, err = fields

@@ -28,8 +28,9 @@ NO_NUL = "^[^\\x00]*$"
 Context = Annotated[str, msgspec.Meta(max_length=MAX_CONTEXT, pattern=NO_NUL)]
 Content = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
-# an account's app id and key: never empty (an empty pair would authenticate empty credentials)
-Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+# an account's app id and key: never empty (an empty pair would authenticate empty credentials),
+# never with a NUL (an app id is written to the store's batches through json_each too)
+Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NO_NUL)]
 Param = Annotated[str, msgspec.Meta(max_length=MAX_PARAM)]
 Phone = Annotated[str, msgspec.Meta(max_length=MAX_PHONE)]
 Url = Annotated[str, msgspec.Meta(max_length=MAX_URL, pattern=NO_NUL)]

@@ -221,8 +221,8 @@ async def test_the_operator_sets_the_scheme_on_creation_and_by_patch(rig):
     assert status == 400 and body["code"] == 1004
 
 
-@pytest.mark.parametrize("fields", [{"app_id": ""}, {"key": ""}])
-async def test_empty_credentials_are_refused_on_creation(rig, fields):
+@pytest.mark.parametrize("fields", [{"app_id": ""}, {"key": ""}, {"app_id": "acme\x00"}, {"key": "k\x00ey"}])
+async def test_empty_credentials_or_ones_holding_a_nul_are_refused_on_creation(rig, fields):
     status, body = await call(rig, "POST", "/v1/accounts", headers=OPERATOR, json={"app_id": "acme", "key": "k"} | fields)
     assert status == 400 and body["code"] == 1004
     status, body = await call(rig, "GET", "/v1/accounts/acme", headers=OPERATOR)
@@ -232,10 +232,11 @@ async def test_empty_credentials_are_refused_on_creation(rig, fields):
     assert status == 401 and body["code"] == 1001
 
 
-async def test_a_configured_account_with_an_empty_key_fails_the_start(tmp_path, simulators):
-    server = Server(engine_config(tmp_path, simulators.ports, accounts=[demo_account(key="")]), base_dir=tmp_path)
+@pytest.mark.parametrize("key, refusal", [("", "must not be empty"), ("de\x00mo", "must not hold a NUL")])
+async def test_a_configured_account_with_an_empty_key_or_a_nul_fails_the_start(tmp_path, simulators, key, refusal):
+    server = Server(engine_config(tmp_path, simulators.ports, accounts=[demo_account(key=key)]), base_dir=tmp_path)
     try:
-        with pytest.raises(SmsError, match="must not be empty"):
+        with pytest.raises(SmsError, match=refusal):
             await server.start()
     finally:
         await server.stop(drain_timeout=0.0)

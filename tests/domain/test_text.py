@@ -119,7 +119,8 @@ def test_empty_is_an_error():
 @pytest.mark.parametrize("scheme", list(Scheme))
 @pytest.mark.parametrize("text, at", [("\x00", 1), ("\x00code 1234", 1), ("code\x001234", 5), ("验证码1234\x00", 8)])
 def test_a_nul_anywhere_is_1059_not_a_cut(text, at, scheme):
-    """The store would keep a text only up to a NUL (json_each's ->>), so none is accepted."""
+    """A NUL would be cut by the store (json_each's ->> in its per-row batches) or by the CSV
+    export's printf, so none is accepted."""
     with pytest.raises(SmsError) as err:
         segment(text, scheme)
     assert err.value.code is ErrorCode.CONTENT_INVALID_CHARACTER == 1059

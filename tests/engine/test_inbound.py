@@ -42,6 +42,14 @@ def test_a_text_receipt_gives_id_stat_and_err():
     assert receipt_fields(receipt_pdu(text)) == ("0A1B2C", "UNDELIV", "013")
 
 
+@pytest.mark.parametrize("tail", ["\x00", "\x00\x00garbage stat:EXPIRED"])
+def test_a_receipt_text_ending_in_a_c_strings_nul_reads_as_the_text_before_it(tail):
+    """Some SMSCs end the text with a NUL: err is "013", not "013\\0" (which would reach the
+    remark, the statistics and the callbacks), and nothing after the NUL counts."""
+    text = format_receipt("0A1B2C", "UNDELIV", WHEN, WHEN, err=13, text="hello")
+    assert receipt_fields(receipt_pdu(text + tail)) == ("0A1B2C", "UNDELIV", "013")
+
+
 def test_a_receipt_without_err_reports_no_error():
     pdu = receipt_pdu("id:77 sub:001 dlvrd:001 submit date:2405011230 done date:2405011231 stat:DELIVRD")
     assert receipt_fields(pdu) == ("77", "DELIVRD", "000")

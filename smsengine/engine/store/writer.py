@@ -227,9 +227,11 @@ class GroupCommitWriter:
         cursor = self.next_cursor
         self.next_cursor = cursor + 1
         outcome = (str(f.status), f.code, f.remark, f.carrier)
-        rows = self._finals.get(outcome)
-        if rows is None:
-            rows = self._finals[outcome] = []
+        finals = self._finals
+        rows = finals.pop(outcome, None)  # re-inserted: groups are written in order of their latest final,
+        if rows is None:  # so a count's "latest remark" is the latest final's
+            rows = []
+        finals[outcome] = rows
         rows.append((f.message_id, cursor, f.final_at, f.submitted_at))
         self._queued(1)
         return cursor
@@ -357,8 +359,11 @@ class GroupCommitWriter:
         for key, row in segments.items():
             self._segments.setdefault(key, row)
         self._results[:0] = results
-        for outcome, rows in finals.items():
-            self._finals.setdefault(outcome, [])[:0] = rows
+        newer, self._finals = self._finals, dict(finals)  # the failed commit's finals come first
+        for outcome, rows in newer.items():
+            earlier = self._finals.pop(outcome, [])
+            earlier.extend(rows)
+            self._finals[outcome] = earlier
         for app, n in charges.items():
             self._charges[app] = self._charges.get(app, 0) + n
         self._writes[:0] = writes
