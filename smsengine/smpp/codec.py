@@ -431,9 +431,9 @@ _NUL = b"\0"
 # submit_sm and deliver_sm up to the short_message, in one regex match (C) instead of a dozen
 # index/slice/decode steps: 20% less time per submit_sm and 15% per deliver_sm (interleaved A/B of
 # decode_frame against the stepwise decoder), and these two are the simulator's and the engine's
-# most decoded PDUs. Field limits are SMPP's (service_type 6,
-# addresses 21, times 17 octets with the NUL); anything else (a longer field, a missing NUL, a
-# body cut short) does not match, and the precise path reads the PDU again and says what is wrong.
+# most decoded PDUs. Field limits are SMPP's (service_type 6, addresses 21, times 17 octets with
+# the NUL); anything else (a longer field, a missing NUL, a body cut short) does not match, and the
+# precise path reads the PDU again and says what is wrong.
 _ANY = rb"[\0-\xff]"
 _SHORT_MESSAGE_HEAD = re.compile(
     rb"([^\0]{0,5})\0(%s{2})([^\0]{0,20})\0(%s{2})([^\0]{0,20})\0(%s{3})([^\0]{0,16})\0([^\0]{0,16})\0(%s{5})"
