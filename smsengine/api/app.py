@@ -7,7 +7,7 @@ import io
 import hmac
 import math
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from email import policy as email_policy
 from email.parser import BytesParser
 from collections.abc import Awaitable, Callable, Sequence
@@ -896,7 +896,7 @@ async def stats(request: web.Request) -> web.Response:
 async def day_view(engine: Engine, app_id: str, given: str | None) -> s.StatsView:
     """An account's statistics of one day (YYYY-MM-DD, default today) in its timezone."""
     account = engine.accounts.get(app_id)
-    zone = timezone(timedelta(minutes=account.utc_offset_minutes))
+    zone = account.zone
     try:
         day = date.fromisoformat(given) if given else datetime.now(zone).date()
     except ValueError:

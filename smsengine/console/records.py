@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
-from datetime import timedelta, timezone
+from datetime import timezone
 
 from aiohttp import web
 from multidict import MultiDict
@@ -104,7 +104,7 @@ async def records_csv(request: web.Request) -> web.StreamResponse:
 async def record(request: web.Request) -> web.Response:
     engine, view = await _owned_message(request)
     waiting = view.scheduled_at is not None and int(view.message_id) in engine.dispatcher.scheduled
-    zone = timezone(timedelta(minutes=engine.accounts.get(view.app_id).utc_offset_minutes))
+    zone = engine.accounts.get(view.app_id).zone
     return page(request, "message.html", {"m": view, "cancellable": waiting, "when": clock_in(zone), "zone": str(zone)})
 
 

@@ -4,7 +4,7 @@ preview computed by the engine's own text rules, and the per-number results."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta, timezone
+from datetime import timezone
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
@@ -53,12 +53,12 @@ def offset_text(minutes: int) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def schedule_of(values: dict[str, str], utc_offset_minutes: int) -> float | None:
+def schedule_of(values: dict[str, str], zone: timezone) -> float | None:
     """The form's schedule: ISO 8601 with an offset or unix seconds (the API's rules), or a
     datetime-local wall clock read in the account's own UTC offset."""
     if values.get("schedule_at"):
         return _schedule_time(values["schedule_at"])
-    return wall_clock(values.get("schedule_local", ""), timezone(timedelta(minutes=utc_offset_minutes)), "schedule")
+    return wall_clock(values.get("schedule_local", ""), zone, "schedule")
 
 
 # -- the preview ---------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def _send_request(values: dict[str, str], params: list[str], account: Account) -
         "type": values["type"] or (str(template.type) if template is not None else "regular"),
         "template_id": template_id, "params": params if template_id is not None else [],
         "content": values["content"] if template_id is None else None, "sign": values["sign"] or None,
-        "schedule_at": schedule_of(values, account.utc_offset_minutes),
+        "schedule_at": schedule_of(values, account.zone),
     }
     try:  # the API's bounds on every field, as its decoder applies them
         return msgspec.convert(fields, SendRequest)
@@ -210,7 +210,7 @@ async def _task_or_back(request: web.Request, account: Account, values: dict[str
     try:
         if not values["template_id"].isdigit():
             raise SmsError(ErrorCode.REQUEST_MALFORMED, "a CSV file is sent with a template: pick one")
-        schedule = schedule_of(values, account.utc_offset_minutes)
+        schedule = schedule_of(values, account.zone)
         fields = {"app_id": account.app_id, "name": values["name"], "type": values["type"], "sign": values["sign"],
                   "template_id": values["template_id"], "schedule_at": "" if schedule is None else repr(schedule)}
         task = await new_task(request, task_fields({k: v for k, v in fields.items() if v}), data)

@@ -6,7 +6,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from email import policy as email_policy
@@ -272,7 +272,7 @@ def zone_of(request: web.Request) -> timezone:
     times are shown, and typed, in it."""
     app_id = request[SESSION].app_id if SESSION in request else ""
     accounts = state_of(request).engine.accounts.accounts
-    return timezone(timedelta(minutes=accounts[app_id].utc_offset_minutes)) if app_id in accounts else timezone.utc
+    return accounts[app_id].zone if app_id in accounts else timezone.utc
 
 
 def clock_in(zone: timezone):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta, timezone
 
 import msgspec
 import structlog
@@ -51,6 +52,11 @@ class Account:
         self.unsubscribed: set[str] = set()
         self.policy = policy
         self.auth_scheme = auth_scheme
+
+    @property
+    def zone(self) -> timezone:
+        """The account's own time zone: its days, and the times its pages show and read."""
+        return timezone(timedelta(minutes=self.utc_offset_minutes))
 
 
 def policy_from(limits: LimitsConfig, utc_offset_minutes: int, default_region: str) -> LimitPolicy:
