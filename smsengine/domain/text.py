@@ -163,9 +163,9 @@ def segment(text: str, scheme: Scheme, *, max_chars: int = DEFAULT_MAX_CHARS) ->
     if chars == 0:
         raise SmsError(ErrorCode.CONTENT_EMPTY)
     # Every composed text (a send, a task's row, the console's preview) passes here, so this is
-    # where a NUL is refused: the store writes messages through json_each, whose ->> ends a text
-    # at a NUL, so one accepted would be sent whole and stored cut. Other control characters are
-    # kept as they come (json_each keeps them; on the wire they go as UCS-2, never GSM-7's ESC).
+    # where a NUL is refused: one accepted would be sent whole and stored or exported cut (the
+    # store's per-row json_each batches and the CSV export's printf end a text at a NUL). Other
+    # control characters are kept as they come (on the wire they go as UCS-2, never GSM-7's ESC).
     refuse_nul(text, ErrorCode.CONTENT_INVALID_CHARACTER)
     if scheme is Scheme.GSM:
         data = gsm7.try_encode(text)

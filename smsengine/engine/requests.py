@@ -19,17 +19,17 @@ MAX_PARAM = 64
 MAX_PHONE = 32
 MAX_URL = 2048
 MAX_REMARK = 500
-# A NUL character in a text the store writes through json_each (a message's context and callback
-# URL) would be stored cut there, so `context` and every URL (one rule for all of them; no URL
-# holds a NUL) refuse it where they are decoded, with 1004 naming the field. Message text refuses
-# it at segmentation (1059), as the composed text is only known there; any other character is
-# kept as given.
+# A NUL character in a stored text would be cut there by the store's per-row json_each batches
+# (->> ends a text at it) or by the CSV export's printf, so `context`, every URL and an account's
+# credentials (one rule for all of them; none holds a NUL) refuse it where they are decoded, with
+# 1004 naming the field. Message text refuses it at segmentation (1059), as the composed text is
+# only known there; any other character is kept as given.
 NO_NUL = "^[^\\x00]*$"
 Context = Annotated[str, msgspec.Meta(max_length=MAX_CONTEXT, pattern=NO_NUL)]
 Content = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
 # an account's app id and key: never empty (an empty pair would authenticate empty credentials),
-# never with a NUL (an app id is written to the store's batches through json_each too)
+# never with a NUL (see NO_NUL)
 Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NO_NUL)]
 Param = Annotated[str, msgspec.Meta(max_length=MAX_PARAM)]
 Phone = Annotated[str, msgspec.Meta(max_length=MAX_PHONE)]

@@ -221,11 +221,10 @@ _ROW_COLUMNS = (f"id, phone, content, chars, segments, created_at, {_SUBMITTED_A
 # rows/s (the export thread is the bottleneck: the engine's CPU time equals the export's time;
 # medians of 3 A/B runs of task_bench's export). Times stay as SQLite prints a REAL: as ISO text
 # (strftime) the line was 25% slower, as '%.3f' 10% faster, not worth a changed column. printf's
-# %s and %w stop at a NUL character, which `||` would keep; no stored text holds one, as every
-# write of a message goes through json_each, whose ->> ends a text there. That cut is never a
-# caller's text cut short: intake refuses a NUL in what it stores from a request, the message
-# text at segmentation (1059), `context` and callback URLs where they are decoded (1004); test_store
-# checks the export against the records list for any text.
+# %s and %w stop at a NUL character, which `||` would keep; no stored text holds one: intake
+# refuses a NUL in what it stores from a request (engine/requests.NO_NUL), a receipt's text is read
+# up to its NUL (inbound.receipt_fields), and our own remarks have none; test_store checks the
+# export against the records list for any text without one.
 _CSV_LINE = ("CAST(printf('%d,%s,\"%w\",%d,%d,%s,%s,%s,%s,%d,\"%w\",\"%w\",%s,%s\r\n', id, phone, content, chars,"
              f" segments, created_at, {_SUBMITTED_AT}, final_at, {_STATUS}, code, remark, carrier, template_id,"
              " task_id) AS BLOB)")
