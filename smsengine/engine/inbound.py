@@ -21,8 +21,9 @@ def receipt_fields(pdu: DeliverSm) -> tuple[str, str, str] | None:
         return None
     tlvs = pdu.tlvs
     raw = pdu.short_message
-    if b"\0" in raw:  # some SMSCs end the text with a C string's NUL: what follows it is not text
-        raw = raw[: raw.index(b"\0")]
+    nul = raw.find(0)
+    if nul >= 0:  # some SMSCs end the text with a C string's NUL: what follows it is not text
+        raw = raw[:nul]
     text = raw.decode("latin-1") if raw else ""
     fields = receipt_status(text) if text else None  # the usual layout, without building a Receipt
     if fields is not None:

@@ -308,11 +308,10 @@ class Session:
         (an SMSC's id for a submit; empty for a receipt): the hot paths' answer (the engine's to
         receipts, the simulators' to submits) without building and encoding a response PDU."""
         command_id = request.command_id
-        if command_id not in _ACKNOWLEDGEABLE or self._state is CLOSED:
+        if command_id not in _ACKNOWLEDGEABLE or self._state is CLOSED or (message_id and (
+                len(message_id) > 64 or not message_id.isascii() or "\0" in message_id)):
+            # the general path: it encodes an unusual id, or says why SMPP cannot carry it
             return self.send(response_to(request, message_id=message_id) if message_id else response_to(request))
-        if message_id and (len(message_id) > 64 or not message_id.isascii() or "\0" in message_id):
-            # an unusual id: the general path encodes it, or says why SMPP cannot carry it
-            return self.send(response_to(request, message_id=message_id))
         raw = message_id.encode("ascii")
         seq = request.sequence_number
         self._unanswered.pop(seq, None)

@@ -93,20 +93,21 @@ def _request_values(r: MessageRecord) -> tuple:
             r.created_at, r.scheduled_at, r.tlvs.hex() if r.tlvs else None, r.callback_url, r.task_id)
 
 
+def _in_common(r: MessageRecord) -> tuple:
+    """The columns of _REQUEST_COLUMNS as the record holds them (compared, not stored)."""
+    return (r.app_id, r.content, r.type, r.chars, r.segments, r.data_coding, r.status, r.context, r.template_id,
+            r.created_at, r.scheduled_at, r.tlvs, r.callback_url, r.task_id)
+
+
 def _one_request(records: list[MessageRecord]) -> tuple[int, tuple, list[str]] | None:
     """(first id, shared values, numbers) when the records differ only in number and in ids that
     follow each other (a send's messages); None otherwise (a task's rows of their own texts)."""
     if len(records) < 2:
         return None
     first = records[0]
-    base = first.id
-    shared = (first.app_id, first.content, first.type, first.chars, first.segments, first.data_coding, first.status,
-              first.context, first.template_id, first.created_at, first.scheduled_at, first.tlvs, first.callback_url,
-              first.task_id)
+    base, shared = first.id, _in_common(first)
     for i, r in enumerate(records):
-        if r.id != base + i or (r.app_id, r.content, r.type, r.chars, r.segments, r.data_coding, r.status, r.context,
-                                r.template_id, r.created_at, r.scheduled_at, r.tlvs, r.callback_url,
-                                r.task_id) != shared:
+        if r.id != base + i or _in_common(r) != shared:
             return None
     return base, _request_values(first), [r.phone for r in records]
 
