@@ -6,8 +6,6 @@ import logging
 import time
 
 import structlog
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestPayloadError
 
 
 def configure(level: str = "info") -> None:
@@ -22,8 +20,6 @@ def configure(level: str = "info") -> None:
     )
 
 
-# what a client's bytes cause: a malformed head, or a body that cannot be read (bad encoding)
-_CLIENT_FAULTS = (HttpProcessingError, RequestPayloadError)
 
 
 class BadRequestLines(logging.Filter):
@@ -38,10 +34,16 @@ class BadRequestLines(logging.Filter):
         self._second = 0
         self._in_second = 0
         self.suppressed = 0
+        # what a client's bytes cause: a malformed head, or a body that cannot be read (bad
+        # encoding); imported here, not at the top, so the carrier process logs without aiohttp
+        from aiohttp.http_exceptions import HttpProcessingError
+        from aiohttp.web_protocol import RequestPayloadError
+
+        self.client_faults = (HttpProcessingError, RequestPayloadError)
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if not isinstance(exc, _CLIENT_FAULTS):
+        if not isinstance(exc, self.client_faults):
             return True
         second = int(self.clock())
         if second != self._second:
@@ -61,12 +63,14 @@ class BadRequestLines(logging.Filter):
         return True
 
 
-_BAD_REQUESTS = BadRequestLines()
+_BAD_REQUESTS: list[BadRequestLines] = []
 
 
 def quiet_bad_requests() -> BadRequestLines:
     """Install the one-line, rate-limited logging of malformed requests (idempotent)."""
+    if not _BAD_REQUESTS:
+        _BAD_REQUESTS.append(BadRequestLines())
     logger = logging.getLogger("aiohttp.server")
-    if _BAD_REQUESTS not in logger.filters:
-        logger.addFilter(_BAD_REQUESTS)
-    return _BAD_REQUESTS
+    if _BAD_REQUESTS[0] not in logger.filters:
+        logger.addFilter(_BAD_REQUESTS[0])
+    return _BAD_REQUESTS[0]

@@ -39,11 +39,9 @@ def bind_states(pool: Any, now: float) -> list[dict[str, Any]]:
     """Each bind of a pool: up or not, mode, window in use, paused by throttling, keepalive, idle."""
     window = pool.config.window
     return [{
-        "index": b.index, "mode": b.mode.name.lower(), "bound": b.bound,
-        "window_used": b.session.outstanding_count if b.bound else 0, "window": window,
-        "paused_s": round(b.paused_until - now, 3) if b.paused_until > now else 0.0,
-        "enquire_pending": b.enquire_pending, "idle_s": round(now - b.last_traffic, 1),
-    } for b in pool.binds]
+        "index": b.index, "mode": b.mode, "bound": b.bound, "window_used": b.window_used, "window": window,
+        "paused_s": b.paused_s, "enquire_pending": b.enquire_pending, "idle_s": b.idle_s,
+    } for b in pool.state(now).binds]
 
 
 def carriers_view(request: web.Request) -> dict[str, Any]:

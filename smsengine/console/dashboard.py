@@ -20,12 +20,13 @@ def carrier_states(request: web.Request) -> list[dict]:
     now = time.monotonic()
     out = []
     for name, pool in engine.pools.items():
-        binds = pool.binds
+        state = pool.state(now)
+        binds = state.binds
         out.append({
-            "name": name, "up": pool.up, "binds_up": pool.binds_up(), "binds": len(binds),
-            "window_used": pool.window_used(), "window": pool.config.window * len(binds),
-            "throttled_now": any(b.paused_until > now for b in binds), "throttled": pool.stats.throttled,
-            "queue": len(pool.queue), "reconnects": pool.stats.reconnects, "receipts": pool.stats.receipts,
+            "name": name, "up": state.up, "binds_up": state.binds_up, "binds": len(binds),
+            "window_used": state.window_used, "window": pool.config.window * len(binds),
+            "throttled_now": any(b.paused_s > 0 for b in binds), "throttled": pool.stats.throttled,
+            "queue": state.queued, "reconnects": pool.stats.reconnects, "receipts": pool.stats.receipts,
             "bind_failures": pool.stats.bind_failures,
         })
     return out

@@ -22,10 +22,10 @@ class PoolGauges(Protocol):
     """What metrics read of a carrier pool."""
 
     stats: LinkStats
-    queue: object  # sized
 
     def window_used(self) -> int: ...
     def binds_up(self) -> int: ...
+    def queued(self) -> int: ...
 
 
 class CorrelationGauges(Protocol):
@@ -110,7 +110,7 @@ class _EngineCollector:
         bugs = CounterMetricFamily("smsengine_carrier_handler_errors", "carrier events our own code failed on",
                                    labels=["carrier"])
         for name, pool in src.pools.items():
-            queue.add_metric([name], len(pool.queue))  # type: ignore[arg-type]
+            queue.add_metric([name], pool.queued())
             window.add_metric([name], pool.window_used())
             binds.add_metric([name], pool.binds_up())
             throttled.add_metric([name], pool.stats.throttled)

@@ -14,21 +14,19 @@ import structlog
 
 from smsengine.config import CarrierConfig
 from smsengine.engine.bind import BindMode, Control, EsmeBind
+from smsengine.engine.carrier_link import CarrierLink
 from smsengine.engine.correlator import destination_tail
 from smsengine.engine.inbound import ReplyAssembler, is_reply, receipt_fields
-from smsengine.engine.jobs import InFlight, Job
+from smsengine.engine.jobs import Job
 from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.links import LinkEvents
 from smsengine.engine.outcomes import SubmitVerdict, submit_verdict
-from smsengine.engine.stats import LinkStats
-from smsengine.engine.wire import WireFormat
+from smsengine.engine.stats import BindState, CarrierState, LinkStats
 from smsengine.smpp.codec import PduEncodeError, submit_sm_body, submit_sm_head
-from smsengine.smpp.concatenation import ConcatMethod, ReferenceRotor
+from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import ESM_MESSAGE_TYPE_MASK, CommandId, CommandStatus, EsmClass
-from smsengine.smpp.message_id import MessageIdFormat
 from smsengine.smpp.pdu import DeliverSm, QuerySm, QuerySmResp
 from smsengine.smpp.receipt import STAT_FOR_STATE
-from smsengine.smpp.vendor_tlvs import vendor_values
 
 log = structlog.get_logger("smsengine.pool")
 
@@ -42,16 +40,12 @@ MAX_PARKED_ACKS = 10_000
 MODES = {"transceiver": (BindMode.TRANSCEIVER,), "transmitter_receiver": (BindMode.TRANSMITTER, BindMode.RECEIVER)}
 
 
-def _same(message_id: str) -> str:
-    return message_id
-
-
-class CarrierPool:
+class CarrierPool(CarrierLink):
     """All binds to one carrier. Implements the dispatcher's `Link` and the binds' `BindOwner`."""
 
     def __init__(self, config: CarrierConfig, events: LinkEvents, rotor: ReferenceRotor,
                  when_durable: Callable[[Callable[[], None]], None] | None = None) -> None:
-        self.config = config
+        super().__init__(config, rotor)
         # deliver_sm is answered once what it told us is committed (a crash before that makes the
         # SMSC deliver it again); without a store to wait for, at once
         self.when_durable = when_durable if config.receipt_ack == "durable" else None
@@ -59,12 +53,7 @@ class CarrierPool:
         # answers to parked receipts (their submit_sm_resp was not handled yet, so nothing of them
         # is written): sent once that resp is, or after PARKED_ACK_S, by receipt key, oldest first
         self._parked_acks: dict[str, tuple[EsmeBind, bytes, float]] = {}
-        self.name = config.name
         self.events = events
-        self.wire = WireFormat(ConcatMethod(config.concat), rotor, vendor_values(config.tlvs))
-        self.max_retries = config.max_retries
-        self.retry_backoff_s = config.retry_backoff_s
-        self.supports_query_sm = config.supports_query_sm
         self.throttle_statuses = frozenset(config.throttle_statuses)
         self.transient_statuses = frozenset(config.transient_statuses)
         # submit_sm bodies up to the destination, regular and marketing, encoded once per carrier
@@ -73,28 +62,15 @@ class CarrierPool:
             submit_sm_head("", ton, 0, config.source_addr, 1, 1),
             submit_sm_head(config.marketing_service_type, ton, 0, config.source_addr, 1, 1),
         )
-        # ids kept as given cost nothing to normalise: skip the call on the hot path
-        plain = MessageIdFormat()
-        ids = config.message_ids
-        self.resp_key = _same if ids.submit_resp == plain else ids.resp_key
-        self.receipt_key = _same if ids.receipt == plain else ids.receipt_key
         self.queue: deque[Job] = deque()
         self.binds: list[EsmeBind] = []
         self.replies = ReplyAssembler()
         self.stats = LinkStats()
-        self.up = False  # some bind can submit; kept current as binds come and go
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self._rr = 0
 
     # -- Link: what the dispatcher drives ------------------------------------------------------------
-    def can_take(self, flight: InFlight) -> bool:
-        return flight.concat is None or flight.concat is self.wire.concat or len(flight.seg.payloads) == 1
-
-    def prepare(self, flight: InFlight, cache: dict | None = None) -> None:
-        flight.carrier = self.name
-        self.wire.prepare(flight, cache)
-
     def submit_many(self, jobs: Iterable[Job], front: bool = False) -> None:
         if front:
             self.queue.extendleft(reversed(list(jobs)))
@@ -298,6 +274,18 @@ class CarrierPool:
 
     def binds_up(self) -> int:
         return sum(1 for b in self.binds if b.bound)
+
+    def queued(self) -> int:
+        return len(self.queue)
+
+    def state(self, now: float, index: int = 0) -> CarrierState:
+        """Gauges, counters and each bind (up or not, window in use, paused by throttling,
+        keepalive, idle) as metrics and the console show them; `index` names the carrier."""
+        binds = [BindState(b.index, b.mode.name.lower(), b.bound, b.session.outstanding_count if b.bound else 0,
+                           round(b.paused_until - now, 3) if b.paused_until > now else 0.0, b.enquire_pending,
+                           round(now - b.last_traffic, 1)) for b in self.binds]
+        return CarrierState(index, self.up, self.binds_up(), self.window_used(), len(self.queue), binds,
+                            self.stats.counters())
 
     def _binds_changed(self) -> None:
         self.up = any(b.bound and b.can_submit for b in self.binds)

@@ -23,6 +23,7 @@ from smsengine.engine.limit_history import restore_limits
 from smsengine.engine.metrics import EngineMetrics, Sources
 from smsengine.engine.notices import OverLimitNotices
 from smsengine.engine.pool import CarrierPool
+from smsengine.engine.remote_link import ProcessLinks, RemoteLink
 from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
 from smsengine.engine.screening import NumberScreening, NumberState
@@ -52,16 +53,25 @@ class Engine:
                                         allow_private=config.http.allow_private_callbacks)
         self.replies = Replies(self.store, self.accounts, window_s=config.replies.attribution_window_s)
         self.shortlinks = ShortLinks(self.store, max_per_account=config.links.max_per_account)
-        self.pools: dict[str, CarrierPool] = {}
+        self.pools: dict[str, CarrierPool | RemoteLink] = {}
         self.router = Router(config.routes, is_up=lambda name: name in self.pools and self.pools[name].up)
         self.screening = NumberScreening(config.carriers, self.router.preference, config.screening,
                                          config.default_region)
         self.dispatcher = Dispatcher(self.store, self.router, self.accounts, self.replies,
                                      settings=config.dispatch, on_final=self._on_final)
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
-        for carrier in config.carriers:
-            pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
-            self.dispatcher.attach(pool)
+        # the binds run in a process of their own (README "Carrier process"), or on this loop
+        self.carrier_process: ProcessLinks | None = None
+        if config.dispatch.carrier_process and config.carriers:
+            self.carrier_process = ProcessLinks(config.carriers, self.dispatcher, rotor, self.store.when_durable,
+                                                config.log_level)
+            for link in self.carrier_process.links:
+                self.pools[link.name] = link
+                self.dispatcher.attach(link)
+        else:
+            for carrier in config.carriers:
+                pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
+                self.dispatcher.attach(pool)
         skew = config.http.max_time_skew_s
         self.auth = Authenticator(self.accounts, ReplayWindow(self.store, skew), skew)
         self.notices = OverLimitNotices(self.callbacks.alarm, self.accounts.alarm_url)
@@ -128,8 +138,11 @@ class Engine:
         log.info("limits.restored", messages=replayed, seconds=round(took, 3))
         self.intake.ids = MessageIds(await self.store.max_message_id())
         self.dispatcher.start()
-        for pool in self.pools.values():
-            pool.start()
+        if self.carrier_process is not None:
+            self.carrier_process.start()
+        else:
+            for pool in self.pools.values():
+                pool.start()  # type: ignore[union-attr]
         await self.tasks.start()
         await self._recover()
         await self.callbacks.start()
@@ -138,14 +151,28 @@ class Engine:
         self.housekeeping.start()
         log.info("engine.started", carriers=list(self.pools))
 
+    async def carriers_up(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until every carrier has a bind that can submit."""
+        if self.carrier_process is not None:
+            await self.carrier_process.wait_up(timeout)
+        elif self.pools:
+            await asyncio.gather(*(pool.wait_up(timeout) for pool in self.pools.values()))  # type: ignore[union-attr]
+
+    async def abort_carriers(self) -> None:
+        """Drop every bind at once, as a crash would: no drain, no unbind, no reconnect."""
+        if self.carrier_process is not None:
+            await self.carrier_process.abort()
+        for pool in self.pools.values():
+            if isinstance(pool, CarrierPool):
+                await pool.abort()
+
     async def _recover(self) -> None:
         """Whatever was accepted and is not final goes back to the queues; segments a carrier
         already accepted are asked about (query_sm), never sent again."""
         pending = await self.store.open_messages()
         if not pending:
             return
-        if self.pools:
-            await asyncio.gather(*(pool.wait_up(5.0) for pool in self.pools.values()))
+        await self.carriers_up(5.0)
         partly_sent = self.intake.resume(pending)
         log.info("recovery.requeued", messages=len(pending), partly_sent=partly_sent)
         if partly_sent:
@@ -163,15 +190,21 @@ class Engine:
         store (late receipts and answers still reach it until the binds are gone)."""
         self.draining = True
         await self.tasks.stop()
-        await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))
+        if self.carrier_process is not None:
+            await self.carrier_process.drain(drain_timeout)
+        else:
+            await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))  # type: ignore[union-attr]
         await cancel_tasks(self._reconcile)
         self.notices.close()
         await self.callbacks.stop()
         await self.screening.stop()
         await self.metrics.stop()
         await self.housekeeping.stop()
-        for pool in self.pools.values():
-            await pool.stop()
+        if self.carrier_process is not None:
+            await self.carrier_process.stop()
+        else:
+            for pool in self.pools.values():
+                await pool.stop()  # type: ignore[union-attr]
         await self.dispatcher.stop()
         await self.replies.settle()  # replies still looking up their sender are stored too
         await self.store.close()

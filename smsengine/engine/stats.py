@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sized
 
+import msgspec
+
 
 class DispatchStats:
     """Messages and segments through the dispatcher. Latencies are collected in lists and taken
@@ -82,3 +84,36 @@ class LinkStats:
         self.reconnects = 0
         self.receipts = 0
         self.replies = 0
+
+    def counters(self) -> tuple[int, int, int, int, int, int]:
+        return (self.throttled, self.handler_errors, self.bind_failures, self.reconnects, self.receipts, self.replies)
+
+    def load(self, counters: tuple[int, int, int, int, int, int]) -> None:
+        """Take the counters of a carrier that runs in the carrier process."""
+        (self.throttled, self.handler_errors, self.bind_failures, self.reconnects, self.receipts,
+         self.replies) = counters
+
+
+class BindState(msgspec.Struct, array_like=True, gc=False):
+    """One bind as the console shows it."""
+
+    index: int
+    mode: str
+    bound: bool
+    window_used: int
+    paused_s: float
+    enquire_pending: bool
+    idle_s: float
+
+
+class CarrierState(msgspec.Struct, array_like=True, gc=False):
+    """A carrier's gauges and counters, as metrics and the console read them."""
+
+    carrier: int
+    up: bool
+    binds_up: int
+    window_used: int
+    queued: int
+    binds: list[BindState] = []
+    # LinkStats: throttled, handler_errors, bind_failures, reconnects, receipts, replies
+    counters: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)

@@ -73,7 +73,9 @@ def engine_config(tmp: Path, ports: dict[str, int], *, accounts: list[AccountCon
         http=HttpConfig(port=0, admin_token=ADMIN, allow_private_callbacks=True),  # sinks on loopback
         store=StoreConfig(path=str(tmp / "engine.db")),
         simulators=SimulatorConfig(embedded=False),
-        dispatch=DispatchConfig(recovery_hold_s=2.0),  # restarts in tests wait this, not 15 s
+        # restarts in tests wait recovery_hold_s, not 15 s; the binds run on the engine's loop, where
+        # tests can reach them (tests/engine/test_carrier_process.py runs them in their process)
+        dispatch=DispatchConfig(recovery_hold_s=2.0, carrier_process=False),
         carriers=carriers,
         routes=routes,
         accounts=accounts or [demo_account()],
@@ -176,8 +178,7 @@ class Rig:
 async def start_server(config: EngineConfig, base_dir: Path) -> Server:
     server = Server(config, base_dir=base_dir)
     await server.start()
-    for pool in server.engine.pools.values():
-        await pool.wait_up(5.0)
+    await server.engine.carriers_up(5.0)
     return server
 
 

@@ -1,0 +1,300 @@
+"""The carrier process: the engine's SMPP binds in a process of their own, so the protocol work
+(PDU codec, send windows, keepalive, receipt texts) runs beside the engine's loop on another core.
+
+It runs the same `CarrierPool` the engine's loop runs in `dispatch.carrier_process = false`, with
+the pools' `LinkEvents` gathered into one `Outcomes` frame per loop turn and the engine's `Orders`
+acted on as they come (engine/link_frames.py). Started by the engine (engine/remote_link.py) as
+`python -m smsengine.engine.carrier_process FD`, FD being its end of a socketpair; it ends when
+the engine says stop or its end of the socket closes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+import structlog
+
+from smsengine.config import CarrierConfig
+from smsengine.engine.bind import EsmeBind
+from smsengine.engine.link_frames import FrameReader, Orders, Outcomes, Start, frame
+from smsengine.engine.pool import CarrierPool
+from smsengine.smpp.concatenation import ReferenceRotor
+from smsengine.logs import configure as configure_logs
+from smsengine.smpp.pdu import DeliverSm
+
+log = structlog.get_logger("smsengine.carrier_process")
+
+STATE_EVERY_S = 0.5  # gauges go to the engine this often (and at once when a carrier goes up or down)
+
+
+class RemoteJob:
+    """A segment job as the carrier process knows it: the engine's job id, the destination and the
+    encoded submit_sm body. One object stands in for the Job, its InFlight and its MessageRecord
+    where `CarrierPool` reads them (`job.inflight.final`, `.submitted`, `.record.type`,
+    `.record.phone`, `.wire[job.seq - 1]`, `job.throttled_at`)."""
+
+    __slots__ = ("id", "phone", "wire", "type", "final", "throttled_at")
+    seq = 1
+    submitted = ()
+
+    def __init__(self, job_id: int, phone: str, body: bytes, marketing: bool) -> None:
+        self.id = job_id
+        self.phone = phone
+        self.wire = (body,)
+        self.type = "marketing" if marketing else "regular"
+        self.final = False  # the engine dropped it: its message ended
+        self.throttled_at = 0.0
+
+    @property
+    def inflight(self) -> RemoteJob:
+        return self
+
+    @property
+    def record(self) -> RemoteJob:
+        return self
+
+
+class Forwarder:
+    """The pools' `LinkEvents` in the carrier process: each event goes into the next Outcomes
+    frame, which leaves once per loop turn. `receipt` always says "recorded": whether the engine
+    parked it comes back with the frame's durability (`ForwardingPool.durable`)."""
+
+    def __init__(self, send: Callable[[Outcomes], None], index: dict[str, int]) -> None:
+        self.send = send
+        self.index = index  # carrier name → its index in the engine's list
+        self.out = Outcomes(frame=1)
+        self.receipt_key: str | None = None  # key of the receipt the deliver_sm being handled carried
+        self._pending = False
+
+    def _next(self) -> Outcomes:
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self.flush)
+        return self.out
+
+    def flush(self) -> None:
+        self._pending = False
+        out = self.out
+        self.out = Outcomes(frame=out.frame + 1)
+        self.send(out)
+
+    def awaiting(self) -> int:
+        """The frame number acks held now wait for (the frame being gathered)."""
+        return self._next().frame
+
+    # -- LinkEvents ------------------------------------------------------------------------------
+    def submitted(self, carrier: str, job: RemoteJob, message_id: str, key: str) -> None:  # type: ignore[override]
+        self._next().submitted.append((job.id, message_id, key))
+
+    def refused(self, carrier: str, job: RemoteJob, status: int, transient: bool) -> None:
+        self._next().refused.append((job.id, status, transient))
+
+    def unanswered(self, carrier: str, job: RemoteJob, reason: str) -> None:
+        self._next().unanswered.append((job.id, reason))
+
+    def stranded(self, carrier: str, jobs: list[RemoteJob]) -> None:
+        self._next().stranded.extend(job.id for job in jobs)
+
+    def throttled_too_long(self, carrier: str, job: RemoteJob, waited: float) -> None:
+        self._next().throttled.append((job.id, waited))
+
+    def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> bool:
+        self._next().receipts.append((self.index[carrier], key, destination, stat, err))
+        self.receipt_key = key
+        return True
+
+    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:
+        self._next().replies.append((self.index[carrier], phone, text, complete))
+
+
+class ForwardingPool(CarrierPool):
+    """A carrier pool whose deliver_sm answers wait for the engine: each is held with the number of
+    the Outcomes frame that reported what it carried, and sent once the engine says that frame is
+    durable; an answer to a receipt the engine parked moves to the pool's parked answers (sent once
+    its submit_sm_resp is reported and durable, or after PARKED_ACK_S)."""
+
+    def __init__(self, config: CarrierConfig, index: int, forwarder: Forwarder, rotor: ReferenceRotor) -> None:
+        super().__init__(config, forwarder, rotor, when_durable=self._never_called)  # type: ignore[arg-type]
+        self.index = index
+        self.forwarder = forwarder
+        self.held: deque[tuple[int, EsmeBind, bytes, str | None]] = deque()  # (frame, bind, answer, receipt key)
+
+    @staticmethod
+    def _never_called(callback: Callable[[], None]) -> None:
+        raise AssertionError("answers wait for the engine's Orders.durable, not a local store")
+
+    def on_deliver(self, pdu: DeliverSm) -> str | None:
+        self.forwarder.receipt_key = None
+        return super().on_deliver(pdu)
+
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | None) -> None:
+        if self.when_durable is None:
+            out.append(ack)
+            return
+        self._hold(bind, ack, self.forwarder.receipt_key)
+
+    def _ack_when_durable(self, bind: EsmeBind, ack: bytes) -> None:
+        self._hold(bind, ack, None)
+
+    def _hold(self, bind: EsmeBind, ack: bytes, key: str | None) -> None:
+        self.held.append((self.forwarder.awaiting(), bind, ack, key))
+
+    def durable(self, upto: int, parked: set[str]) -> None:
+        """Frames up to `upto` are committed: send their answers, except to receipts in `parked`."""
+        held = self.held
+        acks = self._acks
+        while held and held[0][0] <= upto:
+            _, bind, ack, key = held.popleft()
+            if key is not None and key in parked:
+                CarrierPool.acknowledge(self, bind, ack, acks, key)  # into the parked answers
+            else:
+                acks.append((bind, ack))
+        if acks:
+            self._send_acks()
+
+
+class CarrierProcess(asyncio.Protocol):
+    """The carrier process's end of the socket: Start, then Orders in; Outcomes out."""
+
+    def __init__(self) -> None:
+        self.reader = FrameReader(self._frame)
+        self.transport: asyncio.Transport | None = None
+        self.pools: list[ForwardingPool] = []
+        self.forwarder: Forwarder | None = None
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._start = msgspec.msgpack.Decoder(Start).decode
+        self._orders = msgspec.msgpack.Decoder(Orders).decode
+        self._tasks: set[asyncio.Task] = set()
+        self._ups: list[bool] = []
+
+    # -- the socket ------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # the engine is gone (or stopped us): drop the binds, as its crash would have
+        if not self.done.done():
+            self._spawn(self._finish(abort=True))
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+
+    def send(self, outcomes: Outcomes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame(self._encode(outcomes)))
+
+    def _frame(self, payload: bytes) -> None:
+        if self.forwarder is None:
+            self._begin(self._start(payload))
+        else:
+            self._apply(self._orders(payload))
+
+    # -- what the engine says ----------------------------------------------------------------------
+    def _begin(self, start: Start) -> None:
+        configure_logs(start.log_level)
+        forwarder = self.forwarder = Forwarder(self.send, {c.name: i for i, c in enumerate(start.carriers)})
+        rotor = ReferenceRotor()  # unused here: the engine encodes every message before it comes
+        self.pools = [ForwardingPool(c, i, forwarder, rotor) for i, c in enumerate(start.carriers)]
+        self._ups = [False] * len(self.pools)
+        for pool in self.pools:
+            pool.start()
+        self._spawn(self._report_states())
+
+    def _apply(self, orders: Orders) -> None:
+        pools = self.pools
+        if orders.drops:
+            drops = set(orders.drops)
+            dropped = self.forwarder._next().dropped  # type: ignore[union-attr]
+            for pool in pools:
+                if any(job.id in drops for job in pool.queue):
+                    kept = []
+                    for job in pool.queue:
+                        if job.id in drops:
+                            job.final = True
+                            dropped.append(job.id)
+                        else:
+                            kept.append(job)
+                    pool.queue.clear()
+                    pool.queue.extend(kept)
+        if orders.durable:
+            parked: list[set[str]] = [set() for _ in pools]
+            for carrier, key in orders.parked:
+                parked[carrier].add(key)
+            for pool in pools:
+                pool.durable(orders.durable, parked[pool.index])
+        for items, front in ((orders.retries, True), (orders.submits, False)):
+            if items:
+                by_pool: list[list[RemoteJob]] = [[] for _ in pools]
+                for carrier, job_id, phone, body, marketing in items:
+                    by_pool[carrier].append(RemoteJob(job_id, phone, body, marketing))
+                for pool, jobs in zip(pools, by_pool):
+                    if jobs:
+                        pool.submit_many(jobs, front=front)  # type: ignore[arg-type]
+        for request, carrier, message_id in orders.queries:
+            self._spawn(self._query(request, pools[carrier], message_id))
+        if orders.command == "drain":
+            self._spawn(self._drain())
+        elif orders.command in ("stop", "abort"):
+            self._spawn(self._finish(abort=orders.command == "abort"))
+
+    async def _query(self, request: int, pool: ForwardingPool, message_id: str) -> None:
+        state = await pool.query_state(message_id)
+        self.forwarder._next().answers.append((request, *(state or ("", ""))))  # type: ignore[union-attr]
+
+    async def _drain(self) -> None:
+        await asyncio.gather(*(pool.drain(3600.0) for pool in self.pools))  # the engine bounds the wait
+        self.forwarder._next().drained = True  # type: ignore[union-attr]
+
+    async def _finish(self, abort: bool) -> None:
+        for pool in self.pools:
+            await (pool.abort() if abort else pool.stop())
+        if self.forwarder is not None and self.forwarder._pending:
+            self.forwarder.flush()  # what the last answers said goes out before the socket closes
+        if self.transport is not None:
+            self.transport.close()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    async def _report_states(self) -> None:
+        """Gauges now and then; at once when a carrier goes up or down (routing depends on it)."""
+        last = 0.0
+        while True:
+            now = time.monotonic()
+            ups = [pool.up for pool in self.pools]
+            if ups != self._ups or now - last >= STATE_EVERY_S:
+                self._ups = ups
+                last = now
+                self.forwarder._next().states.extend(  # type: ignore[union-attr]
+                    pool.state(now, pool.index) for pool in self.pools)
+            await asyncio.sleep(0.01)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def serve(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    loop = asyncio.get_running_loop()
+    _, process = await loop.connect_accepted_socket(CarrierProcess, sock)
+    await process.done
+
+
+def main() -> None:
+    import uvloop
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m smsengine.engine.carrier_process FD")
+    uvloop.install()
+    asyncio.run(serve(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

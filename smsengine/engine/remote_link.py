@@ -1,0 +1,353 @@
+"""The engine's side of the carrier process (engine/carrier_process.py): one `RemoteLink` per
+carrier for the dispatcher, and `ProcessLinks`, which starts the process, sends it `Orders` once
+per loop turn, hands its `Outcomes` to the dispatcher, and starts it again if it dies.
+
+Why a process: with the binds on the engine's loop, that one loop carried HTTP intake, dispatch
+and every PDU, and it was the bound (0.81 core running + 0.13 waiting at saturation while ~0.35
+core of the machine stood idle, benchmarks/results/e2e.json of session 7); the binds' share of it
+was about 36% (py-spy). Across the socket a message costs a tuple each way in a msgpack frame.
+
+Deliver_sm answers keep the engine's guarantee: the carrier process holds each until the engine
+says the Outcomes frame that carried it is durable (`Orders.durable`, sent from the store's
+`when_durable`); an answer to a receipt the dispatcher parked waits for its submit_sm_resp there.
+If the process dies, every job it held goes back to the dispatcher (as when a bind drops: sent
+again) and unanswered deliver_sm are delivered again by the SMSC."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+
+import msgspec
+import structlog
+
+from smsengine.config import CarrierConfig
+from smsengine.engine.carrier_link import CarrierLink
+from smsengine.engine.jobs import Job
+from smsengine.engine.lifecycle import cancel_tasks
+from smsengine.engine.link_frames import FrameReader, Orders, Outcomes, Start, frame
+from smsengine.engine.links import LinkEvents
+from smsengine.engine.stats import CarrierState, LinkStats
+from smsengine.smpp.concatenation import ReferenceRotor
+
+log = structlog.get_logger("smsengine.carrier_process")
+
+RESTART_MIN_S = 0.5
+RESTART_MAX_S = 10.0
+
+
+class RemoteLink(CarrierLink):
+    """A carrier whose binds run in the carrier process: the dispatcher's `Link`, with gauges as
+    the process last reported them (every 0.5 s, at once when the carrier goes up or down)."""
+
+    def __init__(self, config: CarrierConfig, rotor: ReferenceRotor, index: int, process: ProcessLinks) -> None:
+        super().__init__(config, rotor)
+        self.index = index
+        self.process = process
+        self.stats = LinkStats()
+        self.last_state = CarrierState(index, False, 0, 0, 0)
+
+    def submit_many(self, jobs: Iterable[Job], front: bool = False) -> None:
+        self.process.submit(self.index, jobs, front)
+
+    def discard_final(self) -> None:
+        self.process.discard_final(self.index)
+
+    async def query_state(self, message_id: str) -> tuple[str, str] | None:
+        return await self.process.query(self.index, message_id, self.config.response_timeout_s + 1.0)
+
+    def observe(self, state: CarrierState) -> None:
+        self.last_state = state
+        self.up = state.up
+        self.stats.load(state.counters)
+
+    # -- gauges ----------------------------------------------------------------------------------
+    def window_used(self) -> int:
+        return self.last_state.window_used
+
+    def binds_up(self) -> int:
+        return self.last_state.binds_up
+
+    def queued(self) -> int:
+        return self.last_state.queued
+
+    def state(self, now: float, index: int = 0) -> CarrierState:
+        return self.last_state
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, deliver: Callable[[bytes], None]) -> None:
+        self.reader = FrameReader(deliver)
+        self.transport: asyncio.Transport | None = None
+        self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.reader.feed(data)
+        except (ValueError, msgspec.DecodeError) as exc:  # a broken stream: start the process again
+            log.error("carrier_process.bad_frame", error=str(exc))
+            if self.transport is not None:
+                self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class ProcessLinks:
+    """Every carrier's binds in one child process, driven over a socketpair."""
+
+    def __init__(self, carriers: list[CarrierConfig], events: LinkEvents, rotor: ReferenceRotor,
+                 when_durable: Callable[[Callable[[], None]], None], log_level: str = "info") -> None:
+        self.carriers = carriers
+        self.links = [RemoteLink(c, rotor, i, self) for i, c in enumerate(carriers)]
+        self.events = events
+        self.when_durable = when_durable
+        self.log_level = log_level
+        # jobs the process holds (queued, or in a window), by job id: (carrier index, job)
+        self.jobs: dict[int, tuple[int, Job]] = {}
+        self._next_id = 0
+        self.orders = Orders()
+        self._flush_pending = False
+        self._parked: dict[tuple[int, str], None] = {}  # receipts parked since the last frame
+        self._queries: dict[int, asyncio.Future] = {}
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(Outcomes).decode
+        self._connection: _Connection | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._generation = 0  # which start of the process a durable confirmation belongs to
+        self._drained = asyncio.Event()
+        self._runner: asyncio.Task | None = None
+        self._connected = asyncio.Event()
+        self._stopping = False
+        self.restarts = 0
+
+    # -- what the links forward --------------------------------------------------------------------
+    def _next(self) -> Orders:
+        if not self._flush_pending and self._connection is not None:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return self.orders
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        connection = self._connection
+        if connection is None or connection.transport is None or connection.transport.is_closing():
+            return  # kept for the next start of the process
+        orders, self.orders = self.orders, Orders()
+        connection.transport.write(frame(self._encode(orders)))
+
+    def submit(self, index: int, jobs: Iterable[Job], front: bool) -> None:
+        orders = self._next()
+        items = orders.retries if front else orders.submits
+        held = self.jobs
+        job_id = self._next_id
+        for job in jobs:
+            job_id += 1
+            held[job_id] = (index, job)
+            flight = job.inflight
+            record = flight.record
+            items.append((index, job_id, record.phone, flight.wire[job.seq - 1], record.type == "marketing"))  # type: ignore[index]
+        self._next_id = job_id
+
+    def discard_final(self, index: int) -> None:
+        drops = [job_id for job_id, (i, job) in self.jobs.items() if i == index and job.inflight.final]
+        if drops:
+            self._next().drops.extend(drops)
+
+    async def query(self, index: int, message_id: str, timeout: float) -> tuple[str, str] | None:
+        self._next_id += 1
+        request = self._next_id
+        future = self._queries[request] = asyncio.get_running_loop().create_future()
+        self._next().queries.append((request, index, message_id))
+        try:
+            async with asyncio.timeout(timeout):
+                stat, err = await future
+        except (TimeoutError, ConnectionError):
+            return None
+        finally:
+            self._queries.pop(request, None)
+        return (stat, err) if stat else None
+
+    # -- what the process reports --------------------------------------------------------------------
+    def _outcomes(self, payload: bytes) -> None:
+        o = self._decode(payload)
+        events = self.events
+        links = self.links
+        pop = self.jobs.pop
+        if o.states:
+            for state in o.states:
+                links[state.carrier].observe(state)
+        if o.submitted:
+            submitted = events.submitted
+            parked = self._parked
+            for job_id, message_id, key in o.submitted:
+                entry = pop(job_id, None)
+                if entry is not None:
+                    index, job = entry
+                    submitted(links[index].name, job, message_id, key)
+                    if parked:
+                        parked.pop((index, key), None)
+        for job_id, status, transient in o.refused:
+            entry = pop(job_id, None)
+            if entry is not None:
+                events.refused(links[entry[0]].name, entry[1], status, transient)
+        for job_id, reason in o.unanswered:
+            entry = pop(job_id, None)
+            if entry is not None:
+                events.unanswered(links[entry[0]].name, entry[1], reason)
+        if o.stranded:
+            self._strand([pop(job_id, None) for job_id in o.stranded])
+        for job_id, waited in o.throttled:
+            entry = pop(job_id, None)
+            if entry is not None:
+                events.throttled_too_long(links[entry[0]].name, entry[1], waited)
+        for job_id in o.dropped:
+            pop(job_id, None)
+        if o.receipts:
+            receipt = events.receipt
+            for index, key, tail, stat, err in o.receipts:
+                if not receipt(links[index].name, key, tail, stat, err):
+                    self._parked[(index, key)] = None
+        for index, phone, text, complete in o.replies:
+            events.reply(links[index].name, phone, text, complete)
+        for request, stat, err in o.answers:
+            future = self._queries.get(request)
+            if future is not None and not future.done():
+                future.set_result((stat, err))
+        if o.drained:
+            self._drained.set()
+        parked = list(self._parked)
+        self._parked.clear()
+        self.when_durable(partial(self._durable, self._generation, o.frame, parked))
+
+    def _durable(self, generation: int, upto: int, parked: list[tuple[int, str]]) -> None:
+        if generation != self._generation:
+            return  # that process is gone, and its held answers with it
+        orders = self._next()
+        orders.durable = max(orders.durable, upto)
+        orders.parked.extend(parked)
+
+    def _strand(self, entries: Iterable[tuple[int, Job] | None]) -> None:
+        by_link: dict[int, list[Job]] = {}
+        for entry in entries:
+            if entry is not None:
+                by_link.setdefault(entry[0], []).append(entry[1])
+        for index, jobs in by_link.items():
+            self.events.stranded(self.links[index].name, jobs)
+
+    # -- the process -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="carrier-process")
+
+    async def wait_up(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not all(link.up for link in self.links) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return all(link.up for link in self.links)
+
+    async def _run(self) -> None:
+        backoff = RESTART_MIN_S
+        while not self._stopping:
+            began = time.monotonic()
+            try:
+                await self._serve_once()
+            except OSError as exc:
+                log.error("carrier_process.start_failed", error=repr(exc))
+            if self._stopping:
+                break
+            self.restarts += 1
+            log.error("carrier_process.died", restarts=self.restarts)
+            if time.monotonic() - began > 60.0:
+                backoff = RESTART_MIN_S
+            await asyncio.sleep(backoff)
+            backoff = min(RESTART_MAX_S, backoff * 2)
+
+    async def _serve_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        parent, child = socket.socketpair()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "smsengine.engine.carrier_process", str(child.fileno()),
+                pass_fds=(child.fileno(),))
+        finally:
+            child.close()
+        self._generation += 1
+        connection = _Connection(self._outcomes)
+        await loop.connect_accepted_socket(lambda: connection, parent)
+        assert connection.transport is not None
+        connection.transport.write(frame(self._encode(Start(self.carriers, self.log_level))))
+        self._connection = connection
+        self._connected.set()
+        if self.orders.submits or self.orders.retries or self.orders.queries:
+            self._next()  # what waited for this start goes now
+        try:
+            await asyncio.shield(connection.lost)
+        finally:
+            self._connection = None
+            self._connected.clear()
+            self._lost()
+            process = self._process
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+
+    def _lost(self) -> None:
+        """The process ended: nothing it held will be answered. Jobs go back to the dispatcher
+        (sent again, as after a bind drop); queries answer None; the carriers are down."""
+        for link in self.links:
+            link.observe(CarrierState(link.index, False, 0, 0, 0, [], link.stats.counters()))
+        jobs, self.jobs = self.jobs, {}
+        self.orders = Orders()  # what it was not sent yet is among `jobs`, and comes back the same way
+        self._parked.clear()
+        for future in self._queries.values():
+            if not future.done():
+                future.set_exception(ConnectionError("carrier process ended"))
+        if jobs and not self._stopping:
+            self._strand(jobs.values())
+
+    # -- stopping ----------------------------------------------------------------------------------------
+    async def drain(self, timeout: float) -> None:
+        """Wait for the carrier queues to empty and every window to be answered (at most `timeout`)."""
+        if self._connection is None:
+            return
+        self._drained.clear()
+        self._next().command = "drain"
+        try:
+            async with asyncio.timeout(timeout):
+                await self._drained.wait()
+        except TimeoutError:
+            pass
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Unbind every carrier (answers to the last deliver_sm included), then end the process."""
+        await self._end("stop", timeout)
+
+    async def abort(self) -> None:
+        """Drop every bind at once, as a crash would: the process is killed."""
+        self._stopping = True
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+        await cancel_tasks(self._runner)
+
+    async def _end(self, command: str, timeout: float) -> None:
+        self._stopping = True
+        connection = self._connection
+        if connection is not None:
+            self._next().command = command
+            self._flush()
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(connection.lost)
+            except TimeoutError:
+                log.warning("carrier_process.stop_timeout")
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+        await cancel_tasks(self._runner)
