@@ -138,6 +138,8 @@ class Behaviour(abc.ABC):
         # False promises link_click is always None, so the server neither asks on every accepted
         # submit nor keeps an HTTP client for clicks
         self.link_clicks = type(self).link_click is not Behaviour.link_click
+        # False promises mo_reply is always None: the server does not ask on every accepted submit
+        self.mo_replies = type(self).mo_reply is not Behaviour.mo_reply
 
     @abc.abstractmethod
     def on_submit(self, ctx: SubmitContext) -> SubmitDecision:

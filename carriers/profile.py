@@ -42,6 +42,7 @@ class ProfileBehaviour(Behaviour):
         # A subclass that overrides drops_connection keeps being asked on every PDU.
         self.pdu_faults = profile.drop_per_pdu > 0 or type(self).drops_connection is not ProfileBehaviour.drops_connection
         self.link_clicks = profile.clicks.share > 0 or type(self).link_click is not ProfileBehaviour.link_click
+        self.mo_replies = self.replies is not None or type(self).mo_reply is not ProfileBehaviour.mo_reply
 
     # ---- submit ----
 

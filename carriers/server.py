@@ -265,9 +265,30 @@ class SmscConnection(asyncio.Protocol):
     def has_room(self) -> bool:
         return self.receiving and self.session.outstanding_count < self.server.deliver_window
 
+    def room(self) -> int:
+        return self.server.deliver_window - self.session.outstanding_count if self.receiving else 0
+
+    def deliver_many(self, items: list[Outgoing]) -> None:
+        """`deliver` for each item, in order (the router checked `room`)."""
+        out = self._out
+        if not out:
+            self._loop.call_soon(self._flush)
+        send, now = self.session.send_encoded, self._loop.time()
+        counters = self.server.counters
+        receipts = counters.receipts
+        for item in items:
+            out.append(send(_DELIVER_SM, item.body, item, now))
+            if item.stat is None:
+                counters.mo_sent += 1
+            else:
+                receipts[item.stat] += 1
+
     def deliver(self, item: Outgoing) -> None:
         # a fresh sequence number each time, so a redelivery after a rebind is a new PDU
-        self._write(self.session.send_encoded(_DELIVER_SM, item.body, item, self._loop.time()))
+        out = self._out  # _write, inlined: once per receipt
+        if not out:
+            self._loop.call_soon(self._flush)
+        out.append(self.session.send_encoded(_DELIVER_SM, item.body, item, self._loop.time()))
         counters = self.server.counters
         if item.stat is None:
             counters.mo_sent += 1
@@ -387,7 +408,10 @@ class SmscConnection(asyncio.Protocol):
             resp = SubmitSmResp(pdu.sequence_number, 0, _NO_TLVS, resp_id)
             server.timers.call_at(now + decision.response_delay, self._send_late, resp)
         else:
-            self._write(self.session.acknowledge(pdu, resp_id))
+            out = self._out  # _write, inlined: once per submit
+            if not out:
+                self._loop.call_soon(self._flush)
+            out.append(self.session.acknowledge(pdu, resp_id))
 
     def _refuse(self, pdu: SubmitSm, status: int) -> None:
         counters = self.server.counters
@@ -492,6 +516,7 @@ class CarrierServer:
         self._unwritable_quiet = 0
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.timers: TimerHeap = None  # type: ignore[assignment]
+        self._due: list[MessageRecord | tuple[MessageRecord, MoReply]] = []  # see _due_now
         self._wall_offset = 0.0
         self._server: asyncio.Server | None = None
         self._tick: asyncio.TimerHandle | None = None
@@ -540,6 +565,7 @@ class CarrierServer:
             self._server = None
         if self.timers is not None:
             self.timers.close()
+        self._due.clear()
         if self.clicker is not None:
             await self.clicker.close()
         if self.submit_log is not None:
@@ -616,15 +642,48 @@ class CarrierServer:
             self.submit_log.add((record.submitted_wall, ctx.system_id, resp_id, ctx.destination, ctx.part, ctx.body))
         wanted = pdu.registered_delivery & 0x03
         if wanted == 1 or wanted == 3 or (wanted == 2 and not outcome.delivered):
-            self.timers.call_at(final_at, self._receipt_due, record)
-        if ctx.is_last_part:
+            if final_at <= ctx.now:
+                self._due_now(record)
+            else:
+                self.timers.call_at(final_at, self._receipt_due, record)
+        if self.behaviour.mo_replies and ctx.is_last_part:
             reply = self.behaviour.mo_reply(ctx, decision)
             if reply is not None:
-                self.timers.call_at(final_at + reply.delay * self.time_scale, self._mo_due, (record, reply))
+                mo_at = final_at + reply.delay * self.time_scale
+                if mo_at <= ctx.now:
+                    self._due_now((record, reply))
+                else:
+                    self.timers.call_at(mo_at, self._mo_due, (record, reply))
         if self.clicker is not None:
             click = self.behaviour.link_click(ctx, decision)
             if click is not None:
                 self.timers.call_at(final_at + click.delay * self.time_scale, self._click_due, (record, click.url))
+
+    def _due_now(self, entry: MessageRecord | tuple[MessageRecord, MoReply]) -> None:
+        """A receipt (a record) or an MO reply (record, reply) due at once: sent with the others due
+        in this loop turn, in the order they fell due, by one callback (_send_due) instead of one per
+        message. Zero delays are what load tests run with (time_scale 0, benchmarks/carrier_bench.py)."""
+        due = self._due
+        if not due:
+            self.loop.call_soon(self._send_due)
+        due.append(entry)
+
+    def _send_due(self) -> None:
+        due, self._due = self._due, []
+        done_wall = self.wall(self.loop.time())
+        receipt_body = self.writer.receipt_body
+        items: list[Outgoing] = []
+        for entry in due:
+            if type(entry) is tuple:
+                items += self._mo_items(entry)
+            elif not entry.cancelled:
+                try:
+                    body = receipt_body(entry, done_wall)
+                except _UNWRITABLE as exc:
+                    self._unwritable("receipt", entry, exc)
+                    continue
+                items.append(Outgoing(body, entry.outcome.stat, entry.system_id))
+        self.router.deliver_all(items)
 
     def _receipt_due(self, record: MessageRecord) -> None:
         if record.cancelled:
@@ -637,17 +696,20 @@ class CarrierServer:
         self.router.deliver(Outgoing(body, record.outcome.stat, record.system_id))
 
     def _mo_due(self, arg: tuple[MessageRecord, MoReply]) -> None:
+        for item in self._mo_items(arg):
+            self.router.deliver(item)
+
+    def _mo_items(self, arg: tuple[MessageRecord, MoReply]) -> list[Outgoing]:
+        """The deliver_sm of an MO reply; none (counted, logged) when they cannot be written."""
         record, reply = arg
         try:
-            items = [
+            return [
                 Outgoing.of(pdu, None, record.system_id)
                 for pdu in mo_pdus(reply.text, record.destination, record.source, self.rotor)
             ]
         except _UNWRITABLE as exc:
             self._unwritable("mo", record, exc)
-            return
-        for item in items:
-            self.router.deliver(item)
+            return []
 
     def _click_due(self, arg: tuple[MessageRecord, str]) -> None:
         record, url = arg

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carriers.behaviour import SubmitContext
+from carriers.behaviour import MoReply, SubmitContext
 from carriers.config import Delays, Marketing, MoReplies
 from carriers.fates import Fate
 from carriers.profile import ProfileBehaviour
@@ -49,3 +49,17 @@ def test_the_same_recipients_reply_on_every_run() -> None:
 def context_for(number: str) -> SubmitContext:
     pdu = SubmitSm(destination_addr=number)
     return SubmitContext(pdu, "smsengine", number, b"", None, 0.0)
+
+
+class AlwaysReplies(ProfileBehaviour):
+    def mo_reply(self, ctx, decision):  # type: ignore[no-untyped-def]
+        return MoReply("OK", 0.0)
+
+
+def test_the_server_is_told_whether_to_ask_for_replies() -> None:
+    # mo_replies False: the server skips mo_reply on every accepted submit, so it must be False only
+    # when mo_reply could never answer
+    assert not ProfileBehaviour(make_profile(), {}).mo_replies
+    assert ProfileBehaviour(make_profile(mo=MoReplies(share=0.1)), {}).mo_replies
+    plugin = AlwaysReplies(make_profile(), {})
+    assert plugin.mo_replies and plugin.mo_reply(context(), plugin.on_submit(context())) is not None
