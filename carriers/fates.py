@@ -27,6 +27,10 @@ from carriers.config import FateRule, FateShares
 
 
 class Fate(enum.Enum):
+    # Members are singletons: hash them by identity, in C, not by Enum's Python-level hash of the
+    # name (OUTCOMES[fate] is looked up on every accepted submit).
+    __hash__ = object.__hash__
+
     DELIVERED = "delivered"
     EMPTY = "empty"
     POWERED_OFF = "powered_off"

@@ -21,6 +21,7 @@ from smsengine.smpp import (
     DataSmResp,
     DeliverSmResp,
     DistributionList,
+    EsmClass,
     EnquireLink,
     EnquireLinkResp,
     HEADER_SIZE,
@@ -67,6 +68,7 @@ _log = structlog.get_logger("carriers")
 _RECEIVING = (State.BOUND_RX, State.BOUND_TRX)
 _DELIVER_RETRY_S = 1.0  # a deliver_sm answered with an error is offered again after this long
 _DELIVER_SM = int(CommandId.DELIVER_SM)
+_UDHI = int(EsmClass.UDHI)
 _NO_TLVS: dict = {}  # shared by responses that carry none; never mutated
 _LENGTH = struct.Struct(">I")
 # What building a deliver_sm from a stored submit raises when the submit cannot be written back
@@ -116,6 +118,8 @@ class SmscConnection(asyncio.Protocol):
             ReplaceSm: self._replace,
             SubmitMulti: self._submit_multi,
             DataSm: self._data_sm,
+            Response: self._response,
+            PeerError: self._peer_error,
         }
 
     # ---- transport ----
@@ -245,10 +249,6 @@ class SmscConnection(asyncio.Protocol):
             handler = handlers.get(type(event))  # type: ignore[arg-type]
             if handler is not None:
                 handler(event)
-            elif type(event) is Response:
-                self._response(event)  # type: ignore[arg-type]
-            elif type(event) is PeerError:
-                self._peer_error(event)  # type: ignore[arg-type]
             else:
                 self._reply(response_to(event, _S.ESME_RINVCMDID))  # type: ignore[arg-type]
 
@@ -393,7 +393,10 @@ class SmscConnection(asyncio.Protocol):
         if self.late >= server.window:
             self._refuse(pdu, server.window_status)
             return
-        body, part = parse_part(pdu.short_message, pdu.esm_class, pdu.tlvs)
+        if pdu.esm_class & _UDHI or pdu.tlvs:
+            body, part = parse_part(pdu.short_message, pdu.esm_class, pdu.tlvs)
+        else:  # what parse_part answers for a plain message, without the call (once per submit)
+            body, part = pdu.short_message, None
         now = self._loop.time()
         ctx = SubmitContext(pdu, self.system_id, pdu.destination_addr, body, part, now)
         decision = server.behaviour.on_submit(ctx)
