@@ -82,6 +82,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (the engine's carrier process), from /proc."""
+    found: list[int] = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in map(int, children):
+        found.append(child)
+        found.extend(descendants(child))
+    return found
+
+
 def thread_times(pid: int) -> dict[str, tuple[float, float]]:
     """Per thread of a process (by name; the first thread is "main"): seconds it has run on a CPU
     and seconds it has waited in the run queue for one, from /proc/<pid>/task/*/schedstat. A

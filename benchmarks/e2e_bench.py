@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchenv import (  # noqa: E402
-    RESULTS, cpu_seconds, engine_head_toml, machine_busy_seconds, progress, route_and_account_toml, rss_mb,
+    RESULTS, cpu_seconds, descendants, engine_head_toml, machine_busy_seconds, progress, route_and_account_toml, rss_mb,
     thread_cores, thread_times, write)
 
 from smsengine.domain.auth import request_sig  # noqa: E402
@@ -45,11 +45,16 @@ def free_port() -> int:
 
 
 def proc_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds used, RSS MiB) of a process; zeros once it has gone."""
-    try:
-        return cpu_seconds(pid), rss_mb(pid)
-    except (OSError, IndexError, ValueError):
-        return 0.0, 0.0
+    """(CPU seconds used, RSS MiB) of a process and the processes it started (the engine's carrier
+    process), summed; zeros once it has gone."""
+    cpu = rss = 0.0
+    for p in (pid, *descendants(pid)):
+        try:
+            cpu += cpu_seconds(p)
+            rss += rss_mb(p)
+        except (OSError, IndexError, ValueError):
+            pass
+    return cpu, rss
 
 
 def write_configs(tmp: Path, smpp_port: int, http_port: int, binds: int, window: int,
@@ -233,8 +238,8 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
     sims0, _ = proc_stats(sims_pid)
     sink0 = proc_stats(sink.pid)[0] if sink else 0.0
     client0 = sum(os.times()[:2])
-    watched = {"engine": engine_pid, "simulator": sims_pid, "load_client": os.getpid(),
-               **({"sink": sink.pid} if sink else {})}
+    watched = {"engine": engine_pid, **{"carrier_process": p for p in descendants(engine_pid)[:1]},
+               "simulator": sims_pid, "load_client": os.getpid(), **({"sink": sink.pid} if sink else {})}
     threads0 = {role: thread_times(pid) for role, pid in watched.items()}
     machine0 = machine_busy_seconds()
     t0 = time.monotonic()

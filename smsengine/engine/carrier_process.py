@@ -10,6 +10,7 @@ the engine says stop or its end of the socket closes."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 import time
@@ -292,6 +293,11 @@ def main() -> None:
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m smsengine.engine.carrier_process FD")
+    # a terminal's Ctrl-C (or a stop signal to the whole process group) is for the engine, which
+    # then drains and stops this process in order; this process ends when the engine says so or
+    # its socket closes (the engine died)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     uvloop.install()
     asyncio.run(serve(int(sys.argv[1])))
 

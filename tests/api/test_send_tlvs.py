@@ -141,8 +141,7 @@ async def test_a_message_accepted_before_a_crash_carries_its_tlvs_when_sent_afte
             assert status == 200 and body["results"][0]["code"] == 0, body
             engine = server.engine
             await engine.store.flush()
-            for pool in engine.pools.values():  # die: binds vanish, nothing drained or unbound
-                await pool.abort()
+            await engine.abort_carriers()  # die: binds vanish, nothing drained or unbound
             await engine.dispatcher.stop()
             await engine.store.close()
         finally:

@@ -1,28 +1,167 @@
 """The carrier process (dispatch.carrier_process): the binds in a child process of the engine's,
-driven over a socketpair; what the engine guarantees stays the same."""
+driven over a socketpair; what the dispatcher hears, and what the engine guarantees, stay as with
+the binds on the engine's loop (tests/engine/test_pool.py, whose scriptable SMSC this uses)."""
 
-import msgspec
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
 
 from smsengine.config import DispatchConfig
-from tests.support.polling import eventually as wait_for
+from smsengine.engine.remote_link import ProcessLinks, RemoteLink
+from smsengine.smpp.concatenation import ReferenceRotor
+from smsengine.smpp.constants import EsmClass
+from smsengine.smpp.receipt import format_receipt
+from tests.engine.test_pool import RecordingEvents, Smsc, carrier_config, count, dest, job_for
+from tests.support.polling import eventually
 from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
 
-IN_PROCESS = DispatchConfig(recovery_hold_s=2.0, carrier_process=True)
+WHEN = datetime(2024, 5, 1, 12, 0)
+
+
+class Running:
+    def __init__(self, smsc: Smsc, process: ProcessLinks, events: RecordingEvents, commits: list) -> None:
+        self.smsc, self.process, self.events, self.commits = smsc, process, events, commits
+        self.link: RemoteLink = process.links[0]
+
+    def commit(self) -> None:
+        """What the store's commit does: run every when_durable callback waiting so far."""
+        waiting, self.commits[:] = list(self.commits), []
+        for callback in waiting:
+            callback()
+
+
+@contextlib.asynccontextmanager
+async def running(**changes: Any) -> AsyncIterator[Running]:
+    smsc = await Smsc().start()
+    events = RecordingEvents()
+    commits: list = []  # the store's when_durable seam: the test commits by hand
+    process = ProcessLinks([carrier_config(smsc.port, **changes)], events, ReferenceRotor(), commits.append)  # type: ignore[arg-type]
+    process.start()
+    try:
+        await eventually(lambda: process.links[0].up, 10.0)
+        yield Running(smsc, process, events, commits)
+        assert smsc.errors == []
+    finally:
+        await process.stop()
+        await smsc.close()
+
+
+def child_pid(process: ProcessLinks) -> int:
+    assert process._process is not None
+    return process._process.pid
+
+
+async def test_jobs_go_out_and_come_back_as_submitted_with_normalised_keys():
+    async with running() as r:
+        jobs = [job_for(r.link, n) for n in range(3)]
+        r.link.submit_many(jobs)
+        await eventually(count(r.events, "submitted", 3))
+        assert r.smsc.destinations == [dest(0), dest(1), dest(2)]
+        # ids come back as the SMSC wrote them, keys normalised per the carrier's id format
+        assert [(e[1], e[2], e[3]) for e in r.events.of("submitted")] == [
+            (jobs[0], "000000A0", "a0"), (jobs[1], "000000A1", "a1"), (jobs[2], "000000A2", "a2")]
+        assert r.process.jobs == {}  # nothing held for them any more
+
+
+async def test_deliver_sm_is_answered_only_once_the_engine_says_it_is_durable():
+    async with running() as r:
+        for mid in ("160", "161", "162"):
+            r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                           short_message=format_receipt(mid, "DELIVRD", WHEN, WHEN).encode())
+        await eventually(count(r.events, "receipt", 3))
+        assert [e[1:3] for e in r.events.of("receipt")] == [("a0", "DELIVRD"), ("a1", "DELIVRD"), ("a2", "DELIVRD")]
+        await asyncio.sleep(0.2)
+        assert r.smsc.acks == [] and r.commits  # held: nothing committed yet
+        r.commit()
+        await eventually(lambda: len(r.smsc.acks) == 3)
+        assert r.smsc.acks == [0, 0, 0]
+
+
+async def test_a_parked_receipt_is_answered_once_its_submit_sm_resp_is_reported_and_durable():
+    async with running() as r:
+        r.events.parks.add("a0")  # the receipt for id 160 (key a0) comes before its submit_sm_resp
+        r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                       short_message=format_receipt("160", "DELIVRD", WHEN, WHEN).encode())
+        await eventually(count(r.events, "receipt", 1))
+        r.commit()  # the frame is durable, but the receipt in it was parked: still no answer
+        await asyncio.sleep(0.3)
+        assert r.smsc.acks == []
+        r.link.submit_many([job_for(r.link, 1)])  # the SMSC answers it with id 160
+        await eventually(count(r.events, "submitted", 1))
+        await asyncio.sleep(0.2)
+        assert r.smsc.acks == []  # the resp is reported, not yet durable
+        await eventually(lambda: bool(r.commits))
+        r.commit()
+        await eventually(lambda: r.smsc.acks == [0])
+
+
+async def test_jobs_of_messages_that_ended_are_taken_off_the_process_queue():
+    async with running() as r:
+        r.smsc.hold = True  # answers wait: 8 fill the window, the rest queue in the process
+        jobs = [job_for(r.link, n) for n in range(20)]
+        r.link.submit_many(jobs)
+        await eventually(lambda: len(r.smsc.submits) == 8)
+        for job in jobs[8:]:
+            job.inflight.final = True  # their deadline passed
+        r.link.discard_final()
+        await eventually(lambda: len(r.process.jobs) == 8)
+        r.smsc.hold = False
+        r.smsc.release()
+        await eventually(count(r.events, "submitted", 8))
+        await asyncio.sleep(0.2)
+        assert r.smsc.destinations == [dest(n) for n in range(8)]  # the twelve never went out
+        assert r.process.jobs == {}
+
+
+async def test_a_dead_carrier_process_strands_what_it_held_and_is_started_again():
+    async with running() as r:
+        r.smsc.hold = True
+        jobs = [job_for(r.link, n) for n in range(12)]
+        r.link.submit_many(jobs)
+        await eventually(lambda: len(r.smsc.submits) == 8)
+        os.kill(child_pid(r.process), signal.SIGKILL)
+        await eventually(count(r.events, "stranded", 1))
+        stranded = [job for _, jobs_ in r.events.of("stranded") for job in jobs_]
+        assert sorted(j.inflight.record.id for j in stranded) == sorted(j.inflight.record.id for j in jobs)
+        assert not r.link.up and r.process.jobs == {}
+        await eventually(lambda: r.link.up, 15.0)  # a new process, new binds
+        assert r.process.restarts == 1
+        r.smsc.hold = False
+        r.link.submit_many([job_for(r.link, 99)])
+        await eventually(lambda: dest(99) in [a[0] for a in r.smsc.answers])
+        await eventually(count(r.events, "submitted", 1))
+
+
+async def test_gauges_and_binds_come_from_the_process():
+    async with running(binds=2) as r:
+        await eventually(lambda: r.link.binds_up() == 2)
+        state = r.link.state(0.0)
+        assert [(b.index, b.mode, b.bound) for b in state.binds] == [(0, "transceiver", True), (1, "transceiver", True)]
+        r.smsc.hold = True
+        r.link.submit_many([job_for(r.link, n) for n in range(20)])
+        await eventually(lambda: r.link.window_used() == 16 and r.link.queued() == 4)
 
 
 async def test_messages_go_out_and_receipts_come_back_through_the_carrier_process(tmp_path):
-    rig = await start_rig(tmp_path, [fast_profile("ideal")], dispatch=IN_PROCESS)
+    rig = await start_rig(tmp_path, [fast_profile("ideal")],
+                          dispatch=DispatchConfig(recovery_hold_s=2.0, carrier_process=True))
     try:
         assert rig.engine.carrier_process is not None
         numbers = [f"+86138{i:08d}" for i in range(200)]
         status, body = await rig.client.send(numbers)
         assert status == 200 and all(r["code"] == 0 for r in body["results"]), body
         await wait_engine_final(rig.engine, 200)
-        counters = rig.simulators["ideal"].counters
-        assert counters.accepted == 200
-        rows = db_rows(rig.engine, "SELECT status, COUNT(*) FROM messages GROUP BY status")
-        assert rows == [("delivered", 200)]
+        assert rig.simulators["ideal"].counters.accepted == 200
+        assert db_rows(rig.engine, "SELECT status, COUNT(*) FROM messages GROUP BY status") == [("delivered", 200)]
         assert rig.engine.carrier_process.jobs == {}
-        await wait_for(lambda: rig.engine.pools["ideal"].stats.receipts == 200)
+        await eventually(lambda: rig.engine.pools["ideal"].stats.receipts == 200)
+        # every receipt was answered, once: its final state was committed first
+        await eventually(lambda: rig.simulators["ideal"].counters.receipts_acked == 200)
     finally:
         await stop_rig(rig)

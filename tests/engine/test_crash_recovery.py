@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from carriers.config import Delays
 from carriers.group import SimulatorGroup
+from smsengine.config import DispatchConfig
 from tests.support.polling import eventually
 from tests.support.rig import Client, engine_config, fast_profile, start_server
 
@@ -139,14 +141,16 @@ async def test_sigkill_then_restart_dispatches_everything_once(tmp_path):
             stop_engine(engine)
 
 
-async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_resending(tmp_path):
+@pytest.mark.parametrize("carrier_process", [False, True], ids=["binds_on_the_loop", "carrier_process"])
+async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_resending(tmp_path, carrier_process):
     """Everything was acknowledged by the carrier before the engine died, nothing was final:
     after the restart not one segment goes out again, and every message still ends final
     (query_sm reconciliation or receipts the carrier kept for the rebind)."""
     profile = fast_profile("held", time_scale=1.0, delays=Delays(regular=(1.5, 1.5)))
     db = tmp_path / "engine.db"
     async with SimulatorGroup([profile]) as sims:
-        config = engine_config(tmp_path, sims.ports)
+        config = engine_config(tmp_path, sims.ports,
+                               dispatch=DispatchConfig(recovery_hold_s=2.0, carrier_process=carrier_process))
         server = await start_server(config, tmp_path)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
             status, body = await Client(http).send([f"+86135{i:08d}" for i in range(100)])
@@ -155,8 +159,7 @@ async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_
         engine = server.engine
         await engine.store.flush()
         # die without a goodbye: binds vanish, nothing is drained or unbound
-        for pool in engine.pools.values():
-            await pool.abort()
+        await engine.abort_carriers()
         await engine.dispatcher.stop()
         await engine.store.close()
         await server.stop(drain_timeout=0.0)
