@@ -33,22 +33,40 @@ log = structlog.get_logger("smsengine.carrier_process")
 STATE_EVERY_S = 0.5  # gauges go to the engine this often (and at once when a carrier goes up or down)
 
 
-class RemoteJob:
-    """A segment job as the carrier process knows it: the engine's job id, the destination and the
-    encoded submit_sm body. One object stands in for the Job, its InFlight and its MessageRecord
-    where `CarrierPool` reads them (`job.inflight.final`, `.submitted`, `.record.type`,
-    `.record.phone`, `.wire[job.seq - 1]`, `job.throttled_at`)."""
+class Ended:
+    """Messages the engine said ended (failed, expired): their queued parts are not sent. The most
+    recent `limit` are kept; a part queued longer than that many endings goes out, and the
+    dispatcher records it without charging (as a part already in a window when its message ended)."""
 
-    __slots__ = ("id", "phone", "wire", "type", "final", "throttled_at")
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.ids: dict[int, None] = {}
+
+    def add(self, message_ids: list[int]) -> None:
+        ids = self.ids
+        for message_id in message_ids:
+            ids[message_id] = None
+        while len(ids) > self.limit:
+            del ids[next(iter(ids))]
+
+
+class RemoteJob:
+    """A segment job as the carrier process knows it: the engine's job id, its message's id, the
+    destination and the encoded submit_sm body. One object stands in for the Job, its InFlight
+    and its MessageRecord where `CarrierPool` reads them (`job.inflight.final`, `.submitted`,
+    `.record.type`, `.record.phone`, `.wire[job.seq - 1]`, `job.throttled_at`)."""
+
+    __slots__ = ("id", "message", "phone", "wire", "type", "throttled_at")
     seq = 1
     submitted = ()
+    ended = Ended()  # one for the process: message ids are the engine's, unique across carriers
 
-    def __init__(self, job_id: int, phone: str, body: bytes, marketing: bool) -> None:
+    def __init__(self, job_id: int, message: int, phone: str, body: bytes, marketing: bool) -> None:
         self.id = job_id
+        self.message = message
         self.phone = phone
         self.wire = (body,)
         self.type = "marketing" if marketing else "regular"
-        self.final = False  # the engine dropped it: its message ended
         self.throttled_at = 0.0
 
     @property
@@ -58,6 +76,10 @@ class RemoteJob:
     @property
     def record(self) -> RemoteJob:
         return self
+
+    @property
+    def final(self) -> bool:
+        return self.message in self.ended.ids
 
 
 class Forwarder:
@@ -112,6 +134,9 @@ class Forwarder:
     def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:
         self._next().replies.append((self.index[carrier], phone, text, complete))
 
+    def dropped(self, job: RemoteJob) -> None:
+        self._next().dropped.append(job.id)
+
 
 class ForwardingPool(CarrierPool):
     """A carrier pool whose deliver_sm answers wait for the engine: each is held with the number of
@@ -128,6 +153,9 @@ class ForwardingPool(CarrierPool):
     @staticmethod
     def _never_called(callback: Callable[[], None]) -> None:
         raise AssertionError("answers wait for the engine's Orders.durable, not a local store")
+
+    def skipped(self, job: RemoteJob) -> None:  # type: ignore[override]
+        self.forwarder.dropped(job)
 
     def on_deliver(self, pdu: DeliverSm) -> str | None:
         self.forwarder.receipt_key = None
@@ -209,20 +237,10 @@ class CarrierProcess(asyncio.Protocol):
 
     def _apply(self, orders: Orders) -> None:
         pools = self.pools
-        if orders.drops:
-            drops = set(orders.drops)
-            dropped = self.forwarder._next().dropped  # type: ignore[union-attr]
+        if orders.ended:
+            RemoteJob.ended.add(orders.ended)
             for pool in pools:
-                if any(job.id in drops for job in pool.queue):
-                    kept = []
-                    for job in pool.queue:
-                        if job.id in drops:
-                            job.final = True
-                            dropped.append(job.id)
-                        else:
-                            kept.append(job)
-                    pool.queue.clear()
-                    pool.queue.extend(kept)
+                pool.discard_final()
         if orders.durable:
             parked: list[set[str]] = [set() for _ in pools]
             for carrier, key in orders.parked:
@@ -232,8 +250,8 @@ class CarrierProcess(asyncio.Protocol):
         for items, front in ((orders.retries, True), (orders.submits, False)):
             if items:
                 by_pool: list[list[RemoteJob]] = [[] for _ in pools]
-                for carrier, job_id, phone, body, marketing in items:
-                    by_pool[carrier].append(RemoteJob(job_id, phone, body, marketing))
+                for carrier, job_id, message, phone, body, marketing in items:
+                    by_pool[carrier].append(RemoteJob(job_id, message, phone, body, marketing))
                 for pool, jobs in zip(pools, by_pool):
                     if jobs:
                         pool.submit_many(jobs, front=front)  # type: ignore[arg-type]

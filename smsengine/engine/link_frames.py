@@ -23,10 +23,12 @@ _LENGTH = struct.Struct(">I")
 class Orders(msgspec.Struct, array_like=True, gc=False):
     """Engine → carrier process."""
 
-    # (carrier, job id, destination "+digits", submit_sm body after the destination, marketing)
-    submits: list[tuple[int, int, str, bytes, bool]] = []
-    retries: list[tuple[int, int, str, bytes, bool]] = []  # the same, queued at the front
-    drops: list[int] = []  # job ids of messages that ended: take them off the queues if still there
+    # (carrier, job id, message id, destination "+digits", submit_sm body after the destination,
+    # marketing)
+    submits: list[tuple[int, int, int, str, bytes, bool]] = []
+    retries: list[tuple[int, int, int, str, bytes, bool]] = []  # the same, queued at the front
+    # messages that ended (failed, expired) with parts perhaps still queued: those are not sent
+    ended: list[int] = []
     # every Outcomes frame up to this number is durable (its deliver_sm may be answered), except
     # receipts with these keys, parked in the engine until their submit_sm_resp is handled
     durable: int = 0
@@ -45,7 +47,7 @@ class Outcomes(msgspec.Struct, array_like=True, gc=False):
     unanswered: list[tuple[int, str]] = []  # (job id, reason)
     stranded: list[int] = []  # job ids whose bind dropped before an answer
     throttled: list[tuple[int, float]] = []  # (job id, seconds throttled): past the budget
-    dropped: list[int] = []  # job ids taken off a queue on the engine's `drops`
+    dropped: list[int] = []  # job ids taken off a queue unsent: their message had ended
     receipts: list[tuple[int, str, str, str, str]] = []  # (carrier, key, destination tail, stat, err)
     replies: list[tuple[int, str, str, bool]] = []  # (carrier, phone, text, complete)
     answers: list[tuple[int, str, str]] = []  # (request id, stat, err); stat "" when unknown

@@ -93,7 +93,12 @@ class CarrierPool(CarrierLink):
     def discard_final(self) -> None:
         queue = self.queue
         if any(job.inflight.final for job in queue):
-            kept = [job for job in queue if not job.inflight.final]
+            kept = []
+            for job in queue:
+                if job.inflight.final:
+                    self.skipped(job)
+                else:
+                    kept.append(job)
             queue.clear()
             queue.extend(kept)
 
@@ -129,6 +134,7 @@ class CarrierPool(CarrierLink):
             flight = job.inflight
             if flight.final or job.seq in flight.submitted:  # not job.wanted: a call per PDU
                 queue.popleft()
+                self.skipped(job)
                 continue
             record = flight.record
             head = marketing if record.type == "marketing" else regular
@@ -143,6 +149,9 @@ class CarrierPool(CarrierLink):
             queue.popleft()
             room -= 1
         bind.last_traffic = now
+
+    def skipped(self, job: Job) -> None:
+        """A queued job left unsent: its message ended, or this part was accepted meanwhile."""
 
     def on_submit_resp(self, bind: EsmeBind, job: Job, status: int, message_id: str) -> None:
         if not status:

@@ -154,13 +154,18 @@ class ProcessLinks:
             held[job_id] = (index, job)
             flight = job.inflight
             record = flight.record
-            items.append((index, job_id, record.phone, flight.wire[job.seq - 1], record.type == "marketing"))  # type: ignore[index]
+            items.append((index, job_id, record.id, record.phone, flight.wire[job.seq - 1],  # type: ignore[index]
+                          record.type == "marketing"))
         self._next_id = job_id
 
     def discard_final(self, index: int) -> None:
-        drops = [job_id for job_id, (i, job) in self.jobs.items() if i == index and job.inflight.final]
-        if drops:
-            self._next().drops.extend(drops)
+        ended = {job.inflight.record.id for i, job in self.jobs.values() if i == index and job.inflight.final}
+        if ended:
+            self._next().ended.extend(ended)
+
+    def ended(self, message_id: int) -> None:
+        """A message ended other than delivered: parts of it still queued in the process stay unsent."""
+        self._next().ended.append(message_id)
 
     async def query(self, index: int, message_id: str, timeout: float) -> tuple[str, str] | None:
         self._next_id += 1

@@ -28,7 +28,7 @@ from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
 from smsengine.engine.screening import NumberScreening, NumberState
 from smsengine.engine.shortlinks import ShortLinks
-from smsengine.engine.records import MessageFinal
+from smsengine.engine.records import MessageFinal, MessageStatus
 from smsengine.engine.store import Store
 from smsengine.engine.tasks import TaskRunner
 from smsengine.smpp.concatenation import ReferenceRotor
@@ -112,6 +112,8 @@ class Engine:
 
     def _on_final(self, final: MessageFinal, cursor: int) -> None:
         self.callbacks.on_final(final, cursor)
+        if self.carrier_process is not None and final.status != MessageStatus.DELIVERED:
+            self.carrier_process.ended(final.message_id)
         if final.task_id is not None:
             self.tasks.on_final(final)
 

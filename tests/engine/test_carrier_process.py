@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from smsengine.config import DispatchConfig
+from smsengine.engine.jobs import Job
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
 from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import EsmClass
@@ -110,13 +111,32 @@ async def test_jobs_of_messages_that_ended_are_taken_off_the_process_queue():
         for job in jobs[8:]:
             job.inflight.final = True  # their deadline passed
         r.link.discard_final()
-        await eventually(lambda: len(r.process.jobs) == 8)
+        r.link.submit_many([job_for(r.link, 20)])  # a message that did not end, behind them
+        await eventually(lambda: len(r.process.jobs) == 9)  # the twelve are reported dropped
+        r.smsc.hold = False
+        r.smsc.release()
+        await eventually(count(r.events, "submitted", 9))
+        await asyncio.sleep(0.2)
+        assert r.smsc.destinations == [dest(n) for n in [*range(8), 20]]  # the twelve never went out
+        assert r.process.jobs == {}
+
+
+async def test_parts_of_a_message_that_failed_are_not_sent_from_the_process_queue():
+    async with running() as r:
+        r.smsc.hold = True
+        jobs = [job_for(r.link, n) for n in range(8)]  # fill the window
+        waiting = job_for(r.link, 8, text="x" * 200)  # three parts, queued behind
+        assert waiting.inflight.parts == 3
+        parts = [Job(waiting.inflight, seq) for seq in (1, 2, 3)]
+        r.link.submit_many([*jobs, *parts])
+        await eventually(lambda: len(r.smsc.submits) == 8)
+        r.process.ended(waiting.inflight.record.id)  # e.g. another of its parts was refused
+        await eventually(lambda: len(r.process.jobs) == 8)  # its three queued parts are dropped
         r.smsc.hold = False
         r.smsc.release()
         await eventually(count(r.events, "submitted", 8))
         await asyncio.sleep(0.2)
-        assert r.smsc.destinations == [dest(n) for n in range(8)]  # the twelve never went out
-        assert r.process.jobs == {}
+        assert dest(8) not in r.smsc.destinations
 
 
 async def test_a_dead_carrier_process_strands_what_it_held_and_is_started_again():
