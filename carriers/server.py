@@ -665,7 +665,12 @@ class CarrierServer:
     def _due_now(self, entry: MessageRecord | tuple[MessageRecord, MoReply]) -> None:
         """A receipt (a record) or an MO reply (record, reply) due at once: sent with the others due
         in this loop turn, in the order they fell due, by one callback (_send_due) instead of one per
-        message. Zero delays are what load tests run with (time_scale 0, benchmarks/carrier_bench.py)."""
+        message. Zero delays are what load tests run with (time_scale 0, benchmarks/carrier_bench.py).
+
+        With the pre-encoded receipt pieces (receipts.ReceiptTemplate) this took the simulator from
+        31.8 to 21.3 us CPU per message in carrier_bench (interleaved A/B, medians of 3 pairs). Both
+        kinds go through the one list so a message's receipt still precedes its reply on the wire;
+        what is due later stays on the TimerHeap, one callback per entry."""
         due = self._due
         if not due:
             self.loop.call_soon(self._send_due)
