@@ -42,13 +42,14 @@ class Sources:
 
     def __init__(self, *, intake: IntakeStats, dispatch: DispatchStats, replies: ReplyStats,
                  pools: Mapping[str, PoolGauges], commits: Callable[[], int],
-                 receipts: CorrelationGauges) -> None:
+                 receipts: CorrelationGauges, carrier_restarts: Callable[[], int] = lambda: 0) -> None:
         self.intake = intake
         self.dispatch = dispatch
         self.receipts = receipts
         self.replies = replies
         self.pools = pools
         self.commits = commits
+        self.carrier_restarts = carrier_restarts
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -119,6 +120,8 @@ class _EngineCollector:
             refused.add_metric([name], pool.stats.bind_failures)
             bugs.add_metric([name], pool.stats.handler_errors)
         yield from (queue, window, binds, throttled, receipts, reconnects, refused, bugs)
+        yield _counter("smsengine_carrier_process_restarts", "times the carrier process died and was started again",
+                       src.carrier_restarts())
         yield _counter("smsengine_store_commits", "group commits", src.commits())
         yield _counter("smsengine_replies_stored", "replies stored for the account that sent", src.replies.stored)
         yield _counter("smsengine_unsubscribes", "numbers unsubscribed by reply", src.replies.unsubscribes)

@@ -92,6 +92,7 @@ class Engine:
         self.metrics = EngineMetrics(Sources(
             intake=self.intake.stats, dispatch=self.dispatcher.stats, replies=self.replies.stats,
             pools=self.pools, commits=lambda: self.store.commits, receipts=self.dispatcher.correlator,
+            carrier_restarts=lambda: self.carrier_process.restarts if self.carrier_process is not None else 0,
         ))
         self.draining = False  # stop() began: no new sends are taken
         self._reconcile: asyncio.Task | None = None

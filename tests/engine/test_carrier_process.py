@@ -183,5 +183,10 @@ async def test_messages_go_out_and_receipts_come_back_through_the_carrier_proces
         await eventually(lambda: rig.engine.pools["ideal"].stats.receipts == 200)
         # every receipt was answered, once: its final state was committed first
         await eventually(lambda: rig.simulators["ideal"].counters.receipts_acked == 200)
+        async with rig.http.get("/metrics") as resp:
+            metrics = await resp.text()
+        assert 'smsengine_carrier_binds{carrier="ideal"} 1.0' in metrics
+        assert 'smsengine_carrier_receipts_total{carrier="ideal"} 200.0' in metrics
+        assert "smsengine_carrier_process_restarts_total 0.0" in metrics
     finally:
         await stop_rig(rig)
