@@ -119,10 +119,11 @@ class DispatchConfig(msgspec.Struct, forbid_unknown_fields=True):
     # holds in memory, about 0.9 KB each: beyond it sends are refused with 1052 (503) until
     # carriers catch up. The bound of every carrier queue and send window together.
     max_open_messages: int = 500_000
-    # the SMPP binds (PDU codec, send windows, keepalive, receipt texts) run in a child process of
-    # the engine's, on another core, instead of on the engine's own event loop (README "Carrier
-    # process"); off, everything runs in the one process
-    carrier_process: bool = True
+    # where the SMPP binds (PDU codec, send windows, keepalive, receipt texts) run: true, in a child
+    # process of the engine's, on another core; false, on the engine's own event loop; "auto", in
+    # the child process when the machine has more than two cores (README "Carrier process": on
+    # two, the process costs more CPU than it frees)
+    carrier_process: bool | Literal["auto"] = "auto"
 
 
 class RepliesConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from smsengine.config import DispatchConfig
+import pytest
+
+from smsengine.config import ConfigError, DispatchConfig, load
 from smsengine.engine.jobs import Job
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
+from smsengine.engine.services import carrier_process_wanted
 from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import EsmClass
 from smsengine.smpp.receipt import format_receipt
@@ -190,3 +193,20 @@ async def test_messages_go_out_and_receipts_come_back_through_the_carrier_proces
         assert "smsengine_carrier_process_restarts_total 0.0" in metrics
     finally:
         await stop_rig(rig)
+
+
+def test_auto_runs_the_carrier_process_only_with_more_than_two_cores():
+    assert [carrier_process_wanted("auto", cores) for cores in (1, 2, 3, 8)] == [False, False, True, True]
+    assert carrier_process_wanted(True, 2) and not carrier_process_wanted(False, 64)
+
+
+def test_the_setting_comes_from_the_config_file_and_the_environment(tmp_path):
+    path = tmp_path / "engine.toml"
+    path.write_text("[dispatch]\ncarrier_process = true\n")
+    assert load(path, environ={}).dispatch.carrier_process is True
+    assert load(path, environ={"SMSENGINE_DISPATCH__CARRIER_PROCESS": "false"}).dispatch.carrier_process is False
+    path.write_text("")
+    assert load(path, environ={}).dispatch.carrier_process == "auto"
+    path.write_text('[dispatch]\ncarrier_process = "sometimes"\n')
+    with pytest.raises(ConfigError):
+        load(path, environ={})
