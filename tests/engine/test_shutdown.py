@@ -7,20 +7,24 @@ import pytest
 
 from carriers.config import Delays
 from carriers.group import SimulatorGroup
+from smsengine.config import DispatchConfig
 from tests.support.rig import Client, engine_config, fast_profile, start_server
 
 
-async def test_stop_drains_queued_segments_and_unbinds(tmp_path):
+@pytest.mark.parametrize("carrier_process", [False, True], ids=["binds_on_the_loop", "carrier_process"])
+async def test_stop_drains_queued_segments_and_unbinds(tmp_path, carrier_process):
     # 400 submits/s and receipts a long way off: at stop, most messages are queued or in flight
     profile = fast_profile("slow", throughput_per_s=400.0, throughput_burst=20.0, time_scale=1.0,
                            delays=Delays(regular=(30.0, 30.0)))
     async with SimulatorGroup([profile]) as sims:
-        server = await start_server(engine_config(tmp_path, sims.ports), tmp_path)
+        config = engine_config(tmp_path, sims.ports,
+                               dispatch=DispatchConfig(recovery_hold_s=2.0, carrier_process=carrier_process))
+        server = await start_server(config, tmp_path)
         assert server.engine.pools["slow"].up
         async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
             status, body = await Client(http).send([f"+86136{i:08d}" for i in range(200)])
             assert status == 200
-        assert len(server.engine.pools["slow"].queue) > 0  # work was still waiting when stop began
+        assert sims["slow"].counters.accepted < 200  # work was still waiting when stop began
         await server.stop(drain_timeout=10.0)
 
         counters = sims["slow"].counters
