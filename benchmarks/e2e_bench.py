@@ -1,7 +1,8 @@
 """End-to-end benchmark: HTTP load client → engine (durable accept, SMPP) → simulator → receipts
 → the customer's callback endpoint.
 
-Four processes on two cores: this load client, the engine (`python -m smsengine serve`), the
+Four processes on two cores: this load client, the engine (`python -m smsengine serve`, with its
+carrier process as a fifth when `dispatch.carrier_process` is on, counted as the engine's), the
 simulators (`python -m carriers`, instant-delivery profile) and a callback sink
 (`benchmarks/callback_sink.py`, verifying each POST's signature like a customer would). "End to
 end" is until the sink has the receipt; "stored" is until the engine's store has the final state.
@@ -438,7 +439,9 @@ async def main() -> None:
     write(args.out, {
         "command": "python " + " ".join(sys.argv),
         "processes": "load client, engine, simulator" + ("" if args.no_sink else " and callback sink")
-                     + " as separate processes (2 cores shared)",
+                     + " as separate processes (2 cores shared); the engine's figures include its carrier process"
+                     " (cores_by_thread shows it apart) when dispatch.carrier_process is on: "
+                     + os.environ.get("SMSENGINE_DISPATCH__CARRIER_PROCESS", "auto"),
         "setup": {"batch_numbers_per_request": args.batch, "distinct_numbers": args.numbers or "all",
                   "concurrency": args.concurrency, "binds": args.binds,
                   "window": args.window, "durable_accept": "SQLite WAL, group commit before the HTTP answer",

@@ -666,7 +666,9 @@ async def main() -> None:
     write(args.out, {
         "command": "python " + " ".join(sys.argv),
         "processes": "Kannel: load client (this process), bearerbox, smsbox, simulator, callback sink — five"
-                     " processes; engine: load client, engine, simulator, callback sink — four; all share the"
+                     " processes; engine: load client, engine, simulator, callback sink — four (the engine's CPU"
+                     " includes its carrier process when dispatch.carrier_process is on: "
+                     + os.environ.get("SMSENGINE_DISPATCH__CARRIER_PROCESS", "auto") + "); all share the"
                      " machine's 2 cores, and only one gateway runs at a time, each with a fresh simulator and sink",
         "end_to_end_means": "first send request → the last receipt's first arrival at the callback sink (sink clock)",
         "setup": {
