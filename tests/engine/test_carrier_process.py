@@ -12,15 +12,18 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from smsengine.config import ConfigError, DispatchConfig, load
 from smsengine.engine.jobs import Job
+from smsengine.engine.link_frames import Start
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
 from smsengine.engine.services import carrier_process_wanted
 from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import EsmClass
 from smsengine.smpp.receipt import format_receipt
+from smsengine.smpp.vendor_tlvs import VendorTlv
 from tests.engine.test_pool import RecordingEvents, Smsc, carrier_config, count, dest, job_for
 from tests.support.polling import eventually
 from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
@@ -210,3 +213,10 @@ def test_the_setting_comes_from_the_config_file_and_the_environment(tmp_path):
     path.write_text('[dispatch]\ncarrier_process = "sometimes"\n')
     with pytest.raises(ConfigError):
         load(path, environ={})
+
+
+def test_the_carrier_process_is_started_with_the_carriers_exactly_as_configured():
+    config = carrier_config(2775, tlvs=[VendorTlv(tag=0x1400, value_hex="31323334")], bind_mode="transmitter_receiver",
+                            receipt_ack="immediate", throttle_budget_s=12.5)
+    start = Start([config, carrier_config(2776, name="y")], "warning")
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(start), type=Start) == start
