@@ -93,6 +93,9 @@ class Forwarder:
         self.out = Outcomes(frame=1)
         self.receipt_key: str | None = None  # key of the receipt the deliver_sm being handled carried
         self._pending = False
+        # submit_sm_resps reported in frames the engine has not confirmed durable yet, by frame:
+        # looked through only for a receipt the engine parked (rare), so nothing is indexed here
+        self.unconfirmed: deque[tuple[int, list[tuple[int, str, str]]]] = deque()
 
     def _next(self) -> Outcomes:
         if not self._pending:
@@ -104,7 +107,25 @@ class Forwarder:
         self._pending = False
         out = self.out
         self.out = Outcomes(frame=out.frame + 1)
+        if out.submitted:
+            self.unconfirmed.append((out.frame, out.submitted))
         self.send(out)
+
+    def resp_frame(self, key: str) -> int | None:
+        """The frame a submit_sm_resp of this key was reported in, if not yet confirmed durable."""
+        for number, submitted in reversed(self.unconfirmed):
+            for _, _, reported in submitted:
+                if reported == key:
+                    return number
+        for _, _, reported in self.out.submitted:
+            if reported == key:
+                return self.out.frame
+        return None
+
+    def confirmed(self, upto: int) -> None:
+        unconfirmed = self.unconfirmed
+        while unconfirmed and unconfirmed[0][0] <= upto:
+            unconfirmed.popleft()
 
     def awaiting(self) -> int:
         """The frame number acks held now wait for (the frame being gathered)."""
@@ -136,6 +157,9 @@ class Forwarder:
 
     def dropped(self, job: RemoteJob) -> None:
         self._next().dropped.append(job.id)
+
+    def state(self, pool: ForwardingPool) -> None:
+        self._next().states.append(pool.state(time.monotonic(), pool.index))
 
 
 class ForwardingPool(CarrierPool):
@@ -174,17 +198,42 @@ class ForwardingPool(CarrierPool):
         self.held.append((self.forwarder.awaiting(), bind, ack, key))
 
     def durable(self, upto: int, parked: set[str]) -> None:
-        """Frames up to `upto` are committed: send their answers, except to receipts in `parked`."""
+        """Frames up to `upto` are committed: send their answers, except to receipts in `parked`.
+        A parked receipt's answer waits for its submit_sm_resp: for the frame that reported it, if
+        one did meanwhile (the engine unparked the receipt when it acted on that frame), else in
+        the pool's parked answers until that resp comes (or PARKED_ACK_S)."""
         held = self.held
         acks = self._acks
+        later: list[tuple[int, EsmeBind, bytes, None]] = []
         while held and held[0][0] <= upto:
             _, bind, ack, key = held.popleft()
             if key is not None and key in parked:
-                CarrierPool.acknowledge(self, bind, ack, acks, key)  # into the parked answers
+                reported = self.forwarder.resp_frame(key)
+                if reported is None:
+                    CarrierPool.acknowledge(self, bind, ack, acks, key)  # into the parked answers
+                elif reported <= upto:
+                    acks.append((bind, ack))
+                else:
+                    later.append((reported, bind, ack, None))
             else:
                 acks.append((bind, ack))
+        if later:  # rare: kept in frame order with what is held (a sort of at most a deliver window)
+            self.held = deque(sorted([*held, *later], key=lambda h: h[0]))
         if acks:
             self._send_acks()
+
+    def _binds_changed(self) -> None:
+        was_up = self.up
+        super()._binds_changed()
+        if self.up != was_up:
+            self.forwarder.state(self)  # at once: the engine routes by it
+
+    def return_queue(self) -> None:
+        """The engine saw this carrier go down: what is queued goes back to be routed again."""
+        if not self.up and self.queue:
+            jobs = list(self.queue)
+            self.queue.clear()
+            self.events.stranded(self.name, jobs)
 
 
 class CarrierProcess(asyncio.Protocol):
@@ -200,7 +249,6 @@ class CarrierProcess(asyncio.Protocol):
         self._start = msgspec.msgpack.Decoder(Start).decode
         self._orders = msgspec.msgpack.Decoder(Orders).decode
         self._tasks: set[asyncio.Task] = set()
-        self._ups: list[bool] = []
 
     # -- the socket ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -230,7 +278,6 @@ class CarrierProcess(asyncio.Protocol):
         forwarder = self.forwarder = Forwarder(self.send, {c.name: i for i, c in enumerate(start.carriers)})
         rotor = ReferenceRotor()  # unused here: the engine encodes every message before it comes
         self.pools = [ForwardingPool(c, i, forwarder, rotor) for i, c in enumerate(start.carriers)]
-        self._ups = [False] * len(self.pools)
         for pool in self.pools:
             pool.start()
         self._spawn(self._report_states())
@@ -247,6 +294,9 @@ class CarrierProcess(asyncio.Protocol):
                 parked[carrier].add(key)
             for pool in pools:
                 pool.durable(orders.durable, parked[pool.index])
+            self.forwarder.confirmed(orders.durable)  # type: ignore[union-attr]
+        for carrier in orders.returns:
+            pools[carrier].return_queue()
         for items, front in ((orders.retries, True), (orders.submits, False)):
             if items:
                 by_pool: list[list[RemoteJob]] = [[] for _ in pools]
@@ -271,8 +321,7 @@ class CarrierProcess(asyncio.Protocol):
         self.forwarder._next().drained = True  # type: ignore[union-attr]
 
     async def _finish(self, abort: bool) -> None:
-        for pool in self.pools:
-            await (pool.abort() if abort else pool.stop())
+        await asyncio.gather(*(pool.abort() if abort else pool.stop() for pool in self.pools))
         if self.forwarder is not None and self.forwarder._pending:
             self.forwarder.flush()  # what the last answers said goes out before the socket closes
         if self.transport is not None:
@@ -281,17 +330,12 @@ class CarrierProcess(asyncio.Protocol):
             self.done.set_result(None)
 
     async def _report_states(self) -> None:
-        """Gauges now and then; at once when a carrier goes up or down (routing depends on it)."""
-        last = 0.0
+        """Gauges now and then (a carrier going up or down is reported at once, by its pool); the
+        engine takes a silence of SILENT_S for a hung process."""
         while True:
-            now = time.monotonic()
-            ups = [pool.up for pool in self.pools]
-            if ups != self._ups or now - last >= STATE_EVERY_S:
-                self._ups = ups
-                last = now
-                self.forwarder._next().states.extend(  # type: ignore[union-attr]
-                    pool.state(now, pool.index) for pool in self.pools)
-            await asyncio.sleep(0.01)
+            for pool in self.pools:
+                self.forwarder.state(pool)  # type: ignore[union-attr]
+            await asyncio.sleep(STATE_EVERY_S)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ class Orders(msgspec.Struct, array_like=True, gc=False):
     durable: int = 0
     parked: list[tuple[int, str]] = []  # (carrier, key)
     queries: list[tuple[int, int, str]] = []  # (request id, carrier, message id): query_sm
+    returns: list[int] = []  # carriers that went down: their queued jobs come back stranded
     command: str = ""  # "", "drain", "stop", "abort"
 
 

@@ -263,6 +263,8 @@ class CarrierPool(CarrierLink):
             self.events.throttled_too_long(self.name, job, now - job.throttled_at)
         elif not job.inflight.final:
             self.queue.appendleft(job)
+        else:
+            self.skipped(job)
         bind.paused_until = now + self.config.throttle_pause_s
         if not bind.resume_pending:
             bind.resume_pending = True

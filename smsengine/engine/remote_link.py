@@ -16,9 +16,11 @@ again) and unanswered deliver_sm are delivered again by the SMSC."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -38,6 +40,10 @@ log = structlog.get_logger("smsengine.carrier_process")
 
 RESTART_MIN_S = 0.5
 RESTART_MAX_S = 10.0
+SILENT_S = 5.0  # a process that reports nothing this long (it reports every 0.5 s) is killed
+# submits per Orders frame at most: a submit_sm body is at most ~400 bytes, so a frame stays far
+# below link_frames.MAX_FRAME however large a backlog is routed in one turn
+FRAME_ITEMS = 10_000
 
 
 class RemoteLink(CarrierLink):
@@ -50,6 +56,10 @@ class RemoteLink(CarrierLink):
         self.process = process
         self.stats = LinkStats()
         self.last_state = CarrierState(index, False, 0, 0, 0)
+        # counters of the processes before the running one (each starts its own from zero), and
+        # handler errors on the engine's side of the socket: added to what the process reports
+        self.counted_before = (0, 0, 0, 0, 0, 0)
+        self.engine_errors = 0
 
     def submit_many(self, jobs: Iterable[Job], front: bool = False) -> None:
         self.process.submit(self.index, jobs, front)
@@ -61,9 +71,23 @@ class RemoteLink(CarrierLink):
         return await self.process.query(self.index, message_id, self.config.response_timeout_s + 1.0)
 
     def observe(self, state: CarrierState) -> None:
+        was_up = self.up
         self.last_state = state
         self.up = state.up
-        self.stats.load(state.counters)
+        before = self.counted_before
+        counters = [a + b for a, b in zip(before, state.counters)]
+        counters[1] += self.engine_errors  # handler_errors
+        self.stats.load(tuple(counters))  # type: ignore[arg-type]
+        if was_up and not state.up:
+            # jobs routed here while the news was on its way: back to the dispatcher, which now
+            # knows this carrier is down and can fail them over (the loop's pool strands its
+            # queue the moment its last bind drops)
+            self.process.return_queue(self.index)
+
+    def restarted(self) -> None:
+        """The process ended: keep its counters as the base of the next one's."""
+        self.counted_before = tuple(a + b for a, b in zip(self.counted_before, self.last_state.counters))  # type: ignore[assignment]
+        self.observe(CarrierState(self.index, False, 0, 0, 0, [], (0, 0, 0, 0, 0, 0)))
 
     # -- gauges ----------------------------------------------------------------------------------
     def window_used(self) -> int:
@@ -80,21 +104,30 @@ class RemoteLink(CarrierLink):
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, deliver: Callable[[bytes], None]) -> None:
-        self.reader = FrameReader(deliver)
+    """One start of the carrier process: its socket, and when it last said anything (it reports
+    its gauges every 0.5 s, so silence means it hangs)."""
+
+    def __init__(self, owner: ProcessLinks) -> None:
+        self.owner = owner
+        self.reader = FrameReader(self._frame)
         self.transport: asyncio.Transport | None = None
         self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.last_rx = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
         try:
             self.reader.feed(data)
         except (ValueError, msgspec.DecodeError) as exc:  # a broken stream: start the process again
             log.error("carrier_process.bad_frame", error=str(exc))
             if self.transport is not None:
                 self.transport.abort()
+
+    def _frame(self, payload: bytes) -> None:
+        self.owner._outcomes(self, payload)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
@@ -116,16 +149,18 @@ class ProcessLinks:
         self._next_id = 0
         self.orders = Orders()
         self._flush_pending = False
-        self._parked: dict[tuple[int, str], None] = {}  # receipts parked since the last frame
+        # Outcomes frames acted on and waiting for their commit, oldest first: [frame, receipts
+        # parked in it, committed]. The process is told "durable up to N" only over a prefix that
+        # is all committed, with that prefix's parked receipts: commit callbacks can run out of
+        # order (one queued behind a failed commit, a later one run at once)
+        self._awaiting: deque[list] = deque()
         self._queries: dict[int, asyncio.Future] = {}
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(Outcomes).decode
         self._connection: _Connection | None = None
         self._process: asyncio.subprocess.Process | None = None
-        self._generation = 0  # which start of the process a durable confirmation belongs to
         self._drained = asyncio.Event()
         self._runner: asyncio.Task | None = None
-        self._connected = asyncio.Event()
         self._stopping = False
         self.restarts = 0
 
@@ -142,7 +177,8 @@ class ProcessLinks:
         if connection is None or connection.transport is None or connection.transport.is_closing():
             return  # kept for the next start of the process
         orders, self.orders = self.orders, Orders()
-        connection.transport.write(frame(self._encode(orders)))
+        encode = self._encode
+        connection.transport.writelines([frame(encode(part)) for part in _bounded(orders)])
 
     def submit(self, index: int, jobs: Iterable[Job], front: bool) -> None:
         orders = self._next()
@@ -161,11 +197,21 @@ class ProcessLinks:
     def discard_final(self, index: int) -> None:
         ended = {job.inflight.record.id for i, job in self.jobs.values() if i == index and job.inflight.final}
         if ended:
-            self._next().ended.extend(ended)
+            self._ended(ended)
 
     def ended(self, message_id: int) -> None:
         """A message ended other than delivered: parts of it still queued in the process stay unsent."""
-        self._next().ended.append(message_id)
+        self._ended((message_id,))
+
+    def _ended(self, message_ids: Iterable[int]) -> None:
+        if self._connection is None:
+            return  # the process is down: every job it held came back, none is queued there
+        self._next().ended.extend(message_ids)
+
+    def return_queue(self, index: int) -> None:
+        """Ask for the jobs queued for a carrier that went down (they come back stranded)."""
+        if self._connection is not None:
+            self._next().returns.append(index)
 
     async def query(self, index: int, message_id: str, timeout: float) -> tuple[str, str] | None:
         self._next_id += 1
@@ -182,63 +228,89 @@ class ProcessLinks:
         return (stat, err) if stat else None
 
     # -- what the process reports --------------------------------------------------------------------
-    def _outcomes(self, payload: bytes) -> None:
+    def _outcomes(self, connection: _Connection, payload: bytes) -> None:
+        """Act on one Outcomes frame. Each event is handled on its own: a bug of ours in one (a
+        LinkEvents handler raising) is logged and counted, as on the loop's binds, and never
+        costs the rest of the frame or the connection."""
         o = self._decode(payload)
         events = self.events
         links = self.links
         pop = self.jobs.pop
-        if o.states:
-            for state in o.states:
-                links[state.carrier].observe(state)
-        if o.submitted:
-            submitted = events.submitted
-            parked = self._parked
-            for job_id, message_id, key in o.submitted:
-                entry = pop(job_id, None)
-                if entry is not None:
-                    index, job = entry
-                    submitted(links[index].name, job, message_id, key)
-                    if parked:
-                        parked.pop((index, key), None)
+        for state in o.states:
+            links[state.carrier].observe(state)
+        parked: list[tuple[int, str]] = []
+        for job_id, message_id, key in o.submitted:
+            entry = pop(job_id, None)
+            if entry is not None:
+                try:
+                    events.submitted(links[entry[0]].name, entry[1], message_id, key)
+                except Exception:
+                    self._handler_error(entry[0], "submitted")
         for job_id, status, transient in o.refused:
             entry = pop(job_id, None)
             if entry is not None:
-                events.refused(links[entry[0]].name, entry[1], status, transient)
+                try:
+                    events.refused(links[entry[0]].name, entry[1], status, transient)
+                except Exception:
+                    self._handler_error(entry[0], "refused")
         for job_id, reason in o.unanswered:
             entry = pop(job_id, None)
             if entry is not None:
-                events.unanswered(links[entry[0]].name, entry[1], reason)
+                try:
+                    events.unanswered(links[entry[0]].name, entry[1], reason)
+                except Exception:
+                    self._handler_error(entry[0], "unanswered")
         if o.stranded:
             self._strand([pop(job_id, None) for job_id in o.stranded])
         for job_id, waited in o.throttled:
             entry = pop(job_id, None)
             if entry is not None:
-                events.throttled_too_long(links[entry[0]].name, entry[1], waited)
+                try:
+                    events.throttled_too_long(links[entry[0]].name, entry[1], waited)
+                except Exception:
+                    self._handler_error(entry[0], "throttled")
         for job_id in o.dropped:
             pop(job_id, None)
-        if o.receipts:
-            receipt = events.receipt
-            for index, key, tail, stat, err in o.receipts:
+        receipt = events.receipt
+        for index, key, tail, stat, err in o.receipts:
+            try:
                 if not receipt(links[index].name, key, tail, stat, err):
-                    self._parked[(index, key)] = None
+                    parked.append((index, key))
+            except Exception:
+                self._handler_error(index, "receipt")
         for index, phone, text, complete in o.replies:
-            events.reply(links[index].name, phone, text, complete)
+            try:
+                events.reply(links[index].name, phone, text, complete)
+            except Exception:
+                self._handler_error(index, "reply")
         for request, stat, err in o.answers:
             future = self._queries.get(request)
             if future is not None and not future.done():
                 future.set_result((stat, err))
         if o.drained:
             self._drained.set()
-        parked = list(self._parked)
-        self._parked.clear()
-        self.when_durable(partial(self._durable, self._generation, o.frame, parked))
+        entry = [o.frame, parked, False]
+        self._awaiting.append(entry)
+        self.when_durable(partial(self._durable, connection, entry))
 
-    def _durable(self, generation: int, upto: int, parked: list[tuple[int, str]]) -> None:
-        if generation != self._generation:
+    def _handler_error(self, index: int, event: str) -> None:
+        link = self.links[index]
+        link.engine_errors += 1
+        link.stats.handler_errors += 1
+        log.exception("carrier.handler_error", carrier=link.name, kind=event)
+
+    def _durable(self, connection: _Connection, entry: list) -> None:
+        if connection is not self._connection:
             return  # that process is gone, and its held answers with it
+        entry[2] = True
+        awaiting = self._awaiting
+        if not awaiting[0][2]:
+            return  # an older frame is not committed yet
         orders = self._next()
-        orders.durable = max(orders.durable, upto)
-        orders.parked.extend(parked)
+        while awaiting and awaiting[0][2]:
+            upto, parked, _ = awaiting.popleft()
+            orders.durable = upto
+            orders.parked.extend(parked)
 
     def _strand(self, entries: Iterable[tuple[int, Job] | None]) -> None:
         by_link: dict[int, list[Job]] = {}
@@ -246,7 +318,10 @@ class ProcessLinks:
             if entry is not None:
                 by_link.setdefault(entry[0], []).append(entry[1])
         for index, jobs in by_link.items():
-            self.events.stranded(self.links[index].name, jobs)
+            try:
+                self.events.stranded(self.links[index].name, jobs)
+            except Exception:
+                self._handler_error(index, "stranded")
 
     # -- the process -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -284,34 +359,42 @@ class ProcessLinks:
                 pass_fds=(child.fileno(),))
         finally:
             child.close()
-        self._generation += 1
-        connection = _Connection(self._outcomes)
+        connection = _Connection(self)
         await loop.connect_accepted_socket(lambda: connection, parent)
         assert connection.transport is not None
         connection.transport.write(frame(self._encode(Start(self.carriers, self.log_level))))
         self._connection = connection
-        self._connected.set()
         if self.orders.submits or self.orders.retries or self.orders.queries:
             self._next()  # what waited for this start goes now
         try:
-            await asyncio.shield(connection.lost)
+            while not connection.lost.done():
+                await asyncio.wait([connection.lost], timeout=1.0)
+                if time.monotonic() - connection.last_rx > SILENT_S and not connection.lost.done():
+                    # it reports every 0.5 s: one that says nothing for this long hangs (stopped,
+                    # deadlocked, spinning); a new one takes over
+                    log.error("carrier_process.silent", seconds=SILENT_S)
+                    self._kill()
+                    break
         finally:
             self._connection = None
-            self._connected.clear()
             self._lost()
-            process = self._process
-            if process.returncode is None:
+            self._kill()
+            await self._process.wait()
+
+    def _kill(self) -> None:
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            await process.wait()
 
     def _lost(self) -> None:
         """The process ended: nothing it held will be answered. Jobs go back to the dispatcher
         (sent again, as after a bind drop); queries answer None; the carriers are down."""
+        self._awaiting.clear()
         for link in self.links:
-            link.observe(CarrierState(link.index, False, 0, 0, 0, [], link.stats.counters()))
+            link.restarted()
         jobs, self.jobs = self.jobs, {}
         self.orders = Orders()  # what it was not sent yet is among `jobs`, and comes back the same way
-        self._parked.clear()
         for future in self._queries.values():
             if not future.done():
                 future.set_exception(ConnectionError("carrier process ended"))
@@ -331,15 +414,16 @@ class ProcessLinks:
         except TimeoutError:
             pass
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Unbind every carrier (answers to the last deliver_sm included), then end the process."""
-        await self._end("stop", timeout)
+    async def stop(self) -> None:
+        """Unbind every carrier (answers to the last deliver_sm included), then end the process.
+        The process unbinds its carriers side by side, each bind within a second."""
+        binds = max((c.binds * (2 if c.bind_mode == "transmitter_receiver" else 1) for c in self.carriers), default=0)
+        await self._end("stop", 2.0 + binds)
 
     async def abort(self) -> None:
         """Drop every bind at once, as a crash would: the process is killed."""
         self._stopping = True
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
+        self._kill()
         await cancel_tasks(self._runner)
 
     async def _end(self, command: str, timeout: float) -> None:
@@ -353,6 +437,26 @@ class ProcessLinks:
                     await asyncio.shield(connection.lost)
             except TimeoutError:
                 log.warning("carrier_process.stop_timeout")
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
+        self._kill()
         await cancel_tasks(self._runner)
+
+
+def _bounded(orders: Orders) -> list[Orders]:
+    """`orders` as frames of at most FRAME_ITEMS submits each (a restart with a large backlog
+    routes it all in one loop turn): retries first, then submits, in order; what is not a submit
+    rides the first frame, a command the last."""
+    items = len(orders.retries) + len(orders.submits)
+    if items <= FRAME_ITEMS:
+        return [orders]
+    command, orders.command = orders.command, ""
+    retries, submits = orders.retries, orders.submits
+    orders.retries, orders.submits = retries[:FRAME_ITEMS], []
+    parts = [orders]
+    for i in range(FRAME_ITEMS, len(retries), FRAME_ITEMS):
+        parts.append(Orders(retries=retries[i:i + FRAME_ITEMS]))
+    room = FRAME_ITEMS - len(parts[-1].retries) - len(parts[-1].submits)
+    parts[-1].submits = submits[:room]
+    for i in range(room, len(submits), FRAME_ITEMS):
+        parts.append(Orders(submits=submits[i:i + FRAME_ITEMS]))
+    parts[-1].command = command
+    return parts

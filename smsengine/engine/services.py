@@ -4,6 +4,7 @@ reverse. It knows nothing of HTTP; the composition root (smsengine/server.py) se
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from pathlib import Path
@@ -43,8 +44,24 @@ def carrier_process_wanted(setting: bool | str, cores: int | None = None) -> boo
     event loop but cost ~10 µs of CPU a message more than it saved, and the machine's two cores,
     not the loop, were then the bound: no faster."""
     if setting == "auto":
-        return (cores if cores is not None else os.cpu_count() or 1) > 2
+        return (cores if cores is not None else usable_cores()) > 2
     return bool(setting)
+
+
+def usable_cores(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may run on: its CPU affinity (taskset, cpusets), capped by a cgroup
+    v2 CPU quota (a container's --cpus), not the host's count."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 class Engine:

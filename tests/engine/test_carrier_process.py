@@ -17,14 +17,15 @@ import pytest
 
 from smsengine.config import ConfigError, DispatchConfig, load
 from smsengine.engine.jobs import Job
+from smsengine.engine import remote_link
 from smsengine.engine.link_frames import Start
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
-from smsengine.engine.services import carrier_process_wanted
+from smsengine.engine.services import carrier_process_wanted, usable_cores
 from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import EsmClass
 from smsengine.smpp.receipt import format_receipt
 from smsengine.smpp.vendor_tlvs import VendorTlv
-from tests.engine.test_pool import RecordingEvents, Smsc, carrier_config, count, dest, job_for
+from tests.engine.test_pool import VENDOR_THROTTLE, RecordingEvents, Smsc, carrier_config, count, dest, job_for
 from tests.support.polling import eventually
 from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
 
@@ -203,6 +204,18 @@ def test_auto_runs_the_carrier_process_only_with_more_than_two_cores():
     assert carrier_process_wanted(True, 2) and not carrier_process_wanted(False, 64)
 
 
+def test_usable_cores_are_the_affinity_capped_by_a_cgroup_quota(tmp_path):
+    cpu_max = tmp_path / "cpu.max"
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path / "missing") == affinity
+    cpu_max.write_text("max 100000\n")
+    assert usable_cores(cpu_max) == affinity
+    cpu_max.write_text("50000 100000\n")  # half a CPU: one core
+    assert usable_cores(cpu_max) == 1
+    cpu_max.write_text(f"{100000 * (affinity + 4)} 100000\n")  # a quota above the affinity
+    assert usable_cores(cpu_max) == affinity
+
+
 def test_the_setting_comes_from_the_config_file_and_the_environment(tmp_path):
     path = tmp_path / "engine.toml"
     path.write_text("[dispatch]\ncarrier_process = true\n")
@@ -220,3 +233,127 @@ def test_the_carrier_process_is_started_with_the_carriers_exactly_as_configured(
                             receipt_ack="immediate", throttle_budget_s=12.5)
     start = Start([config, carrier_config(2776, name="y")], "warning")
     assert msgspec.msgpack.decode(msgspec.msgpack.encode(start), type=Start) == start
+
+
+class Buggy(RecordingEvents):
+    """A dispatcher with a bug: handling one carrier answer raises."""
+
+    def submitted(self, carrier, job, message_id, key):
+        if job.inflight.record.phone.endswith("00000003"):
+            raise RuntimeError("a bug of ours")
+        super().submitted(carrier, job, message_id, key)
+
+
+async def test_a_bug_handling_one_answer_is_counted_and_the_rest_of_the_frame_still_counts(monkeypatch):
+    smsc = await Smsc().start()
+    events = Buggy()
+    process = ProcessLinks([carrier_config(smsc.port)], events, ReferenceRotor(), lambda callback: callback())
+    process.start()
+    try:
+        link = process.links[0]
+        await eventually(lambda: link.up, 10.0)
+        smsc.hold = True
+        link.submit_many([job_for(link, n) for n in range(8)])
+        await eventually(lambda: len(smsc.submits) == 8)
+        smsc.release()  # eight answers in one read: one frame
+        await eventually(count(events, "submitted", 7))
+        await asyncio.sleep(0.3)
+        assert process.restarts == 0 and link.up  # the connection and the process carried on
+        assert len(smsc.submits) == 8  # nothing was sent again
+        assert link.stats.handler_errors == 1 and process.jobs == {}
+    finally:
+        await process.stop()
+        await smsc.close()
+
+
+async def test_a_dead_process_s_commits_release_nothing_of_the_next_one():
+    async with running() as r:
+        await asyncio.sleep(1.2)  # a few frames (gauges) wait for their commit
+        assert r.commits
+        os.kill(child_pid(r.process), signal.SIGKILL)
+        await eventually(lambda: not r.link.up)
+        r.commit()  # the store commits them while the next process starts
+        await eventually(lambda: r.link.up, 15.0)
+        # nothing of the new process is committed yet (the store runs every callback in the end)
+        r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                       short_message=format_receipt("160", "DELIVRD", WHEN, WHEN).encode())
+        await eventually(count(r.events, "receipt", 1))
+        r.link.submit_many([job_for(r.link, 5)])  # any order to the new process
+        await eventually(count(r.events, "submitted", 1))
+        await asyncio.sleep(0.3)
+        assert r.smsc.acks == []  # its receipt is not answered on the dead one's commits
+        r.commit()
+        await eventually(lambda: r.smsc.acks == [0])
+
+
+async def test_durability_is_confirmed_in_frame_order_even_when_commits_end_out_of_order():
+    async with running() as r:
+        r.events.parks.add("a0")  # the receipt for 160 is parked (its submit_sm_resp never comes)
+        r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                       short_message=format_receipt("160", "DELIVRD", WHEN, WHEN).encode())
+        await eventually(count(r.events, "receipt", 1))
+        await asyncio.sleep(0.05)
+        parked_frame = list(r.commits)
+        r.commits.clear()
+        r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                       short_message=format_receipt("161", "DELIVRD", WHEN, WHEN).encode())
+        await eventually(count(r.events, "receipt", 2))
+        await eventually(lambda: bool(r.commits))
+        r.commit()  # the later frame's commit ends first (the earlier one waits out a failed commit)
+        await asyncio.sleep(0.3)
+        assert r.smsc.acks == []  # not "up to the later frame": the earlier one is not committed
+        for callback in parked_frame:
+            callback()
+        await eventually(lambda: r.smsc.acks == [0])  # 161's answer; 160's stays parked
+        await asyncio.sleep(0.3)
+        assert r.smsc.acks == [0]
+
+
+async def test_a_large_backlog_goes_to_the_process_in_bounded_frames(monkeypatch):
+    monkeypatch.setattr(remote_link, "FRAME_ITEMS", 7)
+    async with running(window=64) as r:
+        jobs = [job_for(r.link, n) for n in range(50)]
+        r.link.submit_many(jobs[:20], front=True)
+        r.link.submit_many(jobs[20:])
+        await eventually(count(r.events, "submitted", 50))
+        assert r.smsc.destinations == [dest(n) for n in range(50)]  # retries first, every job once, in order
+
+
+async def test_a_hung_process_is_killed_and_replaced():
+    async with running() as r:
+        os.kill(child_pid(r.process), signal.SIGSTOP)  # stopped: it holds its socket, says nothing
+        await eventually(lambda: r.process.restarts == 1, 15.0)
+        await eventually(lambda: r.link.up, 15.0)
+        r.link.submit_many([job_for(r.link, 7)])
+        await eventually(count(r.events, "submitted", 1))
+
+
+async def test_carrier_counters_carry_on_across_a_restart():
+    async with running() as r:
+        for mid in ("160", "161"):
+            r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                           short_message=format_receipt(mid, "DELIVRD", WHEN, WHEN).encode())
+        await eventually(lambda: r.link.stats.receipts == 2)
+        os.kill(child_pid(r.process), signal.SIGKILL)
+        await eventually(lambda: r.process.restarts == 1)
+        await eventually(lambda: r.link.up, 15.0)
+        r.smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
+                       short_message=format_receipt("162", "DELIVRD", WHEN, WHEN).encode())
+        await eventually(lambda: r.link.stats.receipts == 3)  # 2 before, 1 since: not back to 1
+
+
+async def test_a_throttled_part_of_a_message_that_ended_is_dropped_not_held():
+    async with running() as r:
+        r.smsc.hold = True
+        jobs = [job_for(r.link, n) for n in range(3)]
+        r.link.submit_many(jobs)
+        await eventually(lambda: len(r.smsc.submits) == 3)
+        for job in jobs:
+            job.inflight.final = True
+            r.process.ended(job.inflight.record.id)  # they ended while in the window
+        for n in range(3):
+            r.smsc.script[dest(n)] = [VENDOR_THROTTLE]
+        r.smsc.hold = False
+        r.smsc.release()  # ... and the carrier throttles them
+        await eventually(lambda: r.process.jobs == {})
+        assert r.events.log == [] and len(r.smsc.submits) == 3
