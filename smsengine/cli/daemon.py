@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sys
 from typing import Annotated
@@ -11,17 +10,7 @@ from typing import Annotated
 import typer
 
 from smsengine.config import ConfigError, load
-
-
-def _tune_runtime() -> None:
-    """Measured in benchmarks/e2e_bench.py: the store's writer thread waits for the GIL at every
-    hand-off, so a short switch interval keeps group commits short; and the hot path allocates
-    many short-lived objects, so a larger gen-0 threshold (and frozen start-up objects) cuts the
-    collector's share of CPU. Cycles are still collected."""
-    sys.setswitchinterval(0.0002)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 1000)
+from smsengine.runtime import tune as tune_runtime
 
 
 def serve(
@@ -38,7 +27,7 @@ def serve(
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     logs.configure(config.log_level)
-    _tune_runtime()
+    tune_runtime()
     try:
         import uvloop
 

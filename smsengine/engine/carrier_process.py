@@ -26,6 +26,7 @@ from smsengine.engine.link_frames import FrameReader, Orders, Outcomes, Start, f
 from smsengine.engine.pool import CarrierPool
 from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.logs import configure as configure_logs
+from smsengine.runtime import tune as tune_runtime
 from smsengine.smpp.pdu import DeliverSm
 
 log = structlog.get_logger("smsengine.carrier_process")
@@ -360,6 +361,7 @@ def main() -> None:
     # its socket closes (the engine died)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tune_runtime()  # as the engine's: every PDU allocates short-lived objects
     uvloop.install()
     asyncio.run(serve(int(sys.argv[1])))
 
