@@ -286,9 +286,10 @@ class CarrierProcess(asyncio.Protocol):
     def _apply(self, orders: Orders) -> None:
         pools = self.pools
         if orders.ended:
+            # their queued jobs are skipped (and reported dropped) when a window slot would take
+            # them: no scan of every queue here, which a carrier failing messages under a large
+            # backlog would repeat every loop turn
             RemoteJob.ended.add(orders.ended)
-            for pool in pools:
-                pool.discard_final()
         if orders.durable:
             parked: list[set[str]] = [set() for _ in pools]
             for carrier, key in orders.parked:
