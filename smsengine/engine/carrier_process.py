@@ -32,23 +32,23 @@ from smsengine.smpp.pdu import DeliverSm
 log = structlog.get_logger("smsengine.carrier_process")
 
 STATE_EVERY_S = 0.5  # gauges go to the engine this often (and at once when a carrier goes up or down)
+PRUNE_EVERY_S = 5.0  # ended messages are forgotten this often once none of their jobs is queued
 
 
 class Ended:
-    """Messages the engine said ended (failed, expired): their queued parts are not sent. The most
-    recent `limit` are kept; a part queued longer than that many endings goes out, and the
-    dispatcher records it without charging (as a part already in a window when its message ended)."""
+    """Messages the engine said ended (failed, expired): their queued parts are skipped when a
+    window slot would take them. An id is kept while any job of its message is still queued
+    (`prune`, every PRUNE_EVERY_S, keeps only those), so however long a queue grows behind a slow
+    or down carrier, no part of an ended message goes out from it."""
 
-    def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
-        self.ids: dict[int, None] = {}
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
 
     def add(self, message_ids: list[int]) -> None:
-        ids = self.ids
-        for message_id in message_ids:
-            ids[message_id] = None
-        while len(ids) > self.limit:
-            del ids[next(iter(ids))]
+        self.ids.update(message_ids)
+
+    def prune(self, queued: set[int]) -> None:
+        self.ids &= queued
 
 
 class RemoteJob:
@@ -297,8 +297,6 @@ class CarrierProcess(asyncio.Protocol):
             for pool in pools:
                 pool.durable(orders.durable, parked[pool.index])
             self.forwarder.confirmed(orders.durable)  # type: ignore[union-attr]
-        for carrier in orders.returns:
-            pools[carrier].return_queue()
         for items, front in ((orders.retries, True), (orders.submits, False)):
             if items:
                 by_pool: list[list[RemoteJob]] = [[] for _ in pools]
@@ -307,6 +305,8 @@ class CarrierProcess(asyncio.Protocol):
                 for pool, jobs in zip(pools, by_pool):
                     if jobs:
                         pool.submit_many(jobs, front=front)  # type: ignore[arg-type]
+        for carrier in orders.returns:  # after this frame's submits: routed before the news came
+            pools[carrier].return_queue()
         for request, carrier, message_id in orders.queries:
             self._spawn(self._query(request, pools[carrier], message_id))
         if orders.command == "drain":
@@ -333,10 +333,15 @@ class CarrierProcess(asyncio.Protocol):
 
     async def _report_states(self) -> None:
         """Gauges now and then (a carrier going up or down is reported at once, by its pool); the
-        engine takes a silence of SILENT_S for a hung process."""
+        engine takes a silence of SILENT_S for a hung process. Ended messages no job is queued
+        for any more are forgotten."""
+        pruned = time.monotonic()
         while True:
             for pool in self.pools:
                 self.forwarder.state(pool)  # type: ignore[union-attr]
+            if RemoteJob.ended.ids and time.monotonic() - pruned >= PRUNE_EVERY_S:
+                pruned = time.monotonic()
+                RemoteJob.ended.prune({job.message for pool in self.pools for job in pool.queue})
             await asyncio.sleep(STATE_EVERY_S)
 
     def _spawn(self, coro: object) -> None:

@@ -232,6 +232,8 @@ class ProcessLinks:
         """Act on one Outcomes frame. Each event is handled on its own: a bug of ours in one (a
         LinkEvents handler raising) is logged and counted, as on the loop's binds, and never
         costs the rest of the frame or the connection."""
+        if connection is not self._connection:
+            return  # read after that process was given up (killed as hung): it is gone
         o = self._decode(payload)
         events = self.events
         links = self.links
@@ -377,6 +379,8 @@ class ProcessLinks:
                     break
         finally:
             self._connection = None
+            if connection.transport is not None:
+                connection.transport.abort()  # nothing more is read from it
             self._lost()
             self._kill()
             await self._process.wait()
@@ -438,25 +442,25 @@ class ProcessLinks:
             except TimeoutError:
                 log.warning("carrier_process.stop_timeout")
         self._kill()
-        await cancel_tasks(self._runner)
+        runner = self._runner
+        if runner is not None and not runner.done():
+            # it reaps the process, so nothing is left for the loop's child watcher after close
+            await asyncio.wait([runner], timeout=2.0)
+        await cancel_tasks(runner)
 
 
 def _bounded(orders: Orders) -> list[Orders]:
     """`orders` as frames of at most FRAME_ITEMS submits each (a restart with a large backlog
-    routes it all in one loop turn): retries first, then submits, in order; what is not a submit
-    rides the first frame, a command the last."""
-    items = len(orders.retries) + len(orders.submits)
-    if items <= FRAME_ITEMS:
+    routes it all in one loop turn). The process puts each frame's retries at the front of its
+    queue, so their chunks go last first and end up in order; then the submits in order. What
+    must come before them (ended messages, durability, queries) rides the first frame; carriers
+    to hand back and a command, which must come after them, the last."""
+    if len(orders.retries) + len(orders.submits) <= FRAME_ITEMS:
         return [orders]
-    command, orders.command = orders.command, ""
     retries, submits = orders.retries, orders.submits
-    orders.retries, orders.submits = retries[:FRAME_ITEMS], []
-    parts = [orders]
-    for i in range(FRAME_ITEMS, len(retries), FRAME_ITEMS):
-        parts.append(Orders(retries=retries[i:i + FRAME_ITEMS]))
-    room = FRAME_ITEMS - len(parts[-1].retries) - len(parts[-1].submits)
-    parts[-1].submits = submits[:room]
-    for i in range(room, len(submits), FRAME_ITEMS):
-        parts.append(Orders(submits=submits[i:i + FRAME_ITEMS]))
-    parts[-1].command = command
-    return parts
+    chunks = [Orders(retries=retries[i:i + FRAME_ITEMS]) for i in range(0, len(retries), FRAME_ITEMS)][::-1]
+    chunks += [Orders(submits=submits[i:i + FRAME_ITEMS]) for i in range(0, len(submits), FRAME_ITEMS)]
+    first, last = chunks[0], chunks[-1]
+    first.ended, first.durable, first.parked, first.queries = orders.ended, orders.durable, orders.parked, orders.queries
+    last.returns, last.command = orders.returns, orders.command
+    return chunks

@@ -48,19 +48,29 @@ def carrier_process_wanted(setting: bool | str, cores: int | None = None) -> boo
     return bool(setting)
 
 
-def usable_cores(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """The cores this process may run on: its CPU affinity (taskset, cpusets), capped by a cgroup
-    v2 CPU quota (a container's --cpus), not the host's count."""
+    CPU quota (a container's --cpus; v2 `cpu.max`, v1 `cpu/cpu.cfs_quota_us`), not the host's
+    count."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    try:
-        quota, period = cgroup_cpu_max.read_text().split()
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
+    for quota_file, period_file in ((cgroup / "cpu.max", None),
+                                    (cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us")):
+        try:
+            if period_file is None:
+                quota, period = quota_file.read_text().split()
+            else:
+                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if quota not in ("max", "-1"):
+            try:
+                cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+            except ValueError:
+                pass
+        break
     return cores
 
 

@@ -18,6 +18,7 @@ import pytest
 from smsengine.config import ConfigError, DispatchConfig, load
 from smsengine.engine.jobs import Job
 from smsengine.engine import remote_link
+from smsengine.engine.carrier_process import Ended, RemoteJob
 from smsengine.engine.link_frames import Start
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
 from smsengine.engine.services import carrier_process_wanted, usable_cores
@@ -198,21 +199,38 @@ async def test_messages_go_out_and_receipts_come_back_through_the_carrier_proces
         await stop_rig(rig)
 
 
+def test_an_ended_message_is_remembered_while_a_job_of_it_is_queued():
+    ended = Ended()
+    ended.add([1, 2, 3])
+    job = RemoteJob(7, 2, "+8613800000000", b"", False)
+    assert job.final is False  # RemoteJob.ended is the process's own, not this one
+    ended.prune({2, 5})  # only message 2 still has a queued job
+    assert ended.ids == {2}
+
+
 def test_auto_runs_the_carrier_process_only_with_more_than_two_cores():
     assert [carrier_process_wanted("auto", cores) for cores in (1, 2, 3, 8)] == [False, False, True, True]
     assert carrier_process_wanted(True, 2) and not carrier_process_wanted(False, 64)
 
 
 def test_usable_cores_are_the_affinity_capped_by_a_cgroup_quota(tmp_path):
-    cpu_max = tmp_path / "cpu.max"
     affinity = len(os.sched_getaffinity(0))
-    assert usable_cores(tmp_path / "missing") == affinity
-    cpu_max.write_text("max 100000\n")
-    assert usable_cores(cpu_max) == affinity
-    cpu_max.write_text("50000 100000\n")  # half a CPU: one core
-    assert usable_cores(cpu_max) == 1
-    cpu_max.write_text(f"{100000 * (affinity + 4)} 100000\n")  # a quota above the affinity
-    assert usable_cores(cpu_max) == affinity
+    assert usable_cores(tmp_path / "none") == affinity
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert usable_cores(v2) == affinity
+    (v2 / "cpu.max").write_text("50000 100000\n")  # half a CPU: one core
+    assert usable_cores(v2) == 1
+    (v2 / "cpu.max").write_text(f"{100000 * (affinity + 4)} 100000\n")  # a quota above the affinity
+    assert usable_cores(v2) == affinity
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cores(v1) == affinity
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")  # one CPU
+    assert usable_cores(v1) == 1
 
 
 def test_the_setting_comes_from_the_config_file_and_the_environment(tmp_path):
@@ -315,7 +333,10 @@ async def test_a_large_backlog_goes_to_the_process_in_bounded_frames(monkeypatch
         r.link.submit_many(jobs[:20], front=True)
         r.link.submit_many(jobs[20:])
         await eventually(count(r.events, "submitted", 50))
-        assert r.smsc.destinations == [dest(n) for n in range(50)]  # retries first, every job once, in order
+        sent = r.smsc.destinations
+        assert sorted(sent) == [dest(n) for n in range(50)]  # every job once
+        assert sorted(sent[:20]) == [dest(n) for n in range(20)]  # the retries first
+        assert sent[20:] == [dest(n) for n in range(20, 50)]  # then the submits, in order
 
 
 async def test_a_hung_process_is_killed_and_replaced():
@@ -356,3 +377,38 @@ async def test_a_throttled_part_of_a_message_that_ended_is_dropped_not_held():
         r.smsc.release()  # ... and the carrier throttles them
         await eventually(lambda: r.process.jobs == {})
         assert r.events.log == [] and len(r.smsc.submits) == 3
+
+
+async def test_jobs_routed_to_a_carrier_as_it_went_down_come_back_for_another():
+    a, b = await Smsc().start(), await Smsc().start()
+    events = RecordingEvents()
+    process = ProcessLinks([carrier_config(a.port, name="a"), carrier_config(b.port, name="b")], events,
+                           ReferenceRotor(), lambda callback: callback())
+    process.start()
+    loop = asyncio.get_running_loop()
+    numbers = iter(range(1, 10**6))
+    routing = True
+
+    def route_one() -> None:  # one message a loop turn to the first carrier up, as the dispatcher picks
+        if routing:
+            link = la if la.up else lb
+            link.submit_many([job_for(link, next(numbers))])
+            loop.call_soon(route_one)
+
+    try:
+        await eventually(lambda: all(link.up for link in process.links), 10.0)
+        la, lb = process.links
+        loop.call_soon(route_one)
+        await asyncio.sleep(0.2)
+        await a.close()  # carrier a's SMSC goes away: its binds drop, reconnects are refused
+        await eventually(lambda: not la.up)
+        await asyncio.sleep(0.05)
+        routing = False
+        await asyncio.sleep(1.0)
+        # nothing waits on the down carrier: what was routed to it came back (stranded) to be routed again
+        assert [job for i, job in process.jobs.values() if i == 0] == []
+        assert events.of("stranded")
+    finally:
+        routing = False
+        await process.stop()
+        await b.close()
