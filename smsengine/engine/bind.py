@@ -63,11 +63,12 @@ class BindOwner(Protocol):
 
     def on_submit_resp(self, bind: EsmeBind, job: Any, status: int, message_id: str) -> None: ...
     def on_unanswered(self, bind: EsmeBind, job: Any, reason: str) -> None: ...
-    def on_deliver(self, pdu: DeliverSm) -> str | None:
-        """Act on a deliver_sm; returns the key of a receipt parked for its submit_sm_resp."""
-    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | None) -> None:
+    def on_deliver(self, pdu: DeliverSm) -> str | asyncio.Future | None:
+        """Act on a deliver_sm; returns the key of a receipt parked for its submit_sm_resp, or a
+        future done once a reply it carried is recorded."""
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | asyncio.Future | None) -> None:
         """Send a deliver_sm_resp now (append to `out`) or once what on_deliver recorded is durable
-        (`parked`: once that receipt's submit_sm_resp is)."""
+        (`parked`: once that receipt's submit_sm_resp is, or that reply is recorded)."""
     def on_lost(self, bind: EsmeBind, jobs: list[Any]) -> None: ...
     def on_handler_error(self, bind: EsmeBind, event: object) -> None: ...
     def fill(self, bind: EsmeBind, out: list[bytes]) -> None:

@@ -153,7 +153,8 @@ class Forwarder:
         self.receipt_key = key
         return True
 
-    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:
+    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:  # type: ignore[override]
+        # recorded by the engine, which confirms this frame durable only once it is
         self._next().replies.append((self.index[carrier], phone, text, complete))
 
     def dropped(self, job: RemoteJob) -> None:

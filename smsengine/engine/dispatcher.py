@@ -345,8 +345,8 @@ class Dispatcher:
             return self._adopt(carrier, key, destination)
         return False
 
-    def reply(self, carrier: str, phone: str, text: str, complete: bool = True) -> None:
-        self.replies.received(carrier, phone, text, complete)
+    def reply(self, carrier: str, phone: str, text: str, complete: bool = True) -> asyncio.Future | None:
+        return self.replies.received(carrier, phone, text, complete)
 
     # -- outcomes ------------------------------------------------------------------------------------
     def _register(self, flight: InFlight, seq: int, carrier: str, key: str, now: float) -> None:

@@ -4,6 +4,7 @@ by a pool). Neither side imports the other's module; the Engine (engine/services
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -35,9 +36,10 @@ class LinkEvents(Protocol):
         whose last digits are `destination` ("" when the receipt names none). False when it is
         parked: its segment is not registered yet, so nothing about it was written."""
 
-    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:
+    def reply(self, carrier: str, phone: str, text: str, complete: bool) -> asyncio.Future | None:
         """A mobile-originated message, reassembled when it came in parts (`complete` False: some
-        parts never came; this is what did)."""
+        parts never came; this is what did). None when it is recorded now; else a future done once
+        it is (its sender is being looked up): its deliver_sm is answered after that."""
 
 
 class Link(Protocol):

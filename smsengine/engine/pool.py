@@ -171,7 +171,7 @@ class CarrierPool(CarrierLink):
     def on_unanswered(self, bind: EsmeBind, job: Job, reason: str) -> None:
         self.events.unanswered(self.name, job, reason)
 
-    def on_deliver(self, pdu: DeliverSm) -> str | None:
+    def on_deliver(self, pdu: DeliverSm) -> str | asyncio.Future | None:
         kind = pdu.esm_class & ESM_MESSAGE_TYPE_MASK
         if kind == _RECEIPT:
             self.stats.receipts += 1
@@ -185,16 +185,19 @@ class CarrierPool(CarrierLink):
             text = self.replies.text(pdu, time.monotonic())
             if text is not None:
                 self.stats.replies += 1
-                self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text, True)
+                return self.events.reply(self.name, "+" + pdu.source_addr.lstrip("+"), text, True)
         # SME acknowledgements and intermediate notifications: nothing to record
         return None
 
-    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | None) -> None:
+    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | asyncio.Future | None) -> None:
         if self.when_durable is None:
             out.append(ack)
             return
         if parked is None:
             self._ack_when_durable(bind, ack)
+            return
+        if isinstance(parked, asyncio.Future):  # a reply being recorded: then the commit
+            parked.add_done_callback(lambda _: self._ack_when_durable(bind, ack))
             return
         waiting = self._parked_acks
         earlier = waiting.pop(parked, None)

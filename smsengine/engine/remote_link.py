@@ -280,9 +280,12 @@ class ProcessLinks:
                     parked.append((index, key))
             except Exception:
                 self._handler_error(index, "receipt")
+        recording: list[asyncio.Future] = []  # replies whose sender is being looked up
         for index, phone, text, complete in o.replies:
             try:
-                events.reply(links[index].name, phone, text, complete)
+                pending = events.reply(links[index].name, phone, text, complete)
+                if pending is not None:
+                    recording.append(pending)
             except Exception:
                 self._handler_error(index, "reply")
         for request, stat, err in o.answers:
@@ -293,7 +296,11 @@ class ProcessLinks:
             self._drained.set()
         entry = [o.frame, parked, False]
         self._awaiting.append(entry)
-        self.when_durable(partial(self._durable, connection, entry))
+        wait = partial(self.when_durable, partial(self._durable, connection, entry))
+        if recording:  # the frame is durable once its replies are recorded, then committed
+            asyncio.gather(*recording).add_done_callback(lambda _: wait())
+        else:
+            wait()
 
     def _handler_error(self, index: int, event: str) -> None:
         link = self.links[index]

@@ -76,32 +76,43 @@ class Replies:
         self.clock = clock
         self.senders = Senders()
         self.stats = ReplyStats()
-        self._lookups: deque[tuple[str, str, str, float, bool]] = deque()
+        # replies waiting for their sender's lookup, with the future their deliver_sm answer waits on
+        self._lookups: deque[tuple[str, str, str, float, bool, asyncio.Future]] = deque()
         self._resolver: asyncio.Task | None = None
 
-    def received(self, carrier: str, phone: str, text: str, complete: bool = True) -> None:
+    def received(self, carrier: str, phone: str, text: str, complete: bool = True) -> asyncio.Future | None:
+        """Store a reply. None when it is handed to the store now; otherwise (its sender must be
+        looked up in the store first) a future done once it is: whoever answers the carrier's
+        deliver_sm waits for it, then for the commit, so a crash in between loses no reply."""
         now = self.clock()
         app_id = self.senders.of(phone, now - self.window_s)
         if app_id is not None:
             self._keep(app_id, carrier, phone, text, now, complete)
-            return
+            return None
         if len(self._lookups) >= MAX_LOOKUPS:
-            self._keep("", *self._lookups.popleft())
-        self._lookups.append((carrier, phone, text, now, complete))
+            *oldest, kept = self._lookups.popleft()
+            self._keep("", *oldest)
+            _done(kept)
+        kept = asyncio.get_running_loop().create_future()
+        self._lookups.append((carrier, phone, text, now, complete, kept))
         if self._resolver is None or self._resolver.done():
             self._resolver = asyncio.get_running_loop().create_task(self._resolve(), name="reply-senders")
+        return kept
 
     async def _resolve(self) -> None:
         while self._lookups:
-            carrier, phone, text, at, complete = self._lookups[0]
+            carrier, phone, text, at, complete, kept = self._lookups[0]
             try:
                 app_id = await self.store.last_sender(phone, at - self.window_s) or ""
             except Exception:
                 log.exception("reply.lookup_failed", phone=phone)
                 app_id = ""
-            if self._lookups and self._lookups[0][3] == at:  # not pushed out meanwhile
+            if self._lookups and self._lookups[0][5] is kept:  # not pushed out meanwhile
                 self._lookups.popleft()
-                self._keep(app_id, carrier, phone, text, at, complete)
+                try:
+                    self._keep(app_id, carrier, phone, text, at, complete)
+                finally:
+                    _done(kept)
 
     def _keep(self, app_id: str, carrier: str, phone: str, text: str, at: float, complete: bool = True) -> None:
         """Store the reply ("" app_id: unattributed, for the operator) and act on unsubscribes
@@ -121,3 +132,8 @@ class Replies:
         """Wait until every reply received so far is looked up and stored (tests, shutdown)."""
         while self._resolver is not None and not self._resolver.done():
             await asyncio.shield(self._resolver)
+
+
+def _done(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

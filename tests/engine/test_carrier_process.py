@@ -26,7 +26,7 @@ from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import EsmClass
 from smsengine.smpp.receipt import format_receipt
 from smsengine.smpp.vendor_tlvs import VendorTlv
-from tests.engine.test_pool import VENDOR_THROTTLE, RecordingEvents, Smsc, carrier_config, count, dest, job_for
+from tests.engine.test_pool import VENDOR_THROTTLE, LookingUp, RecordingEvents, Smsc, carrier_config, count, dest, job_for
 from tests.support.polling import eventually
 from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
 
@@ -412,3 +412,34 @@ async def test_jobs_routed_to_a_carrier_as_it_went_down_come_back_for_another():
         routing = False
         await process.stop()
         await b.close()
+
+
+async def test_a_reply_is_answered_once_the_engine_recorded_it_and_committed():
+    smsc = await Smsc().start()
+    events = LookingUp()
+    commits: list = []
+    process = ProcessLinks([carrier_config(smsc.port)], events, ReferenceRotor(), commits.append)  # type: ignore[arg-type]
+    process.start()
+    try:
+        await eventually(lambda: process.links[0].up, 10.0)
+        await asyncio.sleep(0.1)
+        for callback in list(commits):  # whatever came before (gauges) is committed
+            callback()
+        commits.clear()
+        smsc.deliver(source_addr="8613900000002", short_message=b"ok")
+        await eventually(count(events, "reply", 1))
+        await asyncio.sleep(0.3)
+        for callback in list(commits):  # later frames commit; the reply's frame is not even waiting yet
+            callback()
+        commits.clear()
+        assert smsc.acks == []
+        events.recorded.set_result(None)  # its sender found, the reply handed to the store
+        await eventually(lambda: bool(commits))
+        await asyncio.sleep(0.1)
+        assert smsc.acks == []  # recorded, not yet committed
+        for callback in list(commits):
+            callback()
+        await eventually(lambda: smsc.acks == [0])
+    finally:
+        await process.stop()
+        await smsc.close()

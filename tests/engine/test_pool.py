@@ -478,6 +478,40 @@ async def test_a_multipart_reply_arrives_once_as_one_text():
         assert run.pool.stats.replies == 2 and run.pool.replies.pending() == 0
 
 
+class LookingUp(RecordingEvents):
+    """A dispatcher that must look a reply's sender up before it can record it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded = asyncio.get_running_loop().create_future()
+
+    def reply(self, carrier: str, phone: str, text: str, complete: bool):
+        super().reply(carrier, phone, text, complete)
+        return self.recorded
+
+
+async def test_a_reply_is_answered_once_it_is_recorded_and_then_durable():
+    commits: list = []
+    smsc = await Smsc().start()
+    events = LookingUp()
+    pool = CarrierPool(carrier_config(smsc.port), events, ReferenceRotor(), commits.append)
+    pool.start()
+    try:
+        await eventually(lambda: pool.up, 5.0)
+        smsc.deliver(source_addr="8613900000002", short_message=b"ok")
+        await eventually(count(events, "reply", 1))
+        await asyncio.sleep(0.2)
+        assert commits == [] and smsc.acks == []  # its sender is being looked up: nothing recorded
+        events.recorded.set_result(None)
+        await eventually(lambda: len(commits) == 1)
+        assert smsc.acks == []  # recorded, not yet committed
+        commits.pop()()
+        await eventually(lambda: smsc.acks == [0])
+    finally:
+        await pool.stop()
+        await smsc.close()
+
+
 async def test_a_long_reply_missing_parts_is_reported_incomplete_after_the_timeout():
     async with running(reply_parts_timeout_s=0.05) as run:
         run.smsc.deliver(source_addr="8613900000001", esm_class=int(EsmClass.UDHI), data_coding=8,
