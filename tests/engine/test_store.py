@@ -584,8 +584,10 @@ async def test_a_file_from_before_a_column_was_added_gets_it_when_opened(tmp_pat
 # -- the CSV export -------------------------------------------------------------------------------------
 TIMES = st.floats(0, 4e9, allow_nan=False)
 # any character but NUL: none reaches the store (intake refuses it in texts, 1059 and 1004; a
-# receipt's text is read up to its NUL), and printf's %s and %w, which build the CSV, stop at one
-STORED_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=30)
+# receipt's text is read up to its NUL), and printf's %s and %w, which build the CSV, stop at one;
+# nor a lone surrogate (no UTF-8 for it: the JSON decoder refuses one, receipts are latin-1,
+# replies decode with "replace")
+STORED_TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=30)
 EXPORTED = st.lists(st.tuples(STORED_TEXT, STORED_TEXT, STORED_TEXT.map(lambda t: t[:12]), TIMES, TIMES,
                               st.sampled_from(["accepted", "submitted", "delivered"])), min_size=1, max_size=6)
 
