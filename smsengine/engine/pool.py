@@ -423,3 +423,36 @@ class CarrierPool(CarrierLink):
             bind.close()
         await cancel_tasks(*self._tasks)
         self._tasks.clear()
+
+
+class PoolLinks:
+    """Every carrier's binds on the engine's own loop: one `CarrierPool` each, started, drained
+    and stopped together. `ProcessLinks` (engine/remote_link.py) is the same set of carriers with
+    the binds in the carrier process; the Engine drives either through these methods."""
+
+    restarts = 0  # nothing to restart: the pools live and die with the engine
+
+    def __init__(self, carriers: list[CarrierConfig], events: LinkEvents, rotor: ReferenceRotor,
+                 when_durable: Callable[[Callable[[], None]], None] | None = None) -> None:
+        self.links = [CarrierPool(c, events, rotor, when_durable) for c in carriers]
+
+    def start(self) -> None:
+        for pool in self.links:
+            pool.start()
+
+    async def wait_up(self, timeout: float) -> bool:
+        return all(await asyncio.gather(*(pool.wait_up(timeout) for pool in self.links)))
+
+    def ended(self, message_id: int) -> None:
+        """Nothing to do: a pool skips a job whose message ended when a window slot would take it."""
+
+    async def drain(self, timeout: float) -> None:
+        await asyncio.gather(*(pool.drain(timeout) for pool in self.links))
+
+    async def stop(self) -> None:
+        for pool in self.links:
+            await pool.stop()
+
+    async def abort(self) -> None:
+        for pool in self.links:
+            await pool.abort()

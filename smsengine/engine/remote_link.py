@@ -65,7 +65,8 @@ class RemoteLink(CarrierLink):
         self.process.submit(self.index, jobs, front)
 
     def discard_final(self) -> None:
-        self.process.discard_final(self.index)
+        """Nothing to scan for: the Engine names every message that ends other than delivered
+        (expired included) to the process as it ends (`ProcessLinks.ended`)."""
 
     async def query_state(self, message_id: str) -> tuple[str, str] | None:
         return await self.process.query(self.index, message_id, self.config.response_timeout_s + 1.0)
@@ -194,19 +195,10 @@ class ProcessLinks:
                           record.type == "marketing"))
         self._next_id = job_id
 
-    def discard_final(self, index: int) -> None:
-        ended = {job.inflight.record.id for i, job in self.jobs.values() if i == index and job.inflight.final}
-        if ended:
-            self._ended(ended)
-
     def ended(self, message_id: int) -> None:
         """A message ended other than delivered: parts of it still queued in the process stay unsent."""
-        self._ended((message_id,))
-
-    def _ended(self, message_ids: Iterable[int]) -> None:
-        if self._connection is None:
-            return  # the process is down: every job it held came back, none is queued there
-        self._next().ended.extend(message_ids)
+        if self._connection is not None:  # down: every job it held came back, none is queued there
+            self._next().ended.append(message_id)
 
     def return_queue(self, index: int) -> None:
         """Ask for the jobs queued for a carrier that went down (they come back stranded)."""

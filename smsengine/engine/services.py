@@ -24,7 +24,7 @@ from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.limit_history import restore_limits
 from smsengine.engine.metrics import EngineMetrics, Sources
 from smsengine.engine.notices import OverLimitNotices
-from smsengine.engine.pool import CarrierPool
+from smsengine.engine.pool import CarrierPool, PoolLinks
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
 from smsengine.engine.replies import Replies
 from smsengine.engine.routing import Router
@@ -99,17 +99,15 @@ class Engine:
                                      settings=config.dispatch, on_final=self._on_final)
         rotor = ReferenceRotor()  # one for all carriers: a failover keeps a message's reference
         # the binds run in a process of their own (README "Carrier process"), or on this loop
-        self.carrier_process: ProcessLinks | None = None
+        self.carriers: ProcessLinks | PoolLinks
         if carrier_process_wanted(config.dispatch.carrier_process) and config.carriers:
-            self.carrier_process = ProcessLinks(config.carriers, self.dispatcher, rotor, self.store.when_durable,
-                                                config.log_level)
-            for link in self.carrier_process.links:
-                self.pools[link.name] = link
-                self.dispatcher.attach(link)
+            self.carriers = ProcessLinks(config.carriers, self.dispatcher, rotor, self.store.when_durable,
+                                         config.log_level)
         else:
-            for carrier in config.carriers:
-                pool = self.pools[carrier.name] = CarrierPool(carrier, self.dispatcher, rotor, self.store.when_durable)
-                self.dispatcher.attach(pool)
+            self.carriers = PoolLinks(config.carriers, self.dispatcher, rotor, self.store.when_durable)
+        for link in self.carriers.links:
+            self.pools[link.name] = link
+            self.dispatcher.attach(link)
         skew = config.http.max_time_skew_s
         self.auth = Authenticator(self.accounts, ReplayWindow(self.store, skew), skew)
         self.notices = OverLimitNotices(self.callbacks.alarm, self.accounts.alarm_url)
@@ -130,7 +128,7 @@ class Engine:
         self.metrics = EngineMetrics(Sources(
             intake=self.intake.stats, dispatch=self.dispatcher.stats, replies=self.replies.stats,
             pools=self.pools, commits=lambda: self.store.commits, receipts=self.dispatcher.correlator,
-            carrier_restarts=lambda: self.carrier_process.restarts if self.carrier_process is not None else 0,
+            carrier_restarts=lambda: self.carriers.restarts,
         ))
         self.draining = False  # stop() began: no new sends are taken
         self._reconcile: asyncio.Task | None = None
@@ -151,8 +149,8 @@ class Engine:
 
     def _on_final(self, final: MessageFinal, cursor: int) -> None:
         self.callbacks.on_final(final, cursor)
-        if self.carrier_process is not None and final.status != MessageStatus.DELIVERED:
-            self.carrier_process.ended(final.message_id)
+        if final.status != MessageStatus.DELIVERED:
+            self.carriers.ended(final.message_id)  # parts of it still queued are not sent
         if final.task_id is not None:
             self.tasks.on_final(final)
 
@@ -179,11 +177,7 @@ class Engine:
         log.info("limits.restored", messages=replayed, seconds=round(took, 3))
         self.intake.ids = MessageIds(await self.store.max_message_id())
         self.dispatcher.start()
-        if self.carrier_process is not None:
-            self.carrier_process.start()
-        else:
-            for pool in self.pools.values():
-                pool.start()  # type: ignore[union-attr]
+        self.carriers.start()
         await self.tasks.start()
         await self._recover()
         await self.callbacks.start()
@@ -194,18 +188,11 @@ class Engine:
 
     async def carriers_up(self, timeout: float) -> None:
         """Wait (at most `timeout`) until every carrier has a bind that can submit."""
-        if self.carrier_process is not None:
-            await self.carrier_process.wait_up(timeout)
-        elif self.pools:
-            await asyncio.gather(*(pool.wait_up(timeout) for pool in self.pools.values()))  # type: ignore[union-attr]
+        await self.carriers.wait_up(timeout)
 
     async def abort_carriers(self) -> None:
         """Drop every bind at once, as a crash would: no drain, no unbind, no reconnect."""
-        if self.carrier_process is not None:
-            await self.carrier_process.abort()
-        for pool in self.pools.values():
-            if isinstance(pool, CarrierPool):
-                await pool.abort()
+        await self.carriers.abort()
 
     async def _recover(self) -> None:
         """Whatever was accepted and is not final goes back to the queues; segments a carrier
@@ -231,21 +218,14 @@ class Engine:
         store (late receipts and answers still reach it until the binds are gone)."""
         self.draining = True
         await self.tasks.stop()
-        if self.carrier_process is not None:
-            await self.carrier_process.drain(drain_timeout)
-        else:
-            await asyncio.gather(*(pool.drain(drain_timeout) for pool in self.pools.values()))  # type: ignore[union-attr]
+        await self.carriers.drain(drain_timeout)
         await cancel_tasks(self._reconcile)
         self.notices.close()
         await self.callbacks.stop()
         await self.screening.stop()
         await self.metrics.stop()
         await self.housekeeping.stop()
-        if self.carrier_process is not None:
-            await self.carrier_process.stop()
-        else:
-            for pool in self.pools.values():
-                await pool.stop()  # type: ignore[union-attr]
+        await self.carriers.stop()
         await self.dispatcher.stop()
         await self.replies.settle()  # replies still looking up their sender are stored too
         await self.store.close()

@@ -117,8 +117,8 @@ async def test_jobs_of_messages_that_ended_are_taken_off_the_process_queue():
         r.link.submit_many(jobs)
         await eventually(lambda: len(r.smsc.submits) == 8)
         for job in jobs[8:]:
-            job.inflight.final = True  # their deadline passed
-        r.link.discard_final()
+            job.inflight.final = True  # their deadline passed: the engine names each as it ends
+            r.process.ended(job.inflight.record.id)
         r.link.submit_many([job_for(r.link, 20)])  # a message that did not end, behind them
         await asyncio.sleep(0.2)  # the process has heard it before a window slot frees
         r.smsc.hold = False
@@ -179,14 +179,14 @@ async def test_messages_go_out_and_receipts_come_back_through_the_carrier_proces
     rig = await start_rig(tmp_path, [fast_profile("ideal")],
                           dispatch=DispatchConfig(recovery_hold_s=2.0, carrier_process=True))
     try:
-        assert rig.engine.carrier_process is not None
+        assert isinstance(rig.engine.carriers, ProcessLinks)
         numbers = [f"+86138{i:08d}" for i in range(200)]
         status, body = await rig.client.send(numbers)
         assert status == 200 and all(r["code"] == 0 for r in body["results"]), body
         await wait_engine_final(rig.engine, 200)
         assert rig.simulators["ideal"].counters.accepted == 200
         assert db_rows(rig.engine, "SELECT status, COUNT(*) FROM messages GROUP BY status") == [("delivered", 200)]
-        assert rig.engine.carrier_process.jobs == {}
+        assert rig.engine.carriers.jobs == {}
         await eventually(lambda: rig.engine.pools["ideal"].stats.receipts == 200)
         # every receipt was answered, once: its final state was committed first
         await eventually(lambda: rig.simulators["ideal"].counters.receipts_acked == 200)
