@@ -240,29 +240,18 @@ class ProcessLinks:
                     events.submitted(links[entry[0]].name, entry[1], message_id, key)
                 except Exception:
                     self._handler_error(entry[0], "submitted")
-        for job_id, status, transient in o.refused:
-            entry = pop(job_id, None)
-            if entry is not None:
-                try:
-                    events.refused(links[entry[0]].name, entry[1], status, transient)
-                except Exception:
-                    self._handler_error(entry[0], "refused")
-        for job_id, reason in o.unanswered:
-            entry = pop(job_id, None)
-            if entry is not None:
-                try:
-                    events.unanswered(links[entry[0]].name, entry[1], reason)
-                except Exception:
-                    self._handler_error(entry[0], "unanswered")
+        # the rarer outcomes of a job: (job id, *what the handler takes after carrier and job)
+        for items, handle in ((o.refused, events.refused), (o.unanswered, events.unanswered),
+                              (o.throttled, events.throttled_too_long)):
+            for item in items:
+                entry = pop(item[0], None)
+                if entry is not None:
+                    try:
+                        handle(links[entry[0]].name, entry[1], *item[1:])  # type: ignore[operator]
+                    except Exception:
+                        self._handler_error(entry[0], handle.__name__)
         if o.stranded:
             self._strand([pop(job_id, None) for job_id in o.stranded])
-        for job_id, waited in o.throttled:
-            entry = pop(job_id, None)
-            if entry is not None:
-                try:
-                    events.throttled_too_long(links[entry[0]].name, entry[1], waited)
-                except Exception:
-                    self._handler_error(entry[0], "throttled")
         for job_id in o.dropped:
             pop(job_id, None)
         receipt = events.receipt

@@ -23,10 +23,10 @@ from smsengine.engine.link_frames import Start
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
 from smsengine.engine.services import carrier_process_wanted, usable_cores
 from smsengine.smpp.concatenation import ReferenceRotor
-from smsengine.smpp.constants import EsmClass
+from smsengine.smpp.constants import CommandStatus, EsmClass
 from smsengine.smpp.receipt import format_receipt
 from smsengine.smpp.vendor_tlvs import VendorTlv
-from tests.engine.test_pool import VENDOR_THROTTLE, LookingUp, RecordingEvents, Smsc, carrier_config, count, dest, job_for
+from tests.engine.test_pool import VENDOR_THROTTLE, VENDOR_TRANSIENT, LookingUp, RecordingEvents, Smsc, carrier_config, count, dest, job_for
 from tests.support.polling import eventually
 from tests.support.rig import db_rows, fast_profile, start_rig, stop_rig, wait_engine_final
 
@@ -443,3 +443,15 @@ async def test_a_reply_is_answered_once_the_engine_recorded_it_and_committed():
     finally:
         await process.stop()
         await smsc.close()
+
+
+async def test_refusals_come_back_with_their_status_and_whether_they_are_transient():
+    async with running() as r:
+        r.smsc.script[dest(1)] = [VENDOR_TRANSIENT]
+        r.smsc.script[dest(2)] = [int(CommandStatus.ESME_RINVDSTADR)]
+        jobs = [job_for(r.link, 1), job_for(r.link, 2)]
+        r.link.submit_many(jobs)
+        await eventually(count(r.events, "refused", 2))
+        assert sorted((e[1].inflight.record.phone, e[2], e[3]) for e in r.events.of("refused")) == [
+            ("+8613800000001", VENDOR_TRANSIENT, True), ("+8613800000002", int(CommandStatus.ESME_RINVDSTADR), False)]
+        assert r.process.jobs == {}
