@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Protocol
 
 import msgspec
@@ -35,7 +36,7 @@ class Receiver(Protocol):
 
     def deliver(self, item: Outgoing) -> None: ...
 
-    def deliver_many(self, items: list[Outgoing]) -> None:
+    def deliver_many(self, items: Sequence[Outgoing]) -> None:
         """`deliver` each, in order; the router gives it at most `room()`."""
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import struct
 import time
+from collections.abc import Sequence
 
 import structlog
 
@@ -268,8 +269,12 @@ class SmscConnection(asyncio.Protocol):
     def room(self) -> int:
         return self.server.deliver_window - self.session.outstanding_count if self.receiving else 0
 
-    def deliver_many(self, items: list[Outgoing]) -> None:
-        """`deliver` for each item, in order (the router checked `room`)."""
+    def deliver(self, item: Outgoing) -> None:
+        self.deliver_many((item,))
+
+    def deliver_many(self, items: Sequence[Outgoing]) -> None:
+        """Write a deliver_sm for each item, in order (the router checked `room`); a fresh sequence
+        number each time, so a redelivery after a rebind is a new PDU."""
         out = self._out
         if not out:
             self._loop.call_soon(self._flush)
@@ -282,18 +287,6 @@ class SmscConnection(asyncio.Protocol):
                 counters.mo_sent += 1
             else:
                 receipts[item.stat] += 1
-
-    def deliver(self, item: Outgoing) -> None:
-        # a fresh sequence number each time, so a redelivery after a rebind is a new PDU
-        out = self._out  # _write, inlined: once per receipt
-        if not out:
-            self._loop.call_soon(self._flush)
-        out.append(self.session.send_encoded(_DELIVER_SM, item.body, item, self._loop.time()))
-        counters = self.server.counters
-        if item.stat is None:
-            counters.mo_sent += 1
-        else:
-            counters.receipts[item.stat] += 1
 
     def probe(self) -> None:
         self._write(self.session.send(EnquireLink(), None, self._loop.time()))
@@ -679,29 +672,32 @@ class CarrierServer:
     def _send_due(self) -> None:
         due, self._due = self._due, []
         done_wall = self.wall(self.loop.time())
-        receipt_body = self.writer.receipt_body
         items: list[Outgoing] = []
         for entry in due:
             if type(entry) is tuple:
                 items += self._mo_items(entry)
-            elif not entry.cancelled:
-                try:
-                    body = receipt_body(entry, done_wall)
-                except _UNWRITABLE as exc:
-                    self._unwritable("receipt", entry, exc)
-                    continue
-                items.append(Outgoing(body, entry.outcome.stat, entry.system_id))
+            else:
+                item = self._receipt_item(entry, done_wall)
+                if item is not None:
+                    items.append(item)
         self.router.deliver_all(items)
 
     def _receipt_due(self, record: MessageRecord) -> None:
+        item = self._receipt_item(record, self.wall(self.loop.time()))
+        if item is not None:
+            self.router.deliver(item)
+
+    def _receipt_item(self, record: MessageRecord, done_wall: float) -> Outgoing | None:
+        """The receipt deliver_sm of a record; None when it was cancelled, or cannot be written
+        (counted, logged)."""
         if record.cancelled:
-            return
+            return None
         try:
-            body = self.writer.receipt_body(record, self.wall(self.loop.time()))
+            body = self.writer.receipt_body(record, done_wall)
         except _UNWRITABLE as exc:
             self._unwritable("receipt", record, exc)
-            return
-        self.router.deliver(Outgoing(body, record.outcome.stat, record.system_id))
+            return None
+        return Outgoing(body, record.outcome.stat, record.system_id)
 
     def _mo_due(self, arg: tuple[MessageRecord, MoReply]) -> None:
         for item in self._mo_items(arg):
