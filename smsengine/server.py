@@ -22,7 +22,7 @@ from smsengine.api.listener import Listener, ListenerSite
 from smsengine.config import EngineConfig
 from smsengine.console.app import console_app
 from smsengine.engine.services import Engine
-from smsengine.logs import quiet_bad_requests
+from smsengine.api.request_logs import quiet_bad_requests
 
 log = structlog.get_logger("smsengine")
 

@@ -4,8 +4,6 @@ reverse. It knows nothing of HTTP; the composition root (smsengine/server.py) se
 from __future__ import annotations
 
 import asyncio
-import math
-import os
 import time
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from smsengine.engine.shortlinks import ShortLinks
 from smsengine.engine.records import MessageFinal, MessageStatus
 from smsengine.engine.store import Store
 from smsengine.engine.tasks import TaskRunner
+from smsengine.runtime import usable_cores
 from smsengine.smpp.concatenation import ReferenceRotor
 
 log = structlog.get_logger("smsengine")
@@ -46,32 +45,6 @@ def carrier_process_wanted(setting: bool | str, cores: int | None = None) -> boo
     if setting == "auto":
         return (cores if cores is not None else usable_cores()) > 2
     return bool(setting)
-
-
-def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
-    """The cores this process may run on: its CPU affinity (taskset, cpusets), capped by a cgroup
-    CPU quota (a container's --cpus; v2 `cpu.max`, v1 `cpu/cpu.cfs_quota_us`), not the host's
-    count."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    for quota_file, period_file in ((cgroup / "cpu.max", None),
-                                    (cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us")):
-        try:
-            if period_file is None:
-                quota, period = quota_file.read_text().split()
-            else:
-                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if quota not in ("max", "-1"):
-            try:
-                cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-            except ValueError:
-                pass
-        break
-    return cores
 
 
 class Engine:

@@ -21,7 +21,8 @@ from smsengine.engine import remote_link
 from smsengine.engine.carrier_process import Ended, RemoteJob
 from smsengine.engine.link_frames import Start
 from smsengine.engine.remote_link import ProcessLinks, RemoteLink
-from smsengine.engine.services import carrier_process_wanted, usable_cores
+from smsengine.engine.services import carrier_process_wanted
+from smsengine.runtime import usable_cores
 from smsengine.smpp.concatenation import ReferenceRotor
 from smsengine.smpp.constants import CommandStatus, EsmClass
 from smsengine.smpp.receipt import format_receipt

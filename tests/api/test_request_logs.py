@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from smsengine.logs import BadRequestLines
+from smsengine.api.request_logs import BadRequestLines
 from tests.support.rig import fast_profile, start_rig, stop_rig
 
 
