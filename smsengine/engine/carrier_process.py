@@ -187,16 +187,10 @@ class ForwardingPool(CarrierPool):
         self.forwarder.receipt_key = None
         return super().on_deliver(pdu)
 
-    def acknowledge(self, bind: EsmeBind, ack: bytes, out: list[bytes], parked: str | None) -> None:
-        if self.when_durable is None:
-            out.append(ack)
-            return
-        self._hold(bind, ack, self.forwarder.receipt_key)
-
     def _ack_when_durable(self, bind: EsmeBind, ack: bytes) -> None:
-        self._hold(bind, ack, None)
-
-    def _hold(self, bind: EsmeBind, ack: bytes, key: str | None) -> None:
+        # the answer to a receipt carries its key (the engine may park it), taken once: an answer
+        # released later from the parked ones, in the same read, carries none
+        key, self.forwarder.receipt_key = self.forwarder.receipt_key, None
         self.held.append((self.forwarder.awaiting(), bind, ack, key))
 
     def durable(self, upto: int, parked: set[str]) -> None:
