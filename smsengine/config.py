@@ -97,6 +97,10 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
     batch_max_rows: int = 5000
     batch_max_delay_ms: float = 2.0
     retention_days: int = 180
+    # how much lower than the event loop the writer thread's CPU priority is (a nice value, 0-19;
+    # 0: the same). Group commits can wait a little; the loop, which every message passes through,
+    # should not wait for a core behind them (README "Performance")
+    writer_nice: int = 10
 
 
 class DispatchConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -380,6 +384,8 @@ def _check(config: EngineConfig, path: Path) -> None:
                           " max_connections must be > 0")
     if config.store.batch_max_rows < 1:
         raise ConfigError(f"{path}: store.batch_max_rows must be >= 1")
+    if not 0 <= config.store.writer_nice <= 19:
+        raise ConfigError(f"{path}: store.writer_nice must be 0 to 19 (a nice value)")
     t = config.tasks
     if min(t.max_rows, t.max_bytes, t.chunk_rows) < 1 or t.check_every_s <= 0:
         raise ConfigError(f"{path}: tasks: max_rows, max_bytes, chunk_rows and check_every_s must be > 0")

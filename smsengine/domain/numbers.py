@@ -93,9 +93,12 @@ def _desc_alternative(desc: object, general_lengths: tuple[int, ...]) -> str | N
     return f"{length_guard}(?:{pattern})\\Z"
 
 
+# Validity asks only whether some type matches, so the order is free: mobile first, as nearly
+# every number an SMS goes to is one (mainland mobile numbers: 3.2 -> 1.9 us a match, the engine's
+# intake matches each recipient once; CN's fixed-line pattern is the long one).
 _TYPE_DESCS = (
-    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
-    "pager", "uan", "voicemail", "fixed_line", "mobile",
+    "mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+    "pager", "uan", "voicemail",
 )
 
 

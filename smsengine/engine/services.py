@@ -55,7 +55,7 @@ class Engine:
         if not db_path.is_absolute():
             db_path = self.base_dir / db_path
         self.store = Store(db_path, max_rows=config.store.batch_max_rows,
-                           max_delay=config.store.batch_max_delay_ms / 1000)
+                           max_delay=config.store.batch_max_delay_ms / 1000, writer_nice=config.store.writer_nice)
         sensitive = SensitiveWords(config.content.sensitive_words)
         self.accounts = AccountRegistry(self.store, config.default_region, sensitive=sensitive,
                                         neutral=neutral_names(config.content.neutral_signature_names))

@@ -38,6 +38,8 @@ def test_environment_overrides():
         ("[[carriers]]\nname='a'\n[[routes]]\nprefix='+'\ntargets=[{carrier='b'}]\n", "unknown carrier 'b'"),
         ("[[carriers]]\nname='a'\nwindow=0\n", "window"),
         ("not toml at all = = =", "not valid TOML"),
+        ("[store]\nwriter_nice = 20\n", "store.writer_nice must be 0 to 19"),
+        ("[store]\nwriter_nice = -1\n", "store.writer_nice must be 0 to 19"),
         # values that reach the store are bounded where they enter
         ("[[accounts]]\napp_id='a'\nkey='k'\nbalance=10000000000000000\n", "$.accounts[0].balance"),
         ("[[accounts]]\napp_id='a'\nkey='k'\nutc_offset_minutes=100000\n", "$.accounts[0].utc_offset_minutes"),

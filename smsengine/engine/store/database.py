@@ -30,8 +30,9 @@ def scope(app_id: str | None, column: str = "app_id") -> tuple[str, tuple]:
 class Database(GroupCommitWriter):
     """Opens and closes the file; reads go through aiosqlite, writes through the writer thread."""
 
-    def __init__(self, path: str | Path, *, max_rows: int = 5000, max_delay: float = 0.002) -> None:
-        super().__init__(max_rows=max_rows, max_delay=max_delay)
+    def __init__(self, path: str | Path, *, max_rows: int = 5000, max_delay: float = 0.002,
+                 writer_nice: int = 0) -> None:
+        super().__init__(max_rows=max_rows, max_delay=max_delay, writer_nice=writer_nice)
         self.path = Path(path)
         self._reader: aiosqlite.Connection | None = None
         # CSV exports running at once (messages.export_csv): each holds a read connection and a

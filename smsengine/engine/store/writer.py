@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ import structlog
 
 from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.records import MessageFinal, MessageRecord
+from smsengine.runtime import lower_thread_priority, name_thread
 
 log = structlog.get_logger("smsengine.store")
 
@@ -78,15 +78,6 @@ class Outcome(NamedTuple):
     changed: int
 
 
-def _name_thread(name: bytes) -> None:
-    """Give the calling thread an OS-level name (Linux: what top -H, ps -L and /proc show), so the
-    store's writer can be told from the event loop when their CPU time is looked at."""
-    try:
-        ctypes.CDLL(None).prctl(15, name[:15], 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass  # not Linux: the name is only a convenience
-
-
 def _request_values(r: MessageRecord) -> tuple:
     """What a request's messages have in common: the columns of _REQUEST_COLUMNS, as stored."""
     return (r.app_id, r.content, r.type, r.chars, r.segments, r.data_coding, str(r.status), r.context, r.template_id,
@@ -112,8 +103,9 @@ def _one_request(records: list[MessageRecord]) -> tuple[int, tuple, list[str]] |
     return base, _request_values(first), [r.phone for r in records]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    _name_thread(b"store-writer")
+def _connect(path: Path, nice: int) -> sqlite3.Connection:
+    name_thread(b"store-writer")
+    lower_thread_priority(nice)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
@@ -130,9 +122,10 @@ class GroupCommitWriter:
     """The one writer of the database. Writes queue up and a single task commits them together:
     a commit every `max_delay` seconds or `max_rows` rows, never one per message."""
 
-    def __init__(self, *, max_rows: int, max_delay: float) -> None:
+    def __init__(self, *, max_rows: int, max_delay: float, writer_nice: int = 0) -> None:
         self.max_rows = max_rows
         self.max_delay = max_delay
+        self.writer_nice = writer_nice
         # the writer: its own connection on its own thread, so a whole group commit is one
         # hand-off between threads instead of one await per statement (measured: aiosqlite's
         # per-statement round trips stretched commits to hundreds of ms under load)
@@ -174,7 +167,7 @@ class GroupCommitWriter:
 
     async def _start_writer(self, path: Path) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._writer_db = await asyncio.get_running_loop().run_in_executor(self._executor, _connect, path)
+        self._writer_db = await asyncio.get_running_loop().run_in_executor(self._executor, _connect, path, self.writer_nice)
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
 
     async def _stop_writer(self) -> None:
