@@ -700,8 +700,7 @@ class CarrierServer:
         return Outgoing(body, record.outcome.stat, record.system_id)
 
     def _mo_due(self, arg: tuple[MessageRecord, MoReply]) -> None:
-        for item in self._mo_items(arg):
-            self.router.deliver(item)
+        self.router.deliver_all(self._mo_items(arg))
 
     def _mo_items(self, arg: tuple[MessageRecord, MoReply]) -> list[Outgoing]:
         """The deliver_sm of an MO reply; none (counted, logged) when they cannot be written."""

@@ -93,19 +93,20 @@ class Forwarder:
         self.index = index  # carrier name → its index in the engine's list
         self.out = Outcomes(frame=1)
         self.receipt_key: str | None = None  # key of the receipt the deliver_sm being handled carried
-        self._pending = False
+        self.pending = False
         # submit_sm_resps reported in frames the engine has not confirmed durable yet, by frame:
         # looked through only for a receipt the engine parked (rare), so nothing is indexed here
         self.unconfirmed: deque[tuple[int, list[tuple[int, str, str]]]] = deque()
 
-    def _next(self) -> Outcomes:
-        if not self._pending:
-            self._pending = True
+    def current(self) -> Outcomes:
+        """The frame being gathered; it leaves at the end of this loop turn."""
+        if not self.pending:
+            self.pending = True
             asyncio.get_running_loop().call_soon(self.flush)
         return self.out
 
     def flush(self) -> None:
-        self._pending = False
+        self.pending = False
         out = self.out
         self.out = Outcomes(frame=out.frame + 1)
         if out.submitted:
@@ -130,38 +131,38 @@ class Forwarder:
 
     def awaiting(self) -> int:
         """The frame number acks held now wait for (the frame being gathered)."""
-        return self._next().frame
+        return self.current().frame
 
     # -- LinkEvents ------------------------------------------------------------------------------
     def submitted(self, carrier: str, job: RemoteJob, message_id: str, key: str) -> None:  # type: ignore[override]
-        self._next().submitted.append((job.id, message_id, key))
+        self.current().submitted.append((job.id, message_id, key))
 
     def refused(self, carrier: str, job: RemoteJob, status: int, transient: bool) -> None:
-        self._next().refused.append((job.id, status, transient))
+        self.current().refused.append((job.id, status, transient))
 
     def unanswered(self, carrier: str, job: RemoteJob, reason: str) -> None:
-        self._next().unanswered.append((job.id, reason))
+        self.current().unanswered.append((job.id, reason))
 
     def stranded(self, carrier: str, jobs: list[RemoteJob]) -> None:
-        self._next().stranded.extend(job.id for job in jobs)
+        self.current().stranded.extend(job.id for job in jobs)
 
     def throttled_too_long(self, carrier: str, job: RemoteJob, waited: float) -> None:
-        self._next().throttled.append((job.id, waited))
+        self.current().throttled.append((job.id, waited))
 
     def receipt(self, carrier: str, key: str, destination: str, stat: str, err: str) -> bool:
-        self._next().receipts.append((self.index[carrier], key, destination, stat, err))
+        self.current().receipts.append((self.index[carrier], key, destination, stat, err))
         self.receipt_key = key
         return True
 
     def reply(self, carrier: str, phone: str, text: str, complete: bool) -> None:  # type: ignore[override]
         # recorded by the engine, which confirms this frame durable only once it is
-        self._next().replies.append((self.index[carrier], phone, text, complete))
+        self.current().replies.append((self.index[carrier], phone, text, complete))
 
     def dropped(self, job: RemoteJob) -> None:
-        self._next().dropped.append(job.id)
+        self.current().dropped.append(job.id)
 
     def state(self, pool: ForwardingPool) -> None:
-        self._next().states.append(pool.state(time.monotonic(), pool.index))
+        self.current().states.append(pool.state(time.monotonic(), pool.index))
 
 
 class ForwardingPool(CarrierPool):
@@ -311,15 +312,15 @@ class CarrierProcess(asyncio.Protocol):
 
     async def _query(self, request: int, pool: ForwardingPool, message_id: str) -> None:
         state = await pool.query_state(message_id)
-        self.forwarder._next().answers.append((request, *(state or ("", ""))))  # type: ignore[union-attr]
+        self.forwarder.current().answers.append((request, *(state or ("", ""))))  # type: ignore[union-attr]
 
     async def _drain(self) -> None:
         await asyncio.gather(*(pool.drain(3600.0) for pool in self.pools))  # the engine bounds the wait
-        self.forwarder._next().drained = True  # type: ignore[union-attr]
+        self.forwarder.current().drained = True  # type: ignore[union-attr]
 
     async def _finish(self, abort: bool) -> None:
         await asyncio.gather(*(pool.abort() if abort else pool.stop() for pool in self.pools))
-        if self.forwarder is not None and self.forwarder._pending:
+        if self.forwarder is not None and self.forwarder.pending:
             self.forwarder.flush()  # what the last answers said goes out before the socket closes
         if self.transport is not None:
             self.transport.close()

@@ -454,5 +454,6 @@ class PoolLinks:
             await pool.stop()
 
     async def abort(self) -> None:
+        """Drop every bind at once, as a crash would."""
         for pool in self.links:
             await pool.abort()

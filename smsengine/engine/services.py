@@ -159,21 +159,13 @@ class Engine:
         self.housekeeping.start()
         log.info("engine.started", carriers=list(self.pools))
 
-    async def carriers_up(self, timeout: float) -> None:
-        """Wait (at most `timeout`) until every carrier has a bind that can submit."""
-        await self.carriers.wait_up(timeout)
-
-    async def abort_carriers(self) -> None:
-        """Drop every bind at once, as a crash would: no drain, no unbind, no reconnect."""
-        await self.carriers.abort()
-
     async def _recover(self) -> None:
         """Whatever was accepted and is not final goes back to the queues; segments a carrier
         already accepted are asked about (query_sm), never sent again."""
         pending = await self.store.open_messages()
         if not pending:
             return
-        await self.carriers_up(5.0)
+        await self.carriers.wait_up(5.0)
         partly_sent = self.intake.resume(pending)
         log.info("recovery.requeued", messages=len(pending), partly_sent=partly_sent)
         if partly_sent:

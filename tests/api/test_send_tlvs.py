@@ -141,7 +141,7 @@ async def test_a_message_accepted_before_a_crash_carries_its_tlvs_when_sent_afte
             assert status == 200 and body["results"][0]["code"] == 0, body
             engine = server.engine
             await engine.store.flush()
-            await engine.abort_carriers()  # die: binds vanish, nothing drained or unbound
+            await engine.carriers.abort()  # die: binds vanish, nothing drained or unbound
             await engine.dispatcher.stop()
             await engine.store.close()
         finally:

@@ -159,7 +159,7 @@ async def test_restart_with_acknowledged_segments_waits_for_receipts_instead_of_
         engine = server.engine
         await engine.store.flush()
         # die without a goodbye: binds vanish, nothing is drained or unbound
-        await engine.abort_carriers()
+        await engine.carriers.abort()
         await engine.dispatcher.stop()
         await engine.store.close()
         await server.stop(drain_timeout=0.0)

@@ -178,7 +178,7 @@ class Rig:
 async def start_server(config: EngineConfig, base_dir: Path) -> Server:
     server = Server(config, base_dir=base_dir)
     await server.start()
-    await server.engine.carriers_up(5.0)
+    await server.engine.carriers.wait_up(5.0)
     return server
 
 
