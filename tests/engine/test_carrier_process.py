@@ -62,6 +62,16 @@ async def running(**changes: Any) -> AsyncIterator[Running]:
         await smsc.close()
 
 
+async def held_submits(r, n: int) -> list[Job]:
+    """`n` one-part jobs submitted while the SMSC holds its answers: the window of 8 fills (wait
+    until the SMSC has them), the rest queue in the process."""
+    r.smsc.hold = True
+    jobs = [job_for(r.link, i) for i in range(n)]
+    r.link.submit_many(jobs)
+    await eventually(lambda: len(r.smsc.submits) == min(n, 8))
+    return jobs
+
+
 def child_pid(process: ProcessLinks) -> int:
     assert process._process is not None
     return process._process.pid
@@ -113,10 +123,7 @@ async def test_a_parked_receipt_is_answered_once_its_submit_sm_resp_is_reported_
 
 async def test_jobs_of_messages_that_ended_are_taken_off_the_process_queue():
     async with running() as r:
-        r.smsc.hold = True  # answers wait: 8 fill the window, the rest queue in the process
-        jobs = [job_for(r.link, n) for n in range(20)]
-        r.link.submit_many(jobs)
-        await eventually(lambda: len(r.smsc.submits) == 8)
+        jobs = await held_submits(r, 20)
         for job in jobs[8:]:
             job.inflight.final = True  # their deadline passed: the engine names each as it ends
             r.process.ended(job.inflight.record.id)
@@ -149,10 +156,7 @@ async def test_parts_of_a_message_that_failed_are_not_sent_from_the_process_queu
 
 async def test_a_dead_carrier_process_strands_what_it_held_and_is_started_again():
     async with running() as r:
-        r.smsc.hold = True
-        jobs = [job_for(r.link, n) for n in range(12)]
-        r.link.submit_many(jobs)
-        await eventually(lambda: len(r.smsc.submits) == 8)
+        jobs = await held_submits(r, 12)
         os.kill(child_pid(r.process), signal.SIGKILL)
         await eventually(count(r.events, "stranded", 1))
         stranded = [job for _, jobs_ in r.events.of("stranded") for job in jobs_]
@@ -365,10 +369,7 @@ async def test_carrier_counters_carry_on_across_a_restart():
 
 async def test_a_throttled_part_of_a_message_that_ended_is_dropped_not_held():
     async with running() as r:
-        r.smsc.hold = True
-        jobs = [job_for(r.link, n) for n in range(3)]
-        r.link.submit_many(jobs)
-        await eventually(lambda: len(r.smsc.submits) == 3)
+        jobs = await held_submits(r, 3)
         for job in jobs:
             job.inflight.final = True
             r.process.ended(job.inflight.record.id)  # they ended while in the window

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -213,10 +213,14 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(smsc: Smsc | None = None, *, wait_up: bool = True, **changes: Any) -> AsyncIterator[Running]:
+async def running(smsc: Smsc | None = None, *, wait_up: bool = True, events: RecordingEvents | None = None,
+                  when_durable: Callable[[Callable[[], None]], None] | None = None,
+                  **changes: Any) -> AsyncIterator[Running]:
+    """A pool bound to `smsc` (a fresh one by default) reporting to `events`; `when_durable`: the
+    store's seam, e.g. a list's append, whose callbacks the test runs as a commit would."""
     smsc = smsc or await Smsc().start()
-    events = RecordingEvents()
-    pool = CarrierPool(carrier_config(smsc.port, **changes), events, ReferenceRotor())
+    events = events or RecordingEvents()
+    pool = CarrierPool(carrier_config(smsc.port, **changes), events, ReferenceRotor(), when_durable)
     pool.start()
     try:
         if wait_up:
@@ -419,12 +423,8 @@ async def test_a_receipt_names_the_number_it_reports_on_by_its_last_digits():
 async def test_deliver_sm_is_answered_only_once_what_it_carried_is_durable():
     when = datetime(2024, 5, 1, 12, 0)
     commits: list = []  # the store's when_durable seam: callbacks the test runs as a commit would
-    smsc = await Smsc().start()
-    events = RecordingEvents()
-    pool = CarrierPool(carrier_config(smsc.port), events, ReferenceRotor(), commits.append)
-    pool.start()
-    try:
-        await eventually(lambda: pool.up, 5.0)
+    async with running(when_durable=commits.append) as run:
+        smsc, events = run.smsc, run.events
         for mid in ("160", "161", "162"):
             smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
                          short_message=format_receipt(mid, "DELIVRD", when, when).encode())
@@ -433,21 +433,15 @@ async def test_deliver_sm_is_answered_only_once_what_it_carried_is_durable():
         commits.pop()()
         await eventually(lambda: len(smsc.acks) == 3)
         assert smsc.acks == [0, 0, 0]
-    finally:
-        await pool.stop()
-        await smsc.close()
 
 
 async def test_a_parked_receipt_is_answered_once_its_submit_sm_resp_is_recorded_and_durable():
     when = datetime(2024, 5, 1, 12, 0)
     commits: list = []
-    smsc = await Smsc().start()
     events = RecordingEvents()
     events.parks.add("a0")  # the receipt for id 160 (key a0) comes before its submit_sm_resp
-    pool = CarrierPool(carrier_config(smsc.port), events, ReferenceRotor(), commits.append)
-    pool.start()
-    try:
-        await eventually(lambda: pool.up, 5.0)
+    async with running(events=events, when_durable=commits.append) as run:
+        smsc, pool = run.smsc, run.pool
         smsc.deliver(esm_class=int(EsmClass.DELIVERY_RECEIPT),
                      short_message=format_receipt("160", "DELIVRD", when, when).encode())
         await eventually(count(events, "receipt", 1))
@@ -457,9 +451,6 @@ async def test_a_parked_receipt_is_answered_once_its_submit_sm_resp_is_recorded_
         assert len(commits) == 1 and smsc.acks == []  # now it waits for the commit of the resp
         commits.pop()()
         await eventually(lambda: smsc.acks == [0])
-    finally:
-        await pool.stop()
-        await smsc.close()
 
 
 async def test_a_multipart_reply_arrives_once_as_one_text():
@@ -492,12 +483,9 @@ class LookingUp(RecordingEvents):
 
 async def test_a_reply_is_answered_once_it_is_recorded_and_then_durable():
     commits: list = []
-    smsc = await Smsc().start()
     events = LookingUp()
-    pool = CarrierPool(carrier_config(smsc.port), events, ReferenceRotor(), commits.append)
-    pool.start()
-    try:
-        await eventually(lambda: pool.up, 5.0)
+    async with running(events=events, when_durable=commits.append) as run:
+        smsc = run.smsc
         smsc.deliver(source_addr="8613900000002", short_message=b"ok")
         await eventually(count(events, "reply", 1))
         await asyncio.sleep(0.2)
@@ -507,9 +495,6 @@ async def test_a_reply_is_answered_once_it_is_recorded_and_then_durable():
         assert smsc.acks == []  # recorded, not yet committed
         commits.pop()()
         await eventually(lambda: smsc.acks == [0])
-    finally:
-        await pool.stop()
-        await smsc.close()
 
 
 async def test_a_long_reply_missing_parts_is_reported_incomplete_after_the_timeout():
