@@ -62,9 +62,11 @@ def signature(key: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(key.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-class Report(NamedTuple):
+class Report(msgspec.Struct, gc=False):
     """One item to push: its place in the account's order, the per-message URL ("" = the
-    account's), and what the customer receives."""
+    account's), and what the customer receives. A struct, not a NamedTuple: one is built per
+    final on the hot path, and a NamedTuple's constructor is Python (0.58 us vs 0.09 us); gc=False
+    as nothing it holds can point back to it."""
 
     cursor: int
     url: str
@@ -392,9 +394,9 @@ class CallbackPusher:
             return
         by_app: dict[str, list[Report]] = {}
         for f, cursor in batch:
-            view = ReceiptView(cursor=cursor, message_id=str(f.message_id), phone=f.phone, status=f.status,
-                               code=f.code, remark=f.remark, submitted_at=f.submitted_at, final_at=f.final_at,
-                               context=f.context)
+            # positional: a quarter cheaper than by keyword, once per final
+            view = ReceiptView(cursor, str(f.message_id), f.phone, f.status, f.code, f.remark, f.submitted_at,
+                               f.final_at, f.context)
             reports = by_app.get(f.app_id)
             if reports is None:
                 reports = by_app[f.app_id] = []

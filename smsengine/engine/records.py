@@ -66,8 +66,9 @@ class MessageFinal(msgspec.Struct, gc=False):
     task_id: int | None = None
 
 
-class ReceiptView(msgspec.Struct):
-    """A status report as the pull API and the callbacks show it."""
+class ReceiptView(msgspec.Struct, gc=False):
+    """A status report as the pull API and the callbacks show it (fields in this order: the
+    callbacks build one per final positionally). Scalars only, so the collector skips it."""
 
     cursor: int
     message_id: str

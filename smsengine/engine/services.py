@@ -36,6 +36,8 @@ from smsengine.smpp.concatenation import ReferenceRotor
 
 log = structlog.get_logger("smsengine")
 
+_DELIVERED = MessageStatus.DELIVERED  # a global: an enum member lookup is ~180 ns on Python 3.11, once per final
+
 
 def carrier_process_wanted(setting: bool | str, cores: int | None = None) -> bool:
     """`dispatch.carrier_process` resolved: "auto" means a child process when there are more than
@@ -122,7 +124,7 @@ class Engine:
 
     def _on_final(self, final: MessageFinal, cursor: int) -> None:
         self.callbacks.on_final(final, cursor)
-        if final.status != MessageStatus.DELIVERED:
+        if final.status != _DELIVERED:
             self.carriers.ended(final.message_id)  # parts of it still queued are not sent
         if final.task_id is not None:
             self.tasks.on_final(final)

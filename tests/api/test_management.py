@@ -472,6 +472,26 @@ async def test_metrics_count_requests_and_final_messages(rig):
     assert metric(text, "smsengine_account_messages_final_total", '{app="demo",status="delivered"}') == 2
 
 
+async def test_metrics_show_receipts_that_came_before_their_submit_answer(rig):
+    """A receipt for an id the engine has not recorded yet is parked (a gauge), then matched when
+    the submit_sm_resp naming that id is recorded (a counter)."""
+    dispatcher = rig.engine.dispatcher
+    assert not dispatcher.receipt("ideal", "early-1", "", "DELIVRD", "000")  # parked: id unknown
+    text = await metrics_text(rig)
+    assert metric(text, "smsengine_receipts_parked") == 1
+    assert metric(text, "smsengine_receipts_matched_early_total") == 0
+    assert dispatcher.correlator.register("ideal", "early-1", "a segment", 0.0) is not None  # its answer came
+    text = await metrics_text(rig)
+    assert metric(text, "smsengine_receipts_parked") == 0
+    assert metric(text, "smsengine_receipts_matched_early_total") == 1
+
+
+async def metrics_text(rig) -> str:
+    async with rig.http.get("/metrics") as resp:
+        assert resp.status == 200
+        return await resp.text()
+
+
 async def test_templates_created_together_get_their_own_ids(rig):
     texts = [f"Notice {i}: your code is {{1}}." for i in range(5)]
     created = await asyncio.gather(*(create_template(rig, text) for text in texts))
