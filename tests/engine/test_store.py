@@ -104,8 +104,39 @@ async def test_a_failed_commit_shows_until_the_next_one_succeeds(store):
     assert durable(store, "SELECT id FROM messages") == [(2,)]
 
 
+async def test_accepts_stand_when_the_state_updates_of_their_group_commit_fail(store):
+    """A group commit writes the accepts in a transaction of their own, then the state updates:
+    a failure of the second (here a one-shot trigger standing for a full disk) fails those who
+    wait for everything, not the accepts, and the updates are written by the next commit."""
+    await store.accept([record(1)])
+    with sqlite3.connect(store.path) as conn:  # the failure, switched on and off from outside
+        conn.executescript("""
+            CREATE TABLE failing (n INTEGER);
+            INSERT INTO failing VALUES (1);
+            CREATE TRIGGER fail_segments BEFORE INSERT ON segments WHEN (SELECT COUNT(*) FROM failing) > 0
+            BEGIN SELECT RAISE(ABORT, 'disk full'); END;
+        """)
+    store.segment_submitted(1, 1, "c", "X1", 1.0)
+    accepting = asyncio.ensure_future(store.accept([record(2)]))
+    flushing = asyncio.ensure_future(store.flush())
+    await accepting  # answered: its rows are committed
+    with pytest.raises(StoreError):
+        await flushing  # the segment is not
+    assert durable(store, "SELECT id FROM messages ORDER BY id") == [(1,), (2,)]
+    assert durable(store, "SELECT COUNT(*) FROM segments") == [(0,)]
+    assert not store.writable
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DELETE FROM failing")
+    await store.accept([record(3)])
+    await store.flush()
+    assert durable(store, "SELECT message_id, carrier_message_id FROM segments") == [(1, "X1")]  # requeued, written once
+    assert durable(store, "SELECT id FROM messages ORDER BY id") == [(1,), (2,), (3,)]
+    assert store.writable
+
+
 async def test_when_durable_runs_after_the_commit_of_what_was_queued_before_it(store):
     await store.accept([record(1)])
+    await store.flush()  # an accept is answered after its own transaction, before its group commit ends
     order: list[str] = []
     store.when_durable(lambda: order.append("nothing pending"))  # at once (next loop turn)
     await asyncio.sleep(0)
