@@ -86,8 +86,10 @@ async def test_a_failing_write_nobody_waits_for_is_dropped_not_retried_forever(s
     store.add_reply("a", "+8613800000001", "hi", "c", 2**63)  # cannot be bound
     store.add_reply("a", "+8613800000002", "ok", "c", 1.0)
     await store.accept([record(1)])
+    await store.flush()  # an accept returns after its own transaction: wait for the whole group commit
     commits = store.commits
     await store.accept([record(2)])
+    await store.flush()
     assert store.commits == commits + 1 and store.failure is None
     assert [r.phone for r in await store.replies_since("a", 0, 10)] == ["+8613800000002"]
 
@@ -125,13 +127,23 @@ async def test_accepts_stand_when_the_state_updates_of_their_group_commit_fail(s
     assert durable(store, "SELECT id FROM messages ORDER BY id") == [(1,), (2,)]
     assert durable(store, "SELECT COUNT(*) FROM segments") == [(0,)]
     assert not store.writable
+    # while the updates cannot be written, new sends are refused (as a full disk refused them before)
+    with pytest.raises(StoreError):
+        await store.accept([record(4)])
     with sqlite3.connect(store.path) as conn:
         conn.execute("DELETE FROM failing")
+    for _ in range(100):  # the writer retries the requeued updates by itself, backing off
+        try:
+            await store.flush()
+            break
+        except StoreError:
+            await asyncio.sleep(0.05)
+    assert store.writable
     await store.accept([record(3)])
     await store.flush()
     assert durable(store, "SELECT message_id, carrier_message_id FROM segments") == [(1, "X1")]  # requeued, written once
     assert durable(store, "SELECT id FROM messages ORDER BY id") == [(1,), (2,), (3,)]
-    assert store.writable
+    assert store.writable and store.failures == 0
 
 
 async def test_when_durable_runs_after_the_commit_of_what_was_queued_before_it(store):

@@ -166,6 +166,9 @@ class GroupCommitWriter:
         self.commits = 0
         self.failure: BaseException | None = None  # the last commit's error, None once one succeeds
         self.failures = 0
+        # the state updates' transaction failed after its accepts were committed, and has not been
+        # written since: new accepts are refused meanwhile (see accept)
+        self._updates_failing = False
 
     @property
     def writable(self) -> bool:
@@ -198,7 +201,15 @@ class GroupCommitWriter:
     async def accept(self, records: list[MessageRecord], together: tuple[Statement, ...] = ()) -> None:
         """Returns once the records are committed: the API answers only after this. `together`:
         statements committed in the same transaction, and like the records never retried behind
-        the caller's back if it fails (a bulk task's progress: exactly once across a crash)."""
+        the caller's back if it fails (a bulk task's progress: exactly once across a crash).
+
+        That is the accepts' own transaction, before the state updates of the same group commit
+        (see _commit_sync): writes nobody waits for that were queued earlier may still be on their
+        way. Refused while the state updates keep failing (a full disk): messages whose submits and
+        receipts cannot be recorded must not pile up behind the ones already accepted."""
+        self._check_writing()
+        if self._updates_failing:
+            raise _store_error("the store cannot record message progress", self.failure or StoreError("failing"))
         self._with_accepts.extend(together)
         request = _one_request(records)
         if request is not None:
@@ -206,7 +217,6 @@ class GroupCommitWriter:
         else:
             self._messages.extend((r.id, r.phone, *_request_values(r)) for r in records)
         self._queued(len(records) + len(together))
-        self._check_writing()
         fut = asyncio.get_running_loop().create_future()
         self._accept_waiters.append(fut)
         await fut  # once the accepts are committed, not the state updates queued with them
@@ -316,6 +326,13 @@ class GroupCommitWriter:
             accept_waiters, self._accept_waiters = self._accept_waiters, []
             durable, self._durable = self._durable, []
             self._pending_rows = 0
+            if not (messages or requests or with_accepts or segments or results or finals or charges or appended
+                    or writes):
+                # only waits (a flush or when_durable while the last group commit was finishing):
+                # what they wait for is committed, no transaction needed
+                self._accepts_committed(accept_waiters)
+                self._done(waiters, durable, [])
+                continue
             self._inflight = True
             accepted = None
             if accept_waiters:
@@ -339,7 +356,9 @@ class GroupCommitWriter:
                     exc = exc.__cause__ or exc
                 self.failures += 1
                 self.failure = exc
-                log.error("store.commit_failed", error=repr(exc), consecutive=self.failures)
+                self._updates_failing = self._updates_failing or after_accepts
+                log.error("store.commit_failed", error=repr(exc), consecutive=self.failures,
+                          accepts_committed=after_accepts)
                 self._requeue(segments, results, finals, charges, [w for w in writes if w[1] is None],
                               {} if after_accepts else appended)
                 self._durable[:0] = durable
@@ -355,27 +374,35 @@ class GroupCommitWriter:
                 self._inflight = False
             self.failures = 0
             self.failure = None
+            self._updates_failing = False
             self.commits += 1
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-            for callback in durable:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("store.durable_callback_failed")
-            for fut, outcome in outcomes:
-                if fut.done():
-                    continue
-                if isinstance(outcome, Outcome):
-                    fut.set_result(outcome)
-                else:
-                    fut.set_exception(_store_error("store write failed", outcome))
+            self._done(waiters, durable, outcomes)
+
+    @staticmethod
+    def _done(waiters: list[asyncio.Future], durable: list[Callable[[], None]], outcomes: list) -> None:
+        """A group commit went through: wake who waited for it, run what waited for durability."""
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+        for callback in durable:
+            try:
+                callback()
+            except Exception:
+                log.exception("store.durable_callback_failed")
+        for fut, outcome in outcomes:
+            if fut.done():
+                continue
+            if isinstance(outcome, Outcome):
+                fut.set_result(outcome)
+            else:
+                fut.set_exception(_store_error("store write failed", outcome))
 
     def _accepts_committed(self, waiters: list[asyncio.Future]) -> None:
-        """A transaction went through: the store is writable again, and these accepts are durable."""
-        self.failures = 0
-        self.failure = None
+        """These accepts are durable; unless the state updates are still failing, the store is
+        writable again."""
+        if not self._updates_failing:
+            self.failures = 0
+            self.failure = None
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -415,8 +442,8 @@ class GroupCommitWriter:
         _AfterAccepts when the second transaction failed after the first was committed."""
         db = self._writer_db
         assert db is not None
-        outcomes: list = []
-        if messages or requests or with_accepts or appended:
+        accepts = bool(messages or requests or with_accepts or appended)
+        if accepts:
             db.execute("BEGIN")
             try:
                 if messages:
@@ -432,10 +459,21 @@ class GroupCommitWriter:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        if accepted is not None:
-            accepted()
-        if not (segments or results or finals or charges or writes):
-            return outcomes
+        try:  # whatever fails from here on, the accepts are committed
+            if accepted is not None:
+                accepted()
+            if not (segments or results or finals or charges or writes):
+                return []
+            return self._write_updates(db, segments, results, finals, charges, writes)
+        except Exception as exc:
+            if accepts or accepted is not None:
+                raise _AfterAccepts() from exc
+            raise
+
+    @staticmethod
+    def _write_updates(db: sqlite3.Connection, segments, results, finals, charges, writes) -> list:
+        """The group commit's second transaction: the state updates and the rare writes."""
+        outcomes: list = []
         db.execute("BEGIN")
         try:
             if segments:
@@ -463,12 +501,6 @@ class GroupCommitWriter:
                 if future is not None:
                     outcomes.append((future, outcome))
             db.execute("COMMIT")
-        except Exception as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            if accepted is None and not (messages or requests or with_accepts or appended):
-                raise
-            raise _AfterAccepts() from exc
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
