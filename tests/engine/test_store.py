@@ -28,6 +28,7 @@ from smsengine.engine.store import (
     TemplateRow,
     UnsubscribeRow,
 )
+from tests.support.polling import eventually
 
 REVIEWED = ReviewStatus.APPROVED
 
@@ -132,13 +133,7 @@ async def test_accepts_stand_when_the_state_updates_of_their_group_commit_fail(s
         await store.accept([record(4)])
     with sqlite3.connect(store.path) as conn:
         conn.execute("DELETE FROM failing")
-    for _ in range(100):  # the writer retries the requeued updates by itself, backing off
-        try:
-            await store.flush()
-            break
-        except StoreError:
-            await asyncio.sleep(0.05)
-    assert store.writable
+    await eventually(lambda: store.writable)  # the writer retries the requeued updates by itself, backing off
     await store.accept([record(3)])
     await store.flush()
     assert durable(store, "SELECT message_id, carrier_message_id FROM segments") == [(1, "X1")]  # requeued, written once

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -334,10 +335,9 @@ class GroupCommitWriter:
                 self._done(waiters, durable, [])
                 continue
             self._inflight = True
-            accepted = None
-            if accept_waiters:
-                def accepted(waiters=accept_waiters) -> None:  # on the writer thread
-                    loop.call_soon_threadsafe(self._accepts_committed, waiters)
+            # called on the writer thread once the accepts are committed
+            accepted = (partial(loop.call_soon_threadsafe, self._accepts_committed, accept_waiters)
+                        if accept_waiters else None)
             try:
                 outcomes = await loop.run_in_executor(
                     self._executor, self._commit_sync, messages, segments, results, finals, charges, writes,
