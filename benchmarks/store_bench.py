@@ -1,5 +1,5 @@
 """The store's writer thread: its CPU per message for the three writes every message makes (accepted,
-submitted with its receipt folded in, final), count triggers included, on a real SQLite file.
+submitted with its receipt folded in, final), the counts it keeps included, on a real SQLite file.
 
 Two kinds of traffic, alternated so a noisy machine slows both alike: `send` (a request's messages
 share one text and consecutive ids: one statement per request) and `task` (every row its own text:

@@ -67,7 +67,7 @@ def scanned_task(path: Path, task_id: int) -> tuple[dict, int]:
     return by, charged
 
 
-async def play(store: Store, specs: list, first_id: int = 1) -> None:
+async def play(store: Store, specs: list, first_id: int = 1) -> list[MessageRecord]:
     """Accept the messages (one request per account and created time, its messages with
     consecutive ids, as intake takes them), submit their segments, then end them, each step in
     group commits as the engine does."""
@@ -92,6 +92,7 @@ async def play(store: Store, specs: list, first_id: int = 1) -> None:
             store.message_final(MessageFinal(rec.id, rec.app_id, rec.phone, status, code, remark,
                                              rec.created_at + 1, rec.created_at + 2, carrier=carrier))
     await store.flush()
+    return records
 
 
 async def check(store: Store, path: Path) -> None:
@@ -118,6 +119,41 @@ async def test_counts_equal_a_scan_of_the_messages(specs):
         await store.open()
         try:
             await play(store, specs)
+            await check(store, path)
+        finally:
+            await store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(message_spec, min_size=1, max_size=30), st.data())
+async def test_counts_ignore_what_the_writer_is_given_twice(specs, data):
+    """What a confused carrier or engine could hand the writer again counts nowhere: a segment
+    accepted twice, a final for a message already final (in a later commit, or two in one commit),
+    a request whose first ids are taken already."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.db"
+        store = Store(path)
+        await store.open()
+        try:
+            records = await play(store, specs)
+            again = data.draw(st.lists(st.sampled_from(records), max_size=10))
+            for rec in again:
+                store.segment_submitted(rec.id, 1, "flaky", f"again{rec.id}", rec.created_at + 3)
+            await store.flush()
+            for rec in again:
+                status, code, remark = data.draw(st.sampled_from(OUTCOMES[1:]))
+                for carrier in ("ideal", "flaky"):  # two finals in one commit
+                    store.message_final(MessageFinal(rec.id, rec.app_id, rec.phone, status, code, remark,
+                                                     rec.created_at + 3, rec.created_at + 4, carrier=carrier))
+            await store.flush()
+            # a request of two taken ids and two new ones, at a time no other request has: only the
+            # new ones count
+            last = records[-1]
+            taken = [MessageRecord(id=last.id - 1 + i, app_id="a", phone="+8613700000000", content="y", type="regular",
+                                   chars=1, segments=1, data_coding=8, created_at=DAY0 + 2 * 86400 + 100)
+                     for i in range(4)]
+            if last.id >= 2:
+                await store.accept(taken)
             await check(store, path)
         finally:
             await store.close()
@@ -165,5 +201,28 @@ async def test_purged_days_and_tasks_lose_their_counts(tmp_path):
         assert (await store.day_counts("a", DAY0, DAY0 + 86400)).messages == 0
         assert (await store.day_counts("a", DAY0 + 86400, DAY0 + 2 * 86400)).messages == 1
         assert await store.task_counts(7) == {} and await store.task_segments_charged(7) == 0
+    finally:
+        await store.close()
+
+
+async def test_a_file_with_the_triggers_that_kept_the_counts_once_loses_them(tmp_path):
+    """The writer's statements count now; a trigger left from before would count everything twice."""
+    path = tmp_path / "s.db"
+    store = Store(path)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TRIGGER counts_message_stored AFTER INSERT ON messages BEGIN"
+                   " UPDATE message_counts SET messages = messages + 1; END")
+        db.execute("CREATE TRIGGER counts_segment_added AFTER INSERT ON segments BEGIN"
+                   " UPDATE charge_counts SET segments = segments + 1; END")
+    store = Store(path)
+    await store.open()
+    try:
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall() == []
+        await play(store, [("a", 100.0, "+8613800000001", OUTCOMES[1], 2, "ideal", 1),
+                           ("a", 100.0, "+8613900000002", OUTCOMES[2], 1, "flaky", 1)])
+        await check(store, path)
     finally:
         await store.close()

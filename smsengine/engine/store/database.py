@@ -61,11 +61,11 @@ class Database(GroupCommitWriter):
         await self._start_writer(self.path)
 
     async def _open_counts(self) -> None:
-        """The statistics tables and the triggers that keep them (schema.COUNTS); a file from before
-        them gets them built from its messages in the same transaction (seconds for millions)."""
+        """The statistics tables (schema.COUNTS: the writer keeps them, see counting.py); a file from
+        before them gets them built from its messages in the same transaction (seconds for millions)."""
         existed = await self._scalar("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='message_counts'")
         if existed:
-            await self._reader.executescript(COUNTS)  # a trigger added later is created too
+            await self._reader.executescript(COUNTS)  # drops the triggers that kept them once
             return
         try:
             # one script (executescript commits whatever is pending before it starts)

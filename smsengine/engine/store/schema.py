@@ -186,15 +186,10 @@ CREATE INDEX IF NOT EXISTS messages_task ON messages (task_id, id) WHERE task_id
 
 # Statistics kept as messages come and change, so an account's day or a task's figures are a few
 # rows to add up rather than a scan of its messages (200k messages of a day: 630 ms scanned, 15 ms
-# counted; benchmarks/console_bench.py). Triggers keep them in the same transaction as the
-# change, in SQLite's C code on the writer thread, exactly (an ignored insert or an update that
-# changes nothing fires none). Their price, measured: ~12 us of the writer thread a message
-# (100,000 messages accepted, submitted and final: 3.7-3.8 s of commits without them, 4.8-5.0 s
-# with) and ~4% of the end-to-end rate (e2e_bench A/B, medians of 3: 9,014 vs 9,409 msg/s). The
-# same counts as statements per batch cost more: json_each parses the batch's JSON again for
-# every statement (requests counted that way took 0.6 s of the writer per 100,000 messages). A
-# slot is 15 minutes of created_at (unix seconds // 900): every UTC offset in use is a multiple of
-# 15 minutes, so an account's local day is 96 whole slots.
+# counted; benchmarks/console_bench.py). The writer keeps them exactly, in the same transactions
+# as the changes, with a few statements per group commit (counting.py, which says what they cost).
+# A slot is 15 minutes of created_at (unix seconds // 900): every UTC offset in use is a multiple
+# of 15 minutes, so an account's local day is 96 whole slots.
 COUNTS = """
 CREATE TABLE IF NOT EXISTS message_counts (
     app_id TEXT NOT NULL,
@@ -229,45 +224,15 @@ CREATE TABLE IF NOT EXISTS task_charges (
     task_id INTEGER PRIMARY KEY,
     segments INTEGER NOT NULL
 );
--- a request's messages (a send, a task's chunk) take consecutive ids and share their created_at:
--- the first of them, the one whose id - 1 is not of the same request, counts the request (a
--- primary-key lookup; counting distinct times per commit instead re-read the batch's JSON: 0.7 s
--- of the writer per 100,000 messages)
+-- kept by the writer's statements (counting.py); the triggers that kept them once are dropped
 DROP TRIGGER IF EXISTS counts_message_added;
-CREATE TRIGGER IF NOT EXISTS counts_message_stored AFTER INSERT ON messages BEGIN
-    INSERT INTO message_counts VALUES (NEW.app_id, CAST(NEW.created_at / 900 AS INTEGER), NEW.status, NEW.code,
-                                       NEW.carrier, substr(NEW.phone, 1, 5), 1, NEW.remark)
-        ON CONFLICT DO UPDATE SET messages = messages + 1;
-    INSERT INTO request_counts SELECT NEW.app_id, CAST(NEW.created_at / 900 AS INTEGER), 1
-        WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = NEW.id - 1 AND created_at = NEW.created_at
-                          AND app_id = NEW.app_id)
-        ON CONFLICT DO UPDATE SET requests = requests + 1;
-    INSERT INTO task_counts SELECT NEW.task_id, NEW.status, 1 WHERE NEW.task_id IS NOT NULL
-        ON CONFLICT DO UPDATE SET messages = messages + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS counts_message_changed AFTER UPDATE OF status, code, carrier ON messages
-WHEN OLD.status IS NOT NEW.status OR OLD.code IS NOT NEW.code OR OLD.carrier IS NOT NEW.carrier BEGIN
-    UPDATE message_counts SET messages = messages - 1
-        WHERE app_id = OLD.app_id AND slot = CAST(OLD.created_at / 900 AS INTEGER) AND status = OLD.status
-          AND code = OLD.code AND carrier = OLD.carrier AND prefix = substr(OLD.phone, 1, 5);
-    INSERT INTO message_counts VALUES (NEW.app_id, CAST(NEW.created_at / 900 AS INTEGER), NEW.status, NEW.code,
-                                       NEW.carrier, substr(NEW.phone, 1, 5), 1, NEW.remark)
-        ON CONFLICT DO UPDATE SET messages = messages + 1, remark = excluded.remark;
-    UPDATE task_counts SET messages = messages - 1 WHERE task_id = OLD.task_id AND status = OLD.status;
-    INSERT INTO task_counts SELECT NEW.task_id, NEW.status, 1 WHERE NEW.task_id IS NOT NULL
-        ON CONFLICT DO UPDATE SET messages = messages + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS counts_segment_added AFTER INSERT ON segments BEGIN
-    INSERT INTO charge_counts SELECT app_id, CAST(created_at / 900 AS INTEGER), 1 FROM messages
-        WHERE id = NEW.message_id
-        ON CONFLICT DO UPDATE SET segments = segments + 1;
-    INSERT INTO task_charges SELECT task_id, 1 FROM messages WHERE id = NEW.message_id AND task_id IS NOT NULL
-        ON CONFLICT DO UPDATE SET segments = segments + 1;
-END;
+DROP TRIGGER IF EXISTS counts_message_stored;
+DROP TRIGGER IF EXISTS counts_message_changed;
+DROP TRIGGER IF EXISTS counts_segment_added;
 """
 
 # The counts of a file written before they existed: built once, from what it holds, in the same
-# transaction as the tables and triggers (the store is not yet writing).
+# transaction as the tables (the store is not yet writing).
 COUNTS_BACKFILL = [
     "INSERT INTO message_counts SELECT app_id, CAST(created_at / 900 AS INTEGER), status, code, carrier,"
     " substr(phone, 1, 5), COUNT(*), MAX(remark) FROM messages WHERE true GROUP BY 1, 2, 3, 4, 5, 6",

@@ -15,6 +15,15 @@ import structlog
 
 from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.records import MessageFinal, MessageRecord
+from smsengine.engine.store.counting import (
+    count_finals,
+    count_segments,
+    count_stored,
+    id_ranges,
+    new_segments,
+    prepare as prepare_counting,
+    taken_ids,
+)
 from smsengine.runtime import lower_thread_priority, name_thread
 
 log = structlog.get_logger("smsengine.store")
@@ -115,6 +124,8 @@ def _connect(path: Path, nice: int) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA temp_store=MEMORY")  # counting's scratch table
+    prepare_counting(conn)
     return conn
 
 
@@ -446,10 +457,21 @@ class GroupCommitWriter:
         if accepts:
             db.execute("BEGIN")
             try:
+                ranges = id_ranges([row[0] for row in messages])
+                ranges += ([first_id, first_id + len(phones) - 1] for first_id, _, phones in requests)
+                # ids already taken (never, unless something is wrong): their inserts are ignored
+                # and must not count
+                taken = taken_ids(db, ranges) if ranges else ()
                 if messages:
                     db.execute(_BATCH_INSERT_MESSAGES, (_json.encode(messages),))
                 for first_id, shared, phones in requests:
                     db.execute(_BATCH_INSERT_REQUEST, (first_id, *shared, _json.encode(phones)))
+                if taken:
+                    log.warning("store.message_ids_taken", ids=taken[:10], count=len(taken))
+                    ranges = id_ranges(sorted({i for first, last in ranges for i in range(first, last + 1)}
+                                              - set(taken)))
+                if ranges:
+                    count_stored(db, ranges)
                 for sql, params in with_accepts:
                     db.execute(sql, params)
                 for sql, rows in appended.items():
@@ -477,10 +499,20 @@ class GroupCommitWriter:
         db.execute("BEGIN")
         try:
             if segments:
-                db.execute(_BATCH_INSERT_SEGMENTS, (_json.encode(list(segments.values())),))
+                inserted = list(segments.values())
+                db.execute("SAVEPOINT segments")
+                if db.execute(_BATCH_INSERT_SEGMENTS, (_json.encode(inserted),)).rowcount != len(inserted):
+                    # some were there already (a carrier's answer given twice): insert and count
+                    # only the new ones
+                    db.execute("ROLLBACK TO segments")
+                    inserted = new_segments(db, inserted)
+                    db.execute(_BATCH_INSERT_SEGMENTS, (_json.encode(inserted),))
+                db.execute("RELEASE segments")
+                count_segments(db, [row[0] for row in inserted])
             if results:
                 db.execute(_BATCH_SEGMENT_RESULTS, (_json.encode(results),))
             for outcome, rows in finals.items():
+                count_finals(db, outcome, [row[0] for row in rows])
                 db.execute(_BATCH_MARK_FINAL, (*outcome, _json.encode(rows)))
             if charges:
                 db.executemany(_CHARGE, [(n, app) for app, n in charges.items()])
