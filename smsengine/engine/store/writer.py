@@ -13,7 +13,6 @@ from typing import NamedTuple
 import msgspec
 import structlog
 
-from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.records import MessageFinal, MessageRecord
 from smsengine.engine.store.counting import (
     count_finals,
@@ -170,10 +169,12 @@ class GroupCommitWriter:
         # callbacks to run once everything queued before them is committed (when_durable)
         self._durable: list[Callable[[], None]] = []
         self._pending_rows = 0
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False  # from _start_writer until _stop_writer
+        # the next round, due (call_soon), gathering (max_delay) or backing off after a failure
+        self._round: asyncio.Handle | None = None
         self._closing = False
-        self._inflight = False
+        self._inflight = False  # a round runs on the writer thread
         self.next_cursor = 1
         self.commits = 0
         self.failure: BaseException | None = None  # the last commit's error, None once one succeeds
@@ -185,22 +186,28 @@ class GroupCommitWriter:
     @property
     def writable(self) -> bool:
         """The writer runs and its last commit went through: what /healthz reports, without a write."""
-        return self._writer is not None and not self._writer.done() and self.failure is None
+        return self._running and self.failure is None
 
     async def _start_writer(self, path: Path) -> None:
+        self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._writer_db = await asyncio.get_running_loop().run_in_executor(self._executor, _connect, path, self.writer_nice)
-        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+        self._writer_db = await self._loop.run_in_executor(self._executor, _connect, path, self.writer_nice)
+        self._running = True
+        if self._pending_rows or self._writes:
+            self._next_round()
 
     async def _stop_writer(self) -> None:
         self._closing = True
         try:
-            if self._writer is not None and not self._writer.done():
+            if self._running:
                 await self.flush()
         finally:
-            await cancel_tasks(self._writer)
-            self._writer = None
+            self._running = False
+            if self._round is not None:
+                self._round.cancel()
+                self._round = None
             if self._writer_db is not None and self._executor is not None:
+                # after a round still on the writer thread (one worker): never closed mid-commit
                 await asyncio.get_running_loop().run_in_executor(self._executor, self._writer_db.close)
                 self._executor.shutdown(wait=True)
                 self._writer_db = None
@@ -208,7 +215,8 @@ class GroupCommitWriter:
     # -- the hot path: batched, committed together ------------------------------------------------
     def _queued(self, rows: int) -> None:
         self._pending_rows += rows
-        self._wake.set()
+        if self._round is None and not self._inflight and self._running:
+            self._next_round()
 
     async def accept(self, records: list[MessageRecord], together: tuple[Statement, ...] = ()) -> None:
         """Returns once the records are committed: the API answers only after this. `together`:
@@ -284,7 +292,7 @@ class GroupCommitWriter:
 
     def _check_writing(self) -> None:
         """A wait on a writer that is not running would never end: refuse it."""
-        if self._writer is None or self._writer.done():
+        if not self._running:
             raise StoreError("the store is not open")
 
     async def _write(self, *statements: Statement) -> Outcome:
@@ -303,7 +311,8 @@ class GroupCommitWriter:
         self._check_writing()
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        self._wake.set()
+        if self._round is None and not self._inflight:
+            self._next_round()
         await fut
 
     def when_durable(self, callback: Callable[[], None]) -> None:
@@ -315,79 +324,122 @@ class GroupCommitWriter:
             asyncio.get_running_loop().call_soon(callback)  # nothing is waiting to be written
             return
         self._durable.append(callback)
-        self._wake.set()
+        if self._round is None and not self._inflight and self._running:
+            self._next_round()
 
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            if self._pending_rows < self.max_rows and not self._closing:
-                # let concurrent requests join this transaction
-                await asyncio.sleep(self.max_delay)
-            self._wake.clear()
-            messages, self._messages = self._messages, []
-            requests, self._requests = self._requests, []
-            with_accepts, self._with_accepts = self._with_accepts, []
-            segments, self._segments = self._segments, {}
-            results, self._results = self._results, []
-            finals, self._finals = self._finals, {}
-            charges, self._charges = self._charges, {}
-            appended, self._appended = self._appended, {}
-            writes, self._writes = self._writes, []
-            waiters, self._waiters = self._waiters, []
-            accept_waiters, self._accept_waiters = self._accept_waiters, []
-            durable, self._durable = self._durable, []
-            self._pending_rows = 0
-            if not (messages or requests or with_accepts or segments or results or finals or charges or appended
-                    or writes):
-                # only waits (a flush or when_durable while the last group commit was finishing):
-                # what they wait for is committed, no transaction needed
-                self._accepts_committed(accept_waiters)
-                self._done(waiters, durable, [])
-                continue
-            self._inflight = True
-            # called on the writer thread once the accepts are committed
-            accepted = (partial(loop.call_soon_threadsafe, self._accepts_committed, accept_waiters)
-                        if accept_waiters else None)
-            try:
-                outcomes = await loop.run_in_executor(
-                    self._executor, self._commit_sync, messages, segments, results, finals, charges, writes,
-                    appended, with_accepts, requests, accepted,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A transaction failed (disk full, I/O error): nothing in it is durable. Its callers
-                # are told so (accepts and awaited writes fail, not retried behind their backs);
-                # state updates and unawaited writes go back in the queue for the next attempt, so
-                # what the engine knows in memory still reaches the disk. When only the second one
-                # failed, the accepts and the rows committed with them stand (answered already).
-                after_accepts = isinstance(exc, _AfterAccepts)
-                if after_accepts:
-                    exc = exc.__cause__ or exc
-                self.failures += 1
-                self.failure = exc
-                self._updates_failing = self._updates_failing or after_accepts
-                log.error("store.commit_failed", error=repr(exc), consecutive=self.failures,
-                          accepts_committed=after_accepts)
-                self._requeue(segments, results, finals, charges, [w for w in writes if w[1] is None],
-                              {} if after_accepts else appended)
-                self._durable[:0] = durable
-                failed = waiters + [f for _, f in writes if f is not None]
-                if not after_accepts:
-                    failed += accept_waiters
-                for fut in failed:
-                    if not fut.done():
-                        fut.set_exception(_store_error("store commit failed", exc))
-                await asyncio.sleep(min(1.0, 0.05 * self.failures))
-                continue
-            finally:
-                self._inflight = False
+    # -- rounds: one group commit each, driven by callbacks on the loop ------------------------------
+    # Under load the event loop runs long iterations (60 ms on average at saturation, up to 0.4 s:
+    # a bind's read of thousands of receipts, thirty send requests resuming at once). A coroutine
+    # awaiting run_in_executor needs two of them to see its commit finish (the thread's callback,
+    # then the task's step), and a timer a third: measured, the writer sat idle 33% of an e2e_bench
+    # run between commits (120 ms a gap) with sends waiting. Here the writer thread's callback
+    # starts the next round itself, so the writer waits for the end of one iteration at most.
+    def _next_round(self) -> None:
+        """Schedule the next round: at once when enough is queued (or closing), else after
+        `max_delay`, so concurrent requests join the same transaction."""
+        loop = self._loop
+        assert loop is not None
+        if self._pending_rows >= self.max_rows or self._closing:
+            self._round = loop.call_soon(self._start_round)
+        else:
+            self._round = loop.call_later(self.max_delay, self._start_round)
+
+    def _start_round(self) -> None:
+        """Take everything queued and hand it to the writer thread as one group commit."""
+        self._round = None
+        if self._inflight or not self._running:
+            return
+        messages, self._messages = self._messages, []
+        requests, self._requests = self._requests, []
+        with_accepts, self._with_accepts = self._with_accepts, []
+        segments, self._segments = self._segments, {}
+        results, self._results = self._results, []
+        finals, self._finals = self._finals, {}
+        charges, self._charges = self._charges, {}
+        appended, self._appended = self._appended, {}
+        writes, self._writes = self._writes, []
+        waiters, self._waiters = self._waiters, []
+        accept_waiters, self._accept_waiters = self._accept_waiters, []
+        durable, self._durable = self._durable, []
+        self._pending_rows = 0
+        if not (messages or requests or with_accepts or segments or results or finals or charges or appended
+                or writes):
+            # only waits (a flush or when_durable while the last group commit was finishing):
+            # what they wait for is committed, no transaction needed
+            self._accepts_committed(accept_waiters)
+            self._done(waiters, durable, [])
+            return
+        self._inflight = True
+        assert self._executor is not None and self._loop is not None
+        # called on the writer thread once the accepts are committed
+        accepted = (partial(self._loop.call_soon_threadsafe, self._accepts_committed, accept_waiters)
+                    if accept_waiters else None)
+        batch = (messages, segments, results, finals, charges, writes, appended, with_accepts, requests)
+        self._executor.submit(self._commit_round, batch, (waiters, accept_waiters, durable), accepted)
+
+    def _commit_round(self, batch: tuple, waits: tuple, accepted: Callable[[], None] | None) -> None:
+        """On the writer thread: the group commit, then its outcome back to the loop."""
+        try:
+            result: list | Exception = self._commit_sync(*batch, accepted)
+        except Exception as exc:
+            result = exc
+        try:
+            self._loop.call_soon_threadsafe(self._round_done, batch, waits, result)  # type: ignore[union-attr]
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            log.warning("store.round_after_loop_closed")
+
+    def _round_done(self, batch: tuple, waits: tuple, result: list | Exception) -> None:
+        """On the loop: wake who waited for the round, or requeue after a failure; then the next
+        round at once if enough is queued (what came during this commit is its batch)."""
+        self._inflight = False
+        messages, segments, results, finals, charges, writes, appended, with_accepts, requests = batch
+        waiters, accept_waiters, durable = waits
+        try:
+            if isinstance(result, Exception):
+                self._round_failed(result, segments, results, finals, charges, writes, appended, waiters,
+                                   accept_waiters, durable)
+                return
             self.failures = 0
             self.failure = None
             self._updates_failing = False
             self.commits += 1
-            self._done(waiters, durable, outcomes)
+            self._done(waiters, durable, result)
+        finally:
+            if (self._round is None and self._running
+                    and (self._pending_rows or self._writes or self._waiters or self._durable)):
+                if self._pending_rows >= self.max_rows or self._closing:
+                    self._start_round()  # now, not one loop iteration later
+                else:
+                    self._next_round()
+
+    def _round_failed(self, exc: Exception, segments, results, finals, charges, writes, appended, waiters,
+                      accept_waiters, durable) -> None:
+        """A transaction failed (disk full, I/O error): nothing in it is durable. Its callers are
+        told so (accepts and awaited writes fail, not retried behind their backs); state updates
+        and unawaited writes go back in the queue for the next attempt, after a backoff, so what
+        the engine knows in memory still reaches the disk. When only the second one failed, the
+        accepts and the rows committed with them stand (answered already)."""
+        after_accepts = isinstance(exc, _AfterAccepts)
+        error: BaseException = (exc.__cause__ or exc) if after_accepts else exc
+        self.failures += 1
+        self.failure = error
+        self._updates_failing = self._updates_failing or after_accepts
+        log.error("store.commit_failed", error=repr(error), consecutive=self.failures,
+                  accepts_committed=after_accepts)
+        self._requeue(segments, results, finals, charges, [w for w in writes if w[1] is None],
+                      {} if after_accepts else appended)
+        self._durable[:0] = durable
+        failed = waiters + [f for _, f in writes if f is not None]
+        if not after_accepts:
+            failed += accept_waiters
+        for fut in failed:
+            if not fut.done():
+                fut.set_exception(_store_error("store commit failed", error))
+        if self._running:
+            assert self._loop is not None
+            if self._round is not None:
+                self._round.cancel()
+            self._round = self._loop.call_later(min(1.0, 0.05 * self.failures), self._start_round)
 
     @staticmethod
     def _done(waiters: list[asyncio.Future], durable: list[Callable[[], None]], outcomes: list) -> None:
@@ -434,7 +486,6 @@ class GroupCommitWriter:
             self._appended.setdefault(sql, [])[:0] = rows
             self._pending_rows += len(rows)
         self._pending_rows += len(segments) + len(results) + sum(map(len, finals.values())) + len(writes)
-        self._wake.set()
 
     def _commit_sync(self, messages, segments, results, finals, charges, writes, appended, with_accepts=(),
                      requests=(), accepted: Callable[[], None] | None = None) -> list:
