@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -228,6 +229,42 @@ class SinkClient:
                 for p in (50, 90, 99, 99.9)}
 
 
+_PIPE_METRICS = ("smsengine_store_commits_total", "smsengine_store_writer_busy_seconds_total",
+                 "smsengine_event_loop_lag_seconds_bucket", "smsengine_event_loop_lag_seconds_sum",
+                 "smsengine_event_loop_lag_seconds_count")
+
+
+async def pipe_metrics(url: str) -> dict[tuple[str, str], float]:
+    """The engine's own view of its pipe (/metrics): the writer's commits and busy seconds, the
+    event loop's lag histogram."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+        text = await resp.text()
+    return {(sample.name, sample.labels.get("le", "")): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name in _PIPE_METRICS}
+
+
+def pipe_figures(before: dict, after: dict, seconds: float) -> dict:
+    """What the writer and the loop did in a phase: how much of it the writer spent committing
+    (near 1.0: the store bounds the engine), and how late the loop ran a timer (its iterations)."""
+    delta = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in after}
+    commits = delta[("smsengine_store_commits_total", "")]
+    busy = delta[("smsengine_store_writer_busy_seconds_total", "")]
+    ticks = delta[("smsengine_event_loop_lag_seconds_count", "")]
+    bounds = sorted(((float(le), n) for (name, le), n in delta.items() if name.endswith("_bucket")))
+
+    def quantile(q: float) -> float | str:  # the bucket's upper bound: how late at most
+        for bound, n in bounds:
+            if n >= q * ticks:
+                return bound * 1000 if bound != float("inf") else "more than the last bucket"
+        return 0.0
+
+    return {"commits": int(commits), "writer_busy_share": round(busy / seconds, 2),
+            "commit_ms_mean": round(busy / commits * 1000, 1) if commits else None,
+            "loop_lag_ms": {"mean": round(delta[("smsengine_event_loop_lag_seconds_sum", "")] / ticks * 1000, 1)
+                            if ticks else None, "p50_at_most": quantile(0.5), "p99_at_most": quantile(0.99)}}
+
+
 async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int, start: int, total: int,
                 concurrency: int, rate: float | None, timeline: list[dict], sink: SinkClient | None) -> dict:
     progress(f"{name}: {total:,} messages, concurrency {concurrency}" + (f", paced at {rate:,.0f}/s" if rate else ""))
@@ -243,6 +280,7 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
                "simulator": sims_pid, "load_client": os.getpid(), **({"sink": sink.pid} if sink else {})}
     threads0 = {role: thread_times(pid) for role, pid in watched.items()}
     machine0 = machine_busy_seconds()
+    pipe0 = await pipe_metrics(load.url)
     t0 = time.monotonic()
     t0_wall = time.time()
     sender = asyncio.create_task(load.run(start, total, concurrency, rate))
@@ -279,6 +317,7 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
             progress("  giving up after 600 s")
             break
     end = time.monotonic()
+    pipe = pipe_figures(pipe0, await pipe_metrics(load.url), end - t0)
     cpu, rss = proc_stats(engine_pid)
     sims_cpu = proc_stats(sims_pid)[0] - sims0
     sink_cpu = proc_stats(sink.pid)[0] - sink0 if sink else 0.0
@@ -323,6 +362,8 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
         # (the engine's event loop is "main"; waiting_for_cpu: runnable while all cores were taken)
         "cores_by_thread": by_thread,
         "machine_cores_busy": round(machine_cores, 2),
+        # the engine's /metrics over the phase: the writer's share of it in commits, the loop's lag
+        "engine_pipe": pipe,
         **sink_figures,
         **lat,
     }
@@ -335,6 +376,9 @@ async def phase(name: str, load: Load, db: Path, engine_pid: int, sims_pid: int,
              f" waiting for a CPU; machine {machine_cores:.2f} of {os.cpu_count()} cores busy; by thread: "
              + ", ".join(f"{role}/{name} {c['running']:.2f}+{c['waiting_for_cpu']:.2f}"
                          for role, threads in by_thread.items() for name, c in threads.items()))
+    progress(f"  store writer committing {pipe['writer_busy_share']:.0%} of the phase ({pipe['commits']} commits, mean"
+             f" {pipe['commit_ms_mean']} ms); event loop lag mean {pipe['loop_lag_ms']['mean']} ms, p99 at most"
+             f" {pipe['loop_lag_ms']['p99_at_most']} ms")
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -16,6 +17,9 @@ from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.stats import DispatchStats, IntakeStats, LinkStats, ReplyStats
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+_SHORT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# how often the event loop's lag is sampled: a timer due every LAG_TICK_S, how late it ran
+LAG_TICK_S = 0.05
 
 
 class PoolGauges(Protocol):
@@ -26,6 +30,14 @@ class PoolGauges(Protocol):
     def window_used(self) -> int: ...
     def binds_up(self) -> int: ...
     def queued(self) -> int: ...
+
+
+class WriterGauges(Protocol):
+    """What metrics read of the store's group-commit writer."""
+
+    commits: int
+    busy_seconds: float
+    commit_seconds: deque[float]  # taken (emptied) at each drain
 
 
 class CorrelationGauges(Protocol):
@@ -41,14 +53,14 @@ class Sources:
     """Everything the metrics read, handed over once by the composition root."""
 
     def __init__(self, *, intake: IntakeStats, dispatch: DispatchStats, replies: ReplyStats,
-                 pools: Mapping[str, PoolGauges], commits: Callable[[], int],
+                 pools: Mapping[str, PoolGauges], writer: WriterGauges,
                  receipts: CorrelationGauges, carrier_restarts: Callable[[], int] = lambda: 0) -> None:
         self.intake = intake
         self.dispatch = dispatch
         self.receipts = receipts
         self.replies = replies
         self.pools = pools
-        self.commits = commits
+        self.writer = writer
         self.carrier_restarts = carrier_restarts
 
 
@@ -125,7 +137,9 @@ class _EngineCollector:
         yield from (queue, window, binds, throttled, receipts, reconnects, refused, bugs)
         yield _counter("smsengine_carrier_process_restarts", "times the carrier process died and was started again",
                        src.carrier_restarts())
-        yield _counter("smsengine_store_commits", "group commits", src.commits())
+        yield _counter("smsengine_store_commits", "group commits", src.writer.commits)
+        yield _counter("smsengine_store_writer_busy_seconds", "seconds the writer thread spent in group commits"
+                       " (its share of wall time: how near the store is to its limit)", src.writer.busy_seconds)
         yield _counter("smsengine_replies_stored", "replies stored for the account that sent", src.replies.stored)
         yield _counter("smsengine_unsubscribes", "numbers unsubscribed by reply", src.replies.unsubscribes)
         yield _counter("smsengine_replies_unattributed", "replies from numbers no account sent to",
@@ -180,19 +194,37 @@ class EngineMetrics:
         self.accept_to_submit = BatchHistogram(
             "smsengine_accept_to_submit_seconds", "accept → first segment accepted by a carrier", _BUCKETS)
         self.accept_to_final = BatchHistogram("smsengine_accept_to_final_seconds", "accept → final state", _BUCKETS)
-        self.registry.register(self.accept_to_submit)
-        self.registry.register(self.accept_to_final)
+        self.commit_seconds = BatchHistogram(
+            "smsengine_store_commit_seconds", "a group commit on the writer thread", _SHORT_BUCKETS)
+        # Under load the loop runs long iterations (every ready callback: a bind's read of thousands
+        # of PDUs, dozens of sends resuming together); how late a timer fires is what every
+        # waiting callback pays, and what the writer's hand-offs wait for
+        self.loop_lag = BatchHistogram(
+            "smsengine_event_loop_lag_seconds", f"how late a timer due every {LAG_TICK_S}s ran", _SHORT_BUCKETS)
+        for histogram in (self.accept_to_submit, self.accept_to_final, self.commit_seconds, self.loop_lag):
+            self.registry.register(histogram)
         self.registry.register(_EngineCollector(sources))
         self._task: asyncio.Task | None = None
+        self._lags: list[float] = []
 
     def drain(self) -> None:
         submit, final = self.sources.dispatch.take_latencies()
         self.accept_to_submit.observe_many(submit)
         self.accept_to_final.observe_many(final)
+        commits = self.sources.writer.commit_seconds
+        self.commit_seconds.observe_many(list(commits))
+        commits.clear()
+        lags, self._lags = self._lags, []
+        self.loop_lag.observe_many(lags)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        ticks = round(1.0 / LAG_TICK_S)
         while True:
-            await asyncio.sleep(1.0)
+            for _ in range(ticks):
+                due = loop.time() + LAG_TICK_S
+                await asyncio.sleep(LAG_TICK_S)
+                self._lags.append(max(0.0, loop.time() - due))
             self.drain()
 
     def start(self) -> None:

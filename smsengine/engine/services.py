@@ -102,7 +102,7 @@ class Engine:
                                          accounts=self.accounts, arrears_grace_s=config.billing.arrears_grace_s)
         self.metrics = EngineMetrics(Sources(
             intake=self.intake.stats, dispatch=self.dispatcher.stats, replies=self.replies.stats,
-            pools=self.pools, commits=lambda: self.store.commits, receipts=self.dispatcher.correlator,
+            pools=self.pools, writer=self.store, receipts=self.dispatcher.correlator,
             carrier_restarts=lambda: self.carriers.restarts,
         ))
         self.draining = False  # stop() began: no new sends are taken

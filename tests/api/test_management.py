@@ -486,6 +486,28 @@ async def test_metrics_show_receipts_that_came_before_their_submit_answer(rig):
     assert metric(text, "smsengine_receipts_matched_early_total") == 1
 
 
+async def test_metrics_show_the_writers_commits_and_the_loops_lag(rig):
+    """How busy the store's writer is (its commits, their seconds on its thread) and how late the
+    event loop runs a timer: what says which of the two bounds the engine under load."""
+    before = await metrics_text(rig)
+    _, body = await rig.client.send([NUMBER, "+8613800000002"])
+    await rig.client.wait_final([r["message_id"] for r in body["results"]])
+
+    async def sampled() -> str | None:  # the loop's timer ticks every LAG_TICK_S
+        text = await metrics_text(rig)
+        return text if metric(text, "smsengine_event_loop_lag_seconds_count") > 0 else None
+
+    text = await eventually(sampled, 5)
+    commits = metric(text, "smsengine_store_commits_total")
+    assert commits > metric(before, "smsengine_store_commits_total")
+    # every round is timed, including the commits before the first scrape (a drain takes them all)
+    assert metric(text, "smsengine_store_commit_seconds_count") == commits
+    busy = metric(text, "smsengine_store_writer_busy_seconds_total")
+    assert busy > 0 and metric(text, "smsengine_store_commit_seconds_sum") == pytest.approx(busy)
+    assert metric(text, "smsengine_event_loop_lag_seconds_bucket", '{le="+Inf"}') == \
+        metric(text, "smsengine_event_loop_lag_seconds_count")
+
+
 async def metrics_text(rig) -> str:
     async with rig.http.get("/metrics") as resp:
         assert resp.status == 200

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -177,6 +179,9 @@ class GroupCommitWriter:
         self._inflight = False  # a round runs on the writer thread
         self.next_cursor = 1
         self.commits = 0
+        # seconds each round took on the writer thread (recent ones, for /metrics to take) and in all
+        self.commit_seconds: deque[float] = deque(maxlen=4096)
+        self.busy_seconds = 0.0
         self.failure: BaseException | None = None  # the last commit's error, None once one succeeds
         self.failures = 0
         # the state updates' transaction failed after its accepts were committed, and has not been
@@ -379,19 +384,23 @@ class GroupCommitWriter:
 
     def _commit_round(self, batch: tuple, waits: tuple, accepted: Callable[[], None] | None) -> None:
         """On the writer thread: the group commit, then its outcome back to the loop."""
+        started = time.perf_counter()
         try:
             result: list | Exception = self._commit_sync(*batch, accepted)
         except Exception as exc:
             result = exc
+        seconds = time.perf_counter() - started
         try:
-            self._loop.call_soon_threadsafe(self._round_done, batch, waits, result)  # type: ignore[union-attr]
+            self._loop.call_soon_threadsafe(self._round_done, batch, waits, result, seconds)  # type: ignore[union-attr]
         except RuntimeError:  # the loop is closed: nobody is left to tell
             log.warning("store.round_after_loop_closed")
 
-    def _round_done(self, batch: tuple, waits: tuple, result: list | Exception) -> None:
+    def _round_done(self, batch: tuple, waits: tuple, result: list | Exception, seconds: float) -> None:
         """On the loop: wake who waited for the round, or requeue after a failure; then the next
         round at once if enough is queued (what came during this commit is its batch)."""
         self._inflight = False
+        self.busy_seconds += seconds
+        self.commit_seconds.append(seconds)
         messages, segments, results, finals, charges, writes, appended, with_accepts, requests = batch
         waiters, accept_waiters, durable = waits
         try:
