@@ -230,6 +230,7 @@ class SinkClient:
 
 
 _PIPE_METRICS = ("smsengine_store_commits_total", "smsengine_store_writer_busy_seconds_total",
+                 "smsengine_store_commit_seconds_sum", "smsengine_store_commit_seconds_count",
                  "smsengine_event_loop_lag_seconds_bucket", "smsengine_event_loop_lag_seconds_sum",
                  "smsengine_event_loop_lag_seconds_count")
 
@@ -249,18 +250,22 @@ def pipe_figures(before: dict, after: dict, seconds: float) -> dict:
     (near 1.0: the store bounds the engine), and how late the loop ran a timer (its iterations)."""
     delta = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in after}
     commits = delta[("smsengine_store_commits_total", "")]
-    busy = delta[("smsengine_store_writer_busy_seconds_total", "")]
+    busy = delta[("smsengine_store_writer_busy_seconds_total", "")]  # failed rounds too
+    timed = delta[("smsengine_store_commit_seconds_count", "")]
     ticks = delta[("smsengine_event_loop_lag_seconds_count", "")]
     bounds = sorted(((float(le), n) for (name, le), n in delta.items() if name.endswith("_bucket")))
 
-    def quantile(q: float) -> float | str:  # the bucket's upper bound: how late at most
+    def quantile(q: float) -> float | str | None:  # the bucket's upper bound: how late at most
+        if not ticks:
+            return None
         for bound, n in bounds:
             if n >= q * ticks:
                 return bound * 1000 if bound != float("inf") else "more than the last bucket"
         return 0.0
 
     return {"commits": int(commits), "writer_busy_share": round(busy / seconds, 2),
-            "commit_ms_mean": round(busy / commits * 1000, 1) if commits else None,
+            "commit_ms_mean": round(delta[("smsengine_store_commit_seconds_sum", "")] / timed * 1000, 1)
+            if timed else None,
             "loop_lag_ms": {"mean": round(delta[("smsengine_event_loop_lag_seconds_sum", "")] / ticks * 1000, 1)
                             if ticks else None, "p50_at_most": quantile(0.5), "p99_at_most": quantile(0.99)}}
 

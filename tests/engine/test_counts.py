@@ -4,6 +4,7 @@ a file written before the counts existed (built once at open); and after a purge
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -157,6 +158,28 @@ async def test_counts_ignore_what_the_writer_is_given_twice(specs, data):
             await check(store, path)
         finally:
             await store.close()
+
+
+async def test_what_sqlite_ignores_counts_nowhere(tmp_path):
+    """An id given twice in one group commit (a send of one number and a request whose ids run
+    over it: an allocator bug) is stored once and counted once; a segment SQLite refuses (no
+    carrier id) is not charged, while the good one beside it is."""
+    path = tmp_path / "s.db"
+    store = Store(path)
+    await store.open()
+    try:
+        def rec(i: int) -> MessageRecord:
+            return MessageRecord(id=i, app_id="a", phone=f"+861380000{i:04d}", content="x", type="regular", chars=1,
+                                 segments=2, data_coding=8, created_at=DAY0 + 10, task_id=3)
+        await asyncio.gather(store.accept([rec(12)]), store.accept([rec(10), rec(11), rec(12)]))
+        assert (await store.day_counts("a", DAY0, DAY0 + 86400)).messages == 3
+        store.segment_submitted(10, 1, "ideal", None, DAY0 + 11)  # type: ignore[arg-type]
+        store.segment_submitted(10, 2, "ideal", "m10.2", DAY0 + 11)
+        await store.flush()
+        assert (await store.day_counts("a", DAY0, DAY0 + 86400)).segments_charged == 1
+        await check(store, path)
+    finally:
+        await store.close()
 
 
 async def test_an_older_file_gets_its_counts_built_when_it_opens(tmp_path):

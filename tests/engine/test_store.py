@@ -102,9 +102,59 @@ async def test_a_failed_commit_shows_until_the_next_one_succeeds(store):
     with pytest.raises(StoreError):
         await store.accept([broken])
     assert not store.writable and store.failures == 1
+    # the retry after the backoff has nothing left to write (a failed accept is not retried): that
+    # is no commit, and the store still shows the failure
+    await eventually(lambda: store._round is None)
+    assert not store.writable and store.failures == 1
     await store.accept([record(2)])
     assert store.writable and store.failure is None
     assert durable(store, "SELECT id FROM messages") == [(2,)]
+
+
+class WriteLock:
+    """Another connection holding SQLite's write lock: the writer's next commit waits for it
+    (busy_timeout), as behind a slow disk."""
+
+    def __init__(self, path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        self.conn.execute("COMMIT")
+        self.conn.close()
+
+
+async def test_an_empty_accept_during_a_commit_is_answered_after_it(store):
+    """An accept with nothing in it while a commit is on the writer thread: the round that follows
+    answers it (nothing else comes to wake the writer)."""
+    await store.accept([record(1)])
+    lock = WriteLock(store.path)
+    try:
+        store.segment_submitted(1, 1, "c", "X1", 1.0)
+        await eventually(lambda: store._inflight)  # the commit waits for the lock
+        empty = asyncio.ensure_future(store.accept([]))
+        await asyncio.sleep(0)
+        assert not empty.done()
+    finally:
+        lock.release()
+    await asyncio.wait_for(empty, 5)
+    assert durable(store, "SELECT carrier_message_id FROM segments") == [("X1",)]
+
+
+async def test_close_waits_for_the_commit_under_way_and_what_waits_behind_it(tmp_path):
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    await store.accept([record(1)])
+    lock = WriteLock(store.path)
+    store.segment_submitted(1, 1, "c", "X1", 1.0)
+    await eventually(lambda: store._inflight)
+    ran: list[str] = []
+    store.when_durable(lambda: ran.append(durable(store, "SELECT carrier_message_id FROM segments")[0][0]))
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0.01)
+    lock.release()
+    await asyncio.wait_for(closing, 10)
+    assert ran == ["X1"]  # run once what was queued before it was committed
 
 
 async def test_accepts_stand_when_the_state_updates_of_their_group_commit_fail(store):

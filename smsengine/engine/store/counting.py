@@ -42,7 +42,10 @@ _GROUPS = "GROUP BY 1, 2, 3, 4, 5, 6, 7"
 _NEW = "json_each(?1) r JOIN messages m ON m.id BETWEEN r.value->>0 AND r.value->>1"
 _TAKEN_IDS = f"SELECT m.id FROM {_NEW}"
 # a request's messages (a send, a task's chunk) take consecutive ids and share their created_at:
-# the first of them, the one whose id - 1 is not of the same request, counts the request
+# the first of them, the one whose id - 1 is not of the same request, counts the request. Read
+# after the whole commit's inserts, where the triggers read as each row went in: two requests of
+# one account with the same created_at (to the microsecond) and following ids count as one, as
+# the backfill's COUNT(DISTINCT created_at) counts them
 _STORED = (
     f"INSERT INTO temp.counted SELECT m.app_id, {_SLOT}, m.status, m.code, m.carrier, substr(m.phone, 1, 5),"
     " m.task_id, COUNT(*), SUM(NOT EXISTS (SELECT 1 FROM messages p WHERE p.id = m.id - 1"
@@ -89,10 +92,6 @@ _COUNT_TASKS_NEW = (
 )
 
 # -- submitted: segments just inserted, their message ids as a JSON array (one per segment) ----------
-_TAKEN_SEGMENTS = (
-    "SELECT s.message_id, s.seq FROM json_each(?1) k JOIN segments s ON s.message_id = k.value->>0"
-    " AND s.seq = k.value->>1"
-)
 _SUBMITTED = (
     f"INSERT INTO temp.charged SELECT m.app_id, {_SLOT}, m.task_id, COUNT(*) FROM json_each(?1) j"
     " JOIN messages m ON m.id = j.value WHERE true GROUP BY 1, 2, 3"
@@ -113,15 +112,15 @@ def prepare(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-def id_ranges(ids: list[int]) -> list[list[int]]:
-    """Sorted ids as [first, last] runs of consecutive ids."""
-    ranges: list[list[int]] = []
-    for i in sorted(ids):
-        if ranges and ranges[-1][1] + 1 >= i:
-            ranges[-1][1] = i
+def merged(ranges: list[list[int]]) -> list[list[int]]:
+    """[first, last] id ranges sorted, with overlapping and adjacent ones joined: each id once."""
+    out: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if out and out[-1][1] + 1 >= first:
+            out[-1][1] = max(out[-1][1], last)
         else:
-            ranges.append([i, i])
-    return ranges
+            out.append([first, last])
+    return out
 
 
 def taken_ids(db: sqlite3.Connection, ranges: list[list[int]]) -> list[int]:
@@ -137,13 +136,6 @@ def count_stored(db: sqlite3.Connection, ranges: list[list[int]]) -> None:
     db.execute(_COUNT_REQUESTS)
     db.execute(_COUNT_TASKS)
     db.execute("DELETE FROM temp.counted")
-
-
-def new_segments(db: sqlite3.Connection, rows: list[list]) -> list[list]:
-    """The segment rows (message id, seq first) whose segment is not in the table yet."""
-    keys = [row[:2] for row in rows]
-    taken = set(db.execute(_TAKEN_SEGMENTS, (_json.encode(keys),)).fetchall())
-    return [row for row in rows if (row[0], row[1]) not in taken]
 
 
 def count_segments(db: sqlite3.Connection, message_ids: list[int]) -> None:

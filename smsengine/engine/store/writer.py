@@ -20,8 +20,7 @@ from smsengine.engine.store.counting import (
     count_finals,
     count_segments,
     count_stored,
-    id_ranges,
-    new_segments,
+    merged,
     prepare as prepare_counting,
     taken_ids,
 )
@@ -198,19 +197,31 @@ class GroupCommitWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._writer_db = await self._loop.run_in_executor(self._executor, _connect, path, self.writer_nice)
         self._running = True
+        self._closing = False
         if self._pending_rows or self._writes:
             self._next_round()
 
+    def _busy(self) -> bool:
+        """Anything queued, waiting, due or on the writer thread."""
+        return bool(self._pending_rows or self._writes or self._inflight or self._round is not None or self._durable
+                    or self._waiters or self._accept_waiters)
+
     async def _stop_writer(self) -> None:
-        self._closing = True
+        self._closing = True  # rounds start at once from now on
         try:
-            if self._running:
+            # until nothing is left: a when_durable registered during the last round is one more
+            while self._running and self._busy():
                 await self.flush()
+                await asyncio.sleep(0)  # a round due with only waits in it runs
         finally:
             self._running = False
             if self._round is not None:
                 self._round.cancel()
                 self._round = None
+            closed = StoreError("the store closed")
+            for fut in [*self._waiters, *self._accept_waiters, *(f for _, f in self._writes if f is not None)]:
+                if not fut.done():
+                    fut.set_exception(closed)
             if self._writer_db is not None and self._executor is not None:
                 # after a round still on the writer thread (one worker): never closed mid-commit
                 await asyncio.get_running_loop().run_in_executor(self._executor, self._writer_db.close)
@@ -370,9 +381,9 @@ class GroupCommitWriter:
         if not (messages or requests or with_accepts or segments or results or finals or charges or appended
                 or writes):
             # only waits (a flush or when_durable while the last group commit was finishing):
-            # what they wait for is committed, no transaction needed
-            self._accepts_committed(accept_waiters)
-            self._done(waiters, durable, [])
+            # what they wait for is committed, no transaction needed; nothing was written, so a
+            # failure stands (a round retried after a failed accepts' transaction has nothing left)
+            self._done(waiters + accept_waiters, durable, [])
             return
         self._inflight = True
         assert self._executor is not None and self._loop is not None
@@ -386,8 +397,8 @@ class GroupCommitWriter:
         """On the writer thread: the group commit, then its outcome back to the loop."""
         started = time.perf_counter()
         try:
-            result: list | Exception = self._commit_sync(*batch, accepted)
-        except Exception as exc:
+            result: list | BaseException = self._commit_sync(*batch, accepted)
+        except BaseException as exc:  # whatever it is, the loop must hear of it or the writer stalls
             result = exc
         seconds = time.perf_counter() - started
         try:
@@ -395,16 +406,15 @@ class GroupCommitWriter:
         except RuntimeError:  # the loop is closed: nobody is left to tell
             log.warning("store.round_after_loop_closed")
 
-    def _round_done(self, batch: tuple, waits: tuple, result: list | Exception, seconds: float) -> None:
+    def _round_done(self, batch: tuple, waits: tuple, result: list | BaseException, seconds: float) -> None:
         """On the loop: wake who waited for the round, or requeue after a failure; then the next
         round at once if enough is queued (what came during this commit is its batch)."""
         self._inflight = False
         self.busy_seconds += seconds
-        self.commit_seconds.append(seconds)
         messages, segments, results, finals, charges, writes, appended, with_accepts, requests = batch
         waiters, accept_waiters, durable = waits
         try:
-            if isinstance(result, Exception):
+            if isinstance(result, BaseException):
                 self._round_failed(result, segments, results, finals, charges, writes, appended, waiters,
                                    accept_waiters, durable)
                 return
@@ -412,16 +422,17 @@ class GroupCommitWriter:
             self.failure = None
             self._updates_failing = False
             self.commits += 1
+            self.commit_seconds.append(seconds)
             self._done(waiters, durable, result)
         finally:
             if (self._round is None and self._running
-                    and (self._pending_rows or self._writes or self._waiters or self._durable)):
+                    and (self._pending_rows or self._writes or self._waiters or self._durable or self._accept_waiters)):
                 if self._pending_rows >= self.max_rows or self._closing:
                     self._start_round()  # now, not one loop iteration later
                 else:
                     self._next_round()
 
-    def _round_failed(self, exc: Exception, segments, results, finals, charges, writes, appended, waiters,
+    def _round_failed(self, exc: BaseException, segments, results, finals, charges, writes, appended, waiters,
                       accept_waiters, durable) -> None:
         """A transaction failed (disk full, I/O error): nothing in it is durable. Its callers are
         told so (accepts and awaited writes fail, not retried behind their backs); state updates
@@ -517,8 +528,9 @@ class GroupCommitWriter:
         if accepts:
             db.execute("BEGIN")
             try:
-                ranges = id_ranges([row[0] for row in messages])
-                ranges += ([first_id, first_id + len(phones) - 1] for first_id, _, phones in requests)
+                # an id given twice in one commit (a bug elsewhere) is stored once and must count once
+                ranges = merged([[row[0], row[0]] for row in messages]
+                                + [[first_id, first_id + len(phones) - 1] for first_id, _, phones in requests])
                 # ids already taken (never, unless something is wrong): their inserts are ignored
                 # and must not count
                 taken = taken_ids(db, ranges) if ranges else ()
@@ -528,8 +540,8 @@ class GroupCommitWriter:
                     db.execute(_BATCH_INSERT_REQUEST, (first_id, *shared, _json.encode(phones)))
                 if taken:
                     log.warning("store.message_ids_taken", ids=taken[:10], count=len(taken))
-                    ranges = id_ranges(sorted({i for first, last in ranges for i in range(first, last + 1)}
-                                              - set(taken)))
+                    ranges = merged([[i, i] for i in sorted({i for first, last in ranges for i in range(first, last + 1)}
+                                                            - set(taken))])
                 if ranges:
                     count_stored(db, ranges)
                 for sql, params in with_accepts:
@@ -561,14 +573,16 @@ class GroupCommitWriter:
             if segments:
                 inserted = list(segments.values())
                 db.execute("SAVEPOINT segments")
-                if db.execute(_BATCH_INSERT_SEGMENTS, (_json.encode(inserted),)).rowcount != len(inserted):
-                    # some were there already (a carrier's answer given twice): insert and count
-                    # only the new ones
+                params = (_json.encode(inserted),)
+                if db.execute(_BATCH_INSERT_SEGMENTS, params).rowcount == len(inserted):
+                    charged = [row[0] for row in inserted]
+                else:
+                    # some were ignored (there already: a carrier's answer given twice): again, and
+                    # count only the rows SQLite says it inserted
                     db.execute("ROLLBACK TO segments")
-                    inserted = new_segments(db, inserted)
-                    db.execute(_BATCH_INSERT_SEGMENTS, (_json.encode(inserted),))
+                    charged = [i for (i,) in db.execute(_BATCH_INSERT_SEGMENTS + " RETURNING message_id", params)]
                 db.execute("RELEASE segments")
-                count_segments(db, [row[0] for row in inserted])
+                count_segments(db, charged)
             if results:
                 db.execute(_BATCH_SEGMENT_RESULTS, (_json.encode(results),))
             for outcome, rows in finals.items():
