@@ -211,8 +211,13 @@ class GroupCommitWriter:
         try:
             # until nothing is left: a when_durable registered during the last round is one more
             while self._running and self._busy():
+                if self._round is not None and not self._inflight:
+                    # due later (gathering, or backing off after a failure): closing does not wait
+                    self._round.cancel()
+                    self._round = None
+                    self._start_round()
                 await self.flush()
-                await asyncio.sleep(0)  # a round due with only waits in it runs
+                await asyncio.sleep(0)
         finally:
             self._running = False
             if self._round is not None:
