@@ -22,8 +22,8 @@ class RunError(Exception):
 
 
 def free_port() -> int:
-    """A port free on loopback now (another process could take it before ours binds: rare, and
-    the process then fails to start, which the run reports)."""
+    """A port free on loopback now (another process could take it before ours binds: rare; the
+    process then fails to start, and the runner starts the run's processes again on new ports)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

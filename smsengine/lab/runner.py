@@ -30,7 +30,9 @@ from smsengine.lab.traffic import Request, plan
 
 SAMPLE_EVERY_S = 0.25
 START_TIMEOUT_S = 30.0  # the engine healthy with every carrier bound, from the processes' start
+START_ATTEMPTS = 3  # a port taken between choosing and binding it: started again on new ports
 CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=1)
 CHECK_CHUNK = 50_000  # numbers per POST /v1/numbers/check (at most 100,000 and 4 MiB)
 FATE_LOOKUPS = 16  # /status/{number} requests in flight at once
 
@@ -114,7 +116,8 @@ class Lab:
 
     async def healthy(self, carriers: list[str]) -> bool:
         try:
-            async with self.http.get(self.engine_url + "/healthz") as resp:
+            # short: whatever holds the port may never answer (a process that took it first)
+            async with self.http.get(self.engine_url + "/healthz", timeout=HEALTH_TIMEOUT) as resp:
                 body = await resp.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             return False
@@ -227,6 +230,35 @@ async def _wait_started(lab: Lab, names: list[str], processes: list) -> None:
         await asyncio.sleep(0.1)
 
 
+def _port_taken(error: BaseException) -> bool:
+    """A process that could not listen because its port was taken meanwhile (processes.free_port)."""
+    return isinstance(error, RunError) and "address already in use" in str(error).lower()
+
+
+async def _start(scenario: Scenario, names: list[str], directory: Path) -> tuple[configs.Ports, list]:
+    """The simulators and the engine on free loopback ports, healthy with every carrier bound.
+    Another process can take a chosen port before ours binds it (seen once in ~20 CI runs): then
+    everything is stopped and started again on new ports, from an empty store."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        ports = configs.Ports(free_port(), {n: free_port() for n in names}, {n: free_port() for n in names})
+        carriers_config, engine_config = configs.write(scenario, ports, directory)
+        processes = [start_simulators(carriers_config, directory), start_engine(engine_config, directory)]
+        try:
+            async with aiohttp.ClientSession(timeout=CALL_TIMEOUT) as http:
+                lab = Lab(http, f"http://127.0.0.1:{ports.http}",
+                          {n: f"http://127.0.0.1:{ports.admin[n]}" for n in names})
+                await _wait_started(lab, names, processes)
+            return ports, processes
+        except BaseException as exc:
+            for process in reversed(processes):
+                process.stop()
+            if not _port_taken(exc) or attempt == START_ATTEMPTS:
+                raise
+            for leftover in directory.glob("engine.db*"):
+                leftover.unlink()
+    raise AssertionError("unreachable")
+
+
 def read_store(db: Path) -> list[tuple[int, int, str, float, str, str, float | None, str]]:
     """Every segment a carrier accepted, read from the engine's SQLite file (read-only, after it stopped)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -257,17 +289,13 @@ async def run_variant(scenario: Scenario, directory: Path | None = None, on_samp
             return await run_variant(scenario, Path(tmp), on_sample)
     population, requests = plan(scenario)
     names = list(scenario.carriers)
-    ports = configs.Ports(free_port(), {n: free_port() for n in names}, {n: free_port() for n in names})
-    carriers_config, engine_config = configs.write(scenario, ports, directory)
-    simulators = start_simulators(carriers_config, directory)
-    engine = start_engine(engine_config, directory)
-    processes = [simulators, engine]
+    ports, processes = await _start(scenario, names, directory)
+    engine = processes[1]
     try:
         connector = aiohttp.TCPConnector(limit=scenario.traffic.concurrency + FATE_LOOKUPS + 4)
         async with aiohttp.ClientSession(timeout=CALL_TIMEOUT, connector=connector) as http:
             lab = Lab(http, f"http://127.0.0.1:{ports.http}",
                       {n: f"http://127.0.0.1:{ports.admin[n]}" for n in names})
-            await _wait_started(lab, names, processes)
             balance_start = await lab.balance()
             screened: dict[str, str] = {}
             if scenario.traffic.screen:
