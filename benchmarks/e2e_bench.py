@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +35,7 @@ from benchenv import (  # noqa: E402
     thread_cores, thread_times, write)
 
 from smsengine.domain.auth import request_sig  # noqa: E402
+from smsengine.lab.runner import parse_metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -240,9 +240,8 @@ async def pipe_metrics(url: str) -> dict[tuple[str, str], float]:
     event loop's lag histogram."""
     async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
         text = await resp.text()
-    return {(sample.name, sample.labels.get("le", "")): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples
-            if sample.name in _PIPE_METRICS}
+    return {(name, dict(labels).get("le", "")): value for name, series in parse_metrics(text).items()
+            if name in _PIPE_METRICS for labels, value in series.items()}
 
 
 def pipe_figures(before: dict, after: dict, seconds: float) -> dict:

@@ -17,7 +17,7 @@ from smsengine.engine.lifecycle import cancel_tasks
 from smsengine.engine.stats import DispatchStats, IntakeStats, LinkStats, ReplyStats
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
-_SHORT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_SHORT_BUCKETS = _BUCKETS[:_BUCKETS.index(5) + 1]  # up to 5 s: commits, the loop's lag
 # how often the event loop's lag is sampled: a timer due every LAG_TICK_S, how late it ran
 LAG_TICK_S = 0.05
 

@@ -114,6 +114,11 @@ class Lab:
         self.admin = admin
         self.account = {"X-App-Id": configs.APP_ID, "X-App-Key": configs.APP_KEY}
 
+    @classmethod
+    def on(cls, http: aiohttp.ClientSession, ports: configs.Ports, carriers: list[str]) -> Lab:
+        """The lab of processes listening on `ports` (loopback)."""
+        return cls(http, f"http://127.0.0.1:{ports.http}", {n: f"http://127.0.0.1:{ports.admin[n]}" for n in carriers})
+
     async def healthy(self, carriers: list[str]) -> bool:
         try:
             # short: whatever holds the port may never answer (a process that took it first)
@@ -245,9 +250,7 @@ async def _start(scenario: Scenario, names: list[str], directory: Path) -> tuple
         processes = [start_simulators(carriers_config, directory), start_engine(engine_config, directory)]
         try:
             async with aiohttp.ClientSession(timeout=CALL_TIMEOUT) as http:
-                lab = Lab(http, f"http://127.0.0.1:{ports.http}",
-                          {n: f"http://127.0.0.1:{ports.admin[n]}" for n in names})
-                await _wait_started(lab, names, processes)
+                await _wait_started(Lab.on(http, ports, names), names, processes)
             return ports, processes
         except BaseException as exc:
             for process in reversed(processes):
@@ -294,8 +297,7 @@ async def run_variant(scenario: Scenario, directory: Path | None = None, on_samp
     try:
         connector = aiohttp.TCPConnector(limit=scenario.traffic.concurrency + FATE_LOOKUPS + 4)
         async with aiohttp.ClientSession(timeout=CALL_TIMEOUT, connector=connector) as http:
-            lab = Lab(http, f"http://127.0.0.1:{ports.http}",
-                      {n: f"http://127.0.0.1:{ports.admin[n]}" for n in names})
+            lab = Lab.on(http, ports, names)
             balance_start = await lab.balance()
             screened: dict[str, str] = {}
             if scenario.traffic.screen:

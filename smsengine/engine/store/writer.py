@@ -236,8 +236,7 @@ class GroupCommitWriter:
     # -- the hot path: batched, committed together ------------------------------------------------
     def _queued(self, rows: int) -> None:
         self._pending_rows += rows
-        if self._round is None and not self._inflight and self._running:
-            self._next_round()
+        self._wake()
 
     async def accept(self, records: list[MessageRecord], together: tuple[Statement, ...] = ()) -> None:
         """Returns once the records are committed: the API answers only after this. `together`:
@@ -332,8 +331,7 @@ class GroupCommitWriter:
         self._check_writing()
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        if self._round is None and not self._inflight:
-            self._next_round()
+        self._wake()
         await fut
 
     def when_durable(self, callback: Callable[[], None]) -> None:
@@ -345,8 +343,7 @@ class GroupCommitWriter:
             asyncio.get_running_loop().call_soon(callback)  # nothing is waiting to be written
             return
         self._durable.append(callback)
-        if self._round is None and not self._inflight and self._running:
-            self._next_round()
+        self._wake()
 
     # -- rounds: one group commit each, driven by callbacks on the loop ------------------------------
     # Under load the event loop runs long iterations (60 ms on average at saturation, up to 0.4 s:
@@ -355,13 +352,22 @@ class GroupCommitWriter:
     # then the task's step), and a timer a third: measured, the writer sat idle 33% of an e2e_bench
     # run between commits (120 ms a gap) with sends waiting. Here the writer thread's callback
     # starts the next round itself, so the writer waits for the end of one iteration at most.
-    def _next_round(self) -> None:
-        """Schedule the next round: at once when enough is queued (or closing), else after
+    def _wake(self) -> None:
+        """Something was queued or waits: a round, unless one is due or on the writer thread."""
+        if self._round is None and not self._inflight and self._running:
+            self._next_round()
+
+    def _next_round(self, now: bool = False) -> None:
+        """The next round: when enough is queued (or closing) at once (`now`: in this very call,
+        else at the loop's next turn, after whoever queued has registered its wait), else after
         `max_delay`, so concurrent requests join the same transaction."""
         loop = self._loop
         assert loop is not None
         if self._pending_rows >= self.max_rows or self._closing:
-            self._round = loop.call_soon(self._start_round)
+            if now:
+                self._start_round()
+            else:
+                self._round = loop.call_soon(self._start_round)
         else:
             self._round = loop.call_later(self.max_delay, self._start_round)
 
@@ -416,12 +422,10 @@ class GroupCommitWriter:
         round at once if enough is queued (what came during this commit is its batch)."""
         self._inflight = False
         self.busy_seconds += seconds
-        messages, segments, results, finals, charges, writes, appended, with_accepts, requests = batch
-        waiters, accept_waiters, durable = waits
+        waiters, _, durable = waits
         try:
             if isinstance(result, BaseException):
-                self._round_failed(result, segments, results, finals, charges, writes, appended, waiters,
-                                   accept_waiters, durable)
+                self._round_failed(result, batch, waits)
                 return
             self.failures = 0
             self.failure = None
@@ -430,20 +434,17 @@ class GroupCommitWriter:
             self.commit_seconds.append(seconds)
             self._done(waiters, durable, result)
         finally:
-            if (self._round is None and self._running
-                    and (self._pending_rows or self._writes or self._waiters or self._durable or self._accept_waiters)):
-                if self._pending_rows >= self.max_rows or self._closing:
-                    self._start_round()  # now, not one loop iteration later
-                else:
-                    self._next_round()
+            if self._round is None and self._running and self._busy():
+                self._next_round(now=True)  # not one loop iteration later
 
-    def _round_failed(self, exc: BaseException, segments, results, finals, charges, writes, appended, waiters,
-                      accept_waiters, durable) -> None:
+    def _round_failed(self, exc: BaseException, batch: tuple, waits: tuple) -> None:
         """A transaction failed (disk full, I/O error): nothing in it is durable. Its callers are
         told so (accepts and awaited writes fail, not retried behind their backs); state updates
         and unawaited writes go back in the queue for the next attempt, after a backoff, so what
         the engine knows in memory still reaches the disk. When only the second one failed, the
         accepts and the rows committed with them stand (answered already)."""
+        _, segments, results, finals, charges, writes, appended, _, _ = batch
+        waiters, accept_waiters, durable = waits
         after_accepts = isinstance(exc, _AfterAccepts)
         error: BaseException = (exc.__cause__ or exc) if after_accepts else exc
         self.failures += 1
@@ -545,8 +546,8 @@ class GroupCommitWriter:
                     db.execute(_BATCH_INSERT_REQUEST, (first_id, *shared, _json.encode(phones)))
                 if taken:
                     log.warning("store.message_ids_taken", ids=taken[:10], count=len(taken))
-                    ranges = merged([[i, i] for i in sorted({i for first, last in ranges for i in range(first, last + 1)}
-                                                            - set(taken))])
+                    ranges = merged([[i, i] for i in {i for first, last in ranges for i in range(first, last + 1)}
+                                                     - set(taken)])
                 if ranges:
                     count_stored(db, ranges)
                 for sql, params in with_accepts:
